@@ -1,0 +1,171 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import ToomCore
+
+public struct ClientConfiguration: Sendable {
+    public var serverHost: String
+    public var serverPort: Int
+    /// The UDP port this client listens on for incoming files; 0 picks a free one.
+    public var udpPort: Int
+
+    public init(serverHost: String, serverPort: Int, udpPort: Int) {
+        self.serverHost = serverHost
+        self.serverPort = serverPort
+        self.udpPort = udpPort
+    }
+}
+
+/// Exit statuses of `toom client`.
+public enum ClientExit: Int32 {
+    case ok = 0
+    /// The server refused the login (blocked, already logged in, protocol version).
+    case loginRefused = 1
+    /// A local problem: the UDP port cannot be used.
+    case local = 2
+    /// The server cannot be reached, or the connection was lost.
+    case unreachable = 3
+    /// The server ended the session: it shut down, or the operator disconnected this user.
+    case disconnected = 4
+}
+
+/// The TOOM client: the login dialogue and the command prompt (spec §4, §5).
+public final class ChatClient: Sendable {
+    let configuration: ClientConfiguration
+    let input: LineInput
+
+    public init(configuration: ClientConfiguration, input: LineInput = PlainLineInput()) {
+        self.configuration = configuration
+        self.input = input
+    }
+
+    /// Runs the whole session and returns the exit status.
+    public func run() async -> ClientExit {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let input = self.input
+        let udp: Channel
+        do {
+            udp = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: "0.0.0.0", port: configuration.udpPort).get()
+        } catch {
+            say("Cannot listen for files on UDP port \(configuration.udpPort): \(Self.describe(error))")
+            return .local
+        }
+        defer { udp.close(promise: nil) }
+        let udpPort = udp.localAddress?.port ?? configuration.udpPort
+
+        let connection: ServerConnection
+        do {
+            connection = try await ServerConnection.connect(
+                host: configuration.serverHost, port: configuration.serverPort, group: group,
+                onEvent: { frame in
+                    if case .event(_, let fields) = frame {
+                        input.printAbove(fields.isEmpty ? [Messages.serverShutdown] : fields)
+                    }
+                    input.restoreTerminal()
+                    exit(ClientExit.disconnected.rawValue)
+                },
+                onLost: {
+                    input.printAbove([Messages.connectionLost])
+                    input.restoreTerminal()
+                    exit(ClientExit.unreachable.rawValue)
+                })
+        } catch {
+            say("Cannot connect to the server at \(configuration.serverHost) port \(configuration.serverPort): \(Self.describe(error))")
+            return .unreachable
+        }
+        var replies = connection.replies.makeAsyncIterator()
+
+        func request(_ fields: [String]) async -> [ServerFrame] {
+            connection.send(fields)
+            var frames: [ServerFrame] = []
+            while let frame = await replies.next() {
+                frames.append(frame)
+                if ReplyRenderer.isFinal(frame) { return frames }
+            }
+            // The connection closed; `onLost` reports it and exits.
+            try? await Task.sleep(for: .seconds(3600))
+            return frames
+        }
+
+        // Version handshake.
+        if case .error(_, let messages)? = await request(LoginFrame.hello()).last {
+            say(messages)
+            return .loginRefused
+        }
+
+        // Login: the username until it is known, then the password until it is right.
+        login: while true {
+            guard let name = await input.readLine(prompt: Messages.usernamePrompt, secret: false) else {
+                return quietly(connection)
+            }
+            switch await request(LoginFrame.user(name)).last {
+            case .ok?:
+                break
+            case .error(let code, let messages)?:
+                say(messages)
+                if code == .invalidUsername { continue login }
+                return .loginRefused
+            default:
+                return .unreachable
+            }
+            while true {
+                guard let password = await input.readLine(prompt: Messages.passwordPrompt, secret: true) else {
+                    return quietly(connection)
+                }
+                switch await request(LoginFrame.password(password, udpPort: udpPort)).last {
+                case .ok?:
+                    say(Messages.welcome)
+                    break login
+                case .error(let code, let messages)?:
+                    say(messages)
+                    if code == .invalidPassword { continue }
+                    if code == .invalidUsername { continue login }
+                    return .loginRefused
+                default:
+                    return .unreachable
+                }
+            }
+        }
+
+        // Commands until OUT or end of input.
+        while true {
+            guard let line = await input.readLine(prompt: Command.prompt, secret: false) else {
+                connection.expectClose()
+                say(ReplyRenderer.lines(for: await request(["OUT"])))
+                return .ok
+            }
+            switch CommandParser.parse(line) {
+            case .empty:
+                continue
+            case .error(let message):
+                say(message)
+            case .command(let command):
+                if case .logout = command { connection.expectClose() }
+                let frames = await request([command.word] + command.arguments)
+                if case .upload = command, case .ok? = frames.last {
+                    say("UPD: peer-to-peer file transfer is not available in this version")
+                    continue
+                }
+                say(ReplyRenderer.lines(for: frames))
+                if case .logout = command { return .ok }
+            }
+        }
+    }
+
+    private func quietly(_ connection: ServerConnection) -> ClientExit {
+        connection.expectClose()
+        connection.channel.close(promise: nil)
+        return .ok
+    }
+
+    private func say(_ lines: [String]) { input.printAbove(lines) }
+    private func say(_ line: String) { input.printAbove([line]) }
+
+    static func describe(_ error: Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "timed out" }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,121 @@
+/// The client-server wire format (docs/PROTOCOL.md): a frame is one line of UTF-8
+/// ending in "\n", its fields separated by "\t". No field may hold a control character,
+/// so no escaping is needed.
+public enum Wire {
+    public static let protocolVersion = 1
+    /// Largest frame in bytes, newline included. A longer one closes the connection.
+    public static let maxFrameBytes = 16 * 1024
+
+    public static func encode(_ fields: [String]) -> String {
+        var out = fields.joined(separator: "\t")
+        out += "\n"
+        return out
+    }
+
+    /// Splits a frame (without its newline) into fields. A trailing "\r" is tolerated.
+    public static func fields(_ line: Substring) -> [Substring] {
+        var line = line
+        if line.last == "\r" { line = line.dropLast() }
+        return line.split(separator: "\t", omittingEmptySubsequences: false)
+    }
+}
+
+/// What the client sends before it is logged in.
+public enum LoginFrame {
+    /// `HELLO <version> <agent>`: the first frame of every connection.
+    public static func hello(agent: String = "toom") -> [String] { ["HELLO", String(Wire.protocolVersion), agent] }
+    /// `USER <username>`
+    public static func user(_ name: String) -> [String] { ["USER", name] }
+    /// `PASS <password> <udp_port>`
+    public static func password(_ password: String, udpPort: Int) -> [String] { ["PASS", password, String(udpPort)] }
+}
+
+/// Error codes carried by `ERR` frames. The client acts on the code and prints the messages.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    case unsupportedVersion = "unsupported_version"
+    case badFrame = "bad_frame"
+    case invalidUsername = "invalid_username"
+    case invalidPassword = "invalid_password"
+    case accountBlocked = "account_blocked"
+    case blocked = "blocked"
+    case alreadyLoggedIn = "already_logged_in"
+    case notLoggedIn = "not_logged_in"
+    case invalidCommand = "invalid_command"
+    case usage = "usage"
+    case invalidArgument = "invalid_argument"
+    case noSuchUser = "no_such_user"
+    case offline = "offline"
+    case selfReference = "self"
+    case roomExists = "room_exists"
+    case noSuchRoom = "no_such_room"
+    case notMember = "not_member"
+    case storage = "storage"
+    case limit = "limit"
+    case unknown = "unknown"
+
+    /// Errors after which the server closes the connection.
+    public var endsSession: Bool {
+        switch self {
+        case .unsupportedVersion, .badFrame, .accountBlocked, .blocked, .alreadyLoggedIn, .limit: return true
+        default: return false
+        }
+    }
+}
+
+/// A frame from the server, decoded.
+public enum ServerFrame: Equatable, Sendable {
+    /// `HELLO <version>`: the server accepts the protocol version.
+    case hello(version: Int)
+    /// `ITEM <kind> ...`: one entry of a list reply; a final `OK` or `ERR` follows.
+    case item(kind: String, fields: [String])
+    /// `OK <kind> ...`: the request succeeded.
+    case ok(kind: String, fields: [String])
+    /// `ERR <code> <message> [<message> ...]`: the request failed; each message is one line for the user.
+    case error(code: ErrorCode, messages: [String])
+    /// `EVENT <kind> ...`: unsolicited news (the server stops, the operator disconnects you, ...).
+    case event(kind: String, fields: [String])
+
+    public static func decode(_ line: Substring) -> ServerFrame? {
+        let parts = Wire.fields(line)
+        guard let tag = parts.first else { return nil }
+        let rest = parts.dropFirst().map(String.init)
+        switch tag {
+        case "HELLO":
+            guard let v = rest.first.flatMap({ Int($0) }) else { return nil }
+            return .hello(version: v)
+        case "ITEM", "OK", "EVENT":
+            guard let kind = rest.first else { return nil }
+            let fields = Array(rest.dropFirst())
+            switch tag {
+            case "ITEM": return .item(kind: kind, fields: fields)
+            case "OK": return .ok(kind: kind, fields: fields)
+            default: return .event(kind: kind, fields: fields)
+            }
+        case "ERR":
+            guard let code = rest.first else { return nil }
+            return .error(code: ErrorCode(rawValue: code) ?? .unknown, messages: Array(rest.dropFirst()))
+        default:
+            return nil
+        }
+    }
+
+    public var fields: [String] {
+        switch self {
+        case .hello(let version): return ["HELLO", String(version)]
+        case .item(let kind, let fields): return ["ITEM", kind] + fields
+        case .ok(let kind, let fields): return ["OK", kind] + fields
+        case .error(let code, let messages): return ["ERR", code.rawValue] + messages
+        case .event(let kind, let fields): return ["EVENT", kind] + fields
+        }
+    }
+
+    public var encoded: String { Wire.encode(fields) }
+}
+
+/// Event kinds the server may send at any time after login.
+public enum EventKind {
+    /// `EVENT SHUTDOWN <message>`: the server is stopping; the connection closes next.
+    public static let shutdown = "SHUTDOWN"
+    /// `EVENT KICKED <message>`: the operator disconnected this user; the connection closes next.
+    public static let kicked = "KICKED"
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// An error from the server's files, with the path for the operator.
+public struct StorageError: Error, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public let code: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// A file opened for appending whole lines. A line goes out in one write; if a write fails
+/// part-way, the file is cut back to where it was, so it never holds a torn line.
+final class AppendFile {
+    let path: String
+    private let fd: Int32
+    private(set) var size: Int64
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
+        size = Int64(lseek(fd, 0, SEEK_END))
+    }
+
+    deinit { close(fd) }
+
+    func append(_ text: String) throws {
+        var text = text
+        let start = size
+        try text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let code = errno
+                    _ = ftruncate(fd, off_t(start))
+                    throw StorageError(path: path, operation: "write", code: code)
+                }
+                offset += n
+            }
+        }
+        size = start + Int64(text.utf8.count)
+    }
+
+    func sync() throws {
+        guard fsync(fd) == 0 else { throw StorageError(path: path, operation: "fsync", code: errno) }
+    }
+}
+
+enum FileText {
+    /// The whole file as bytes, or nil when it does not exist.
+    static func read(_ path: String) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw StorageError(path: path, operation: "open", code: errno)
+        }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while true {
+            if filled == bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count))) }
+            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError(path: path, operation: "read", code: errno)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        bytes.removeLast(bytes.count - filled)
+        return bytes
+    }
+
+    /// Replaces a file's contents atomically: a temporary file, then rename.
+    static func replace(_ path: String, with text: String) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError(path: temporary, operation: "open", code: errno) }
+        var text = text
+        let ok = text.withUTF8 { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                offset += n
+            }
+            return true
+        }
+        let code = errno
+        close(fd)
+        guard ok else { unlink(temporary); throw StorageError(path: temporary, operation: "write", code: code) }
+        guard rename(temporary, path) == 0 else { throw StorageError(path: path, operation: "rename", code: errno) }
+    }
+
+    /// Splits into lines. A final line without its newline is returned separately:
+    /// it was being written when the server stopped.
+    static func lines(_ bytes: [UInt8]) -> (complete: [Substring], partial: Substring?) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let last = lines.removeLast()
+        return (lines, last.isEmpty ? nil : last)
+    }
+}

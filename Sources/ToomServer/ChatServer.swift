@@ -1,0 +1,228 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ToomCore
+
+/// The TOOM server: every connection on SwiftNIO event loops, one `ChatState` behind one
+/// lock. A command runs atomically under the lock, log writes included; its reply leaves
+/// after the lock is released.
+public final class ChatServer: @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    let output: ServerOutput
+    private let lock = NIOLock()
+    private let state: ChatState
+    private var sessions: [Int: Session] = [:]
+    private var nextSessionId = 1
+    private var stopping = false
+    private var stopTask: Task<Void, Never>?
+    private let group: MultiThreadedEventLoopGroup
+    private var listener: Channel?
+
+    /// Loads credentials and history (or moves them aside with `fresh`). Throws on files it cannot use.
+    public init(configuration: ServerConfiguration, output: ServerOutput = StandardServerOutput()) throws {
+        self.configuration = configuration
+        self.output = output
+        if configuration.fresh, let folder = try LogArchive.moveAside(in: configuration.dataDirectory) {
+            output.diagnostic("Old logs moved to \(folder)")
+        }
+        state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    }
+
+    /// Binds the listening socket and returns the address it is bound to.
+    public func start() async throws -> SocketAddress {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: Wire.maxFrameBytes))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: self))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        lock.withLock { listener = channel }
+        return channel.localAddress!
+    }
+
+    /// Completes when the listening socket has closed.
+    public func waitUntilClosed() async throws {
+        guard let listener = lock.withLock({ listener }) else { return }
+        try await listener.closeFuture.get()
+    }
+
+    /// Graceful stop: refuse new connections, tell every client, close them, empty
+    /// `userlog.txt` (nobody is online), and release the event loops. Every caller
+    /// waits for the same stop.
+    public func shutdown() async {
+        let task = lock.withLock { () -> Task<Void, Never> in
+            if let stopTask { return stopTask }
+            stopping = true
+            let open = Array(sessions.values)
+            for session in open { state.disconnect(session) }
+            let task = Task { [listener, group] in
+                try? await listener?.close()
+                let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
+                for session in open {
+                    let channel = session.channel
+                    channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
+                }
+                for session in open { try? await session.channel.closeFuture.get() }
+                try? await group.shutdownGracefully()
+            }
+            stopTask = task
+            return task
+        }
+        await task.value
+    }
+
+    // MARK: Connections
+
+    func open(_ channel: Channel) -> Session? {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        return lock.withLock {
+            guard !stopping else { return nil }
+            let session = Session(id: nextSessionId, channel: channel, address: address)
+            nextSessionId += 1
+            sessions[session.id] = session
+            return session
+        }
+    }
+
+    func handle(_ fields: [Substring], from session: Session) -> Outcome {
+        let outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
+        output.events(outcome.console)
+        return outcome
+    }
+
+    func closed(_ session: Session) {
+        let lines: [String] = lock.withLock {
+            sessions[session.id] = nil
+            guard let user = session.user, state.session(of: user) === session else {
+                session.phase = .closed
+                return []
+            }
+            let problem = state.disconnect(session)
+            return ["\(user) disconnected"] + (problem.map { [$0] } ?? [])
+        }
+        output.events(lines)
+    }
+
+    // MARK: Operator actions
+
+    public struct OnlineUser: Sendable, Equatable {
+        public let user: String
+        public let address: String
+        public let udpPort: Int
+        public let since: String
+    }
+
+    public struct Room: Sendable, Equatable {
+        public let id: Int
+        public let members: [String]
+    }
+
+    public var onlineUsers: [OnlineUser] {
+        lock.withLock { state.onlineEntries.map { OnlineUser(user: $0.user, address: $0.address, udpPort: $0.udpPort, since: $0.timestamp) } }
+    }
+
+    public var rooms: [Room] {
+        lock.withLock { state.roomList.map { Room(id: $0.id, members: $0.members) } }
+    }
+
+    public var blockedUsers: [(user: String, secondsLeft: Int)] {
+        lock.withLock { state.blockedUsers.map { ($0.user, Int(($0.remaining.nanoseconds + 999_999_999) / 1_000_000_000)) } }
+    }
+
+    /// Disconnects a user; their client prints the operator notice. False when not online.
+    public func kick(_ user: String) -> Bool {
+        let session: Session? = lock.withLock {
+            guard let session = state.session(of: user) else { return nil }
+            state.disconnect(session)
+            return session
+        }
+        guard let session else { return false }
+        output.events(["\(user) disconnected by the operator"])
+        let channel = session.channel
+        let notice = ServerFrame.event(kind: EventKind.kicked, fields: [Messages.kicked]).encoded
+        channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
+        return true
+    }
+
+    public enum UnblockResult: Sendable { case unblocked, notBlocked, noSuchUser }
+
+    public func unblock(_ user: String) -> UnblockResult {
+        switch lock.withLock({ state.unblock(user) }) {
+        case nil: return .noSuchUser
+        case true?: return .unblocked
+        case false?: return .notBlocked
+        }
+    }
+}
+
+/// One connection: frames in, replies out. A frame that is too long or not UTF-8 closes
+/// only this connection, after a one-line explanation.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ChatServer
+    private var session: Session?
+    private var closing = false
+
+    init(server: ChatServer) { self.server = server }
+
+    func channelActive(context: ChannelHandlerContext) {
+        session = server.open(context.channel)
+        if session == nil { context.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, let session else { return }
+        let buffer = unwrapInboundIn(data)
+        guard let line = buffer.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) }) ?? String(validating: Array(buffer.readableBytesView), as: UTF8.self) else {
+            fail(context, "Protocol error: a frame is not valid UTF-8")
+            return
+        }
+        let outcome = server.handle(Wire.fields(line[...]), from: session)
+        send(context, outcome.replies, close: outcome.close)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session { server.closed(session) }
+        session = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is ByteToMessageDecoderError.PayloadTooLargeError {
+            fail(context, "Protocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ message: String) {
+        send(context, [.error(code: .badFrame, messages: [message])], close: true)
+    }
+
+    private func send(_ context: ChannelHandlerContext, _ replies: [ServerFrame], close: Bool) {
+        if close { closing = true }
+        guard !replies.isEmpty else {
+            if close { context.close(promise: nil) }
+            return
+        }
+        var text = ""
+        for reply in replies { text += reply.encoded }
+        let future = context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)))
+        if close {
+            let channel = context.channel
+            future.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}

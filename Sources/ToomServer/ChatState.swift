@@ -1,0 +1,324 @@
+import Foundation
+import NIOCore
+import ToomCore
+
+/// One client connection as the state sees it. Mutated only under the server's lock.
+final class Session: @unchecked Sendable {
+    enum Phase: Equatable {
+        case greeting
+        case username
+        case password(String)
+        case online(String)
+        case closed
+    }
+
+    let id: Int
+    let channel: Channel
+    let address: String
+    var phase: Phase = .greeting
+
+    init(id: Int, channel: Channel, address: String) {
+        self.id = id
+        self.channel = channel
+        self.address = address
+    }
+
+    var user: String? {
+        if case .online(let user) = phase { return user }
+        return nil
+    }
+}
+
+/// What handling one frame produced: replies for the sender, lines for the server's
+/// terminal, and whether to close the sender's connection after the replies.
+struct Outcome {
+    var replies: [ServerFrame] = []
+    var console: [String] = []
+    var close = false
+
+    static func error(_ code: ErrorCode, _ messages: String...) -> Outcome {
+        Outcome(replies: [.error(code: code, messages: messages)], close: code.endsSession)
+    }
+}
+
+/// Everything the server knows: accounts, who is online, blocks, rooms, the logs.
+/// Not thread-safe: `ChatServer` calls it under one lock, so each command is atomic, and
+/// every log line is written before the reply that depends on it is returned.
+final class ChatState {
+    let configuration: ServerConfiguration
+    private let credentials: Credentials
+    private var login: LoginPolicy
+    private let broadcasts: MessageLog
+    private let rooms: RoomRegistry
+    private let userLog: UserLog
+    private var online: [String: Session] = [:]
+    private var clock = TimestampCache()
+
+    init(configuration: ServerConfiguration, warn: @escaping (String) -> Void) throws {
+        self.configuration = configuration
+        let dir = configuration.dataDirectory
+        let credentialsPath = dir + "/credentials.txt"
+        guard let bytes = try FileText.read(credentialsPath) else {
+            throw StorageError(path: credentialsPath, operation: "open", code: ENOENT)
+        }
+        credentials = Credentials(parsing: String(decoding: bytes, as: UTF8.self))
+        for problem in credentials.problems {
+            warn("credentials.txt:\(problem.line): skipped: \(problem.reason)")
+        }
+        login = LoginPolicy(attempts: configuration.attempts, blockDuration: configuration.blockDuration)
+        broadcasts = try MessageLog(path: dir + "/messagelog.txt", warn: warn)
+        rooms = try RoomRegistry(directory: dir, warn: warn)
+        userLog = try UserLog(path: dir + "/userlog.txt")
+    }
+
+    // MARK: Frames
+
+    func handle(_ fields: [Substring], from session: Session) -> Outcome {
+        switch session.phase {
+        case .greeting: return greet(fields, session)
+        case .username: return username(fields, session)
+        case .password(let user): return password(fields, user: user, session)
+        case .online(let user): return command(fields, user: user, session)
+        case .closed: return Outcome(close: true)
+        }
+    }
+
+    private func greet(_ fields: [Substring], _ session: Session) -> Outcome {
+        guard fields.first == "HELLO", fields.count >= 2 else {
+            return .error(.badFrame, "Protocol error: the first frame must be HELLO <version>")
+        }
+        guard Int(fields[1]) == Wire.protocolVersion else {
+            return .error(.unsupportedVersion,
+                          "This server speaks toom protocol version \(Wire.protocolVersion), the client version \(fields[1]); please use a matching toom client")
+        }
+        session.phase = .username
+        return Outcome(replies: [.hello(version: Wire.protocolVersion)])
+    }
+
+    private func username(_ fields: [Substring], _ session: Session) -> Outcome {
+        guard fields.first == "USER", fields.count == 2 else {
+            return .error(.notLoggedIn, "Please log in first")
+        }
+        let user = String(fields[1])
+        guard credentials.contains(user) else { return .error(.invalidUsername, Messages.invalidUsername) }
+        session.phase = .password(user)
+        return Outcome(replies: [.ok(kind: "USER", fields: [])])
+    }
+
+    private func password(_ fields: [Substring], user: String, _ session: Session) -> Outcome {
+        if fields.first == "USER" { return username(fields, session) }
+        guard fields.first == "PASS", fields.count == 3 else {
+            return .error(.notLoggedIn, "Please log in first")
+        }
+        guard let udpPort = Int(fields[2]), (1...65535).contains(udpPort) else {
+            return .error(.invalidArgument, "The UDP port must be a number from 1 to 65535")
+        }
+        let now = NIODeadline.now()
+        if login.isBlocked(user, now: now) {
+            return .error(.blocked, Messages.accountBlocked)
+        }
+        guard credentials.password(for: user) == String(fields[1]) else {
+            switch login.recordFailure(user, now: now) {
+            case .retry:
+                return .error(.invalidPassword, Messages.invalidPassword)
+            case .blocked:
+                var outcome = Outcome.error(.accountBlocked, Messages.passwordBlocked)
+                outcome.console = ["\(user) blocked for \(configuration.blockDuration.seconds) seconds after \(login.attempts) failed login attempts"]
+                return outcome
+            }
+        }
+        login.recordSuccess(user)
+        if online[user] != nil { return .error(.alreadyLoggedIn, Messages.alreadyLoggedIn(user)) }
+        let timestamp = clock.format(Timestamp.now())
+        do {
+            _ = try userLog.add(user: user, timestamp: timestamp, address: session.address, udpPort: udpPort)
+        } catch {
+            return Outcome(replies: [.error(code: .storage, messages: ["The server could not record your login; please try again later"])],
+                           console: ["error: \(error)"], close: true)
+        }
+        online[user] = session
+        session.phase = .online(user)
+        return Outcome(replies: [.ok(kind: "LOGIN", fields: [user])], console: [Messages.serverLogin(user: user)])
+    }
+
+    private func command(_ fields: [Substring], user: String, _ session: Session) -> Outcome {
+        switch CommandParser.decode(fields) {
+        case .empty:
+            return .error(.usage, Command.invalidCommand)
+        case .error(let message):
+            let code: ErrorCode = message == Command.invalidCommand ? .invalidCommand
+                : message.hasPrefix("Usage:") ? .usage : .invalidArgument
+            return .error(code, message)
+        case .command(let command):
+            switch command {
+            case .broadcast(let message): return broadcast(message, user: user)
+            case .activeUsers: return activeUsers(user: user)
+            case .buildRoom(let users): return buildRoom(users, user: user)
+            case .roomMessage(let room, let message): return roomMessage(room, message, user: user)
+            case .readMessages(let scope, let since): return readMessages(scope, since: since, user: user)
+            case .logout: return logout(session, user: user)
+            case .upload(let audience, _): return uploadTarget(audience, user: user)
+            }
+        }
+    }
+
+    private func broadcast(_ message: String, user: String) -> Outcome {
+        let time = Timestamp.now()
+        do {
+            let record = try broadcasts.append(user: user, message: message, time: time,
+                                               timestamp: clock.format(time), sync: configuration.sync)
+            return Outcome(replies: [.ok(kind: "BCM", fields: [String(record.number), record.timestamp])],
+                           console: [Messages.serverBroadcast(user: user, number: record.number, message: message, timestamp: record.timestamp)])
+        } catch {
+            return storageFailure(error)
+        }
+    }
+
+    private func activeUsers(user: String) -> Outcome {
+        var outcome = Outcome()
+        for entry in userLog.entries where entry.user != user {
+            outcome.replies.append(.item(kind: "USER", fields: [entry.user, entry.address, String(entry.udpPort), entry.timestamp]))
+            outcome.console.append(Messages.activeUser(entry.user, address: entry.address, udpPort: entry.udpPort, since: entry.timestamp))
+        }
+        outcome.replies.append(.ok(kind: "ATU", fields: [String(outcome.replies.count)]))
+        if outcome.console.isEmpty { outcome.console = [Messages.noOtherActiveUser] }
+        outcome.console.insert(Messages.serverIssued(user: user, command: "ATU"), at: 0)
+        return outcome
+    }
+
+    private func buildRoom(_ listed: [String], user: String) -> Outcome {
+        var seen = Set<String>()
+        let others = listed.filter { seen.insert($0).inserted }
+        var outcome: Outcome
+        if others.contains(user) {
+            outcome = .error(.selfReference, Messages.roomWithYourself)
+        } else {
+            var problems: [String] = []
+            for other in others {
+                if !credentials.contains(other) { problems.append(Messages.doesNotExist(other)) }
+                else if online[other] == nil { problems.append(Messages.isOffline(other)) }
+            }
+            let members = [user] + others
+            if !problems.isEmpty {
+                outcome = Outcome(replies: [.error(code: others.contains(where: { !credentials.contains($0) }) ? .noSuchUser : .offline,
+                                                   messages: problems)])
+            } else if let existing = rooms.room(withMembers: Set(members)) {
+                outcome = .error(.roomExists, Messages.roomExists(existing))
+            } else {
+                do {
+                    let room = try rooms.create(members: members, sync: configuration.sync)
+                    outcome = Outcome(replies: [.ok(kind: "SRB", fields: [String(room.id)] + room.members)])
+                } catch {
+                    return storageFailure(error)
+                }
+            }
+        }
+        outcome.console = [Messages.serverIssued(user: user, command: "SRB")] + Self.render(outcome.replies)
+        return outcome
+    }
+
+    private func roomMessage(_ roomText: String, _ message: String, user: String) -> Outcome {
+        guard roomText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let id = Int(roomText),
+              let room = rooms.rooms[id]
+        else { return .error(.noSuchRoom, Messages.noSuchRoom) }
+        guard room.members.contains(user) else { return .error(.notMember, Messages.notMember) }
+        let time = Timestamp.now()
+        do {
+            let record = try rooms.log(of: id).append(user: user, message: message, time: time,
+                                                      timestamp: clock.format(time), sync: configuration.sync)
+            return Outcome(replies: [.ok(kind: "SRM", fields: [String(id), String(record.number), record.timestamp])],
+                           console: [Messages.serverRoomMessage(user: user, room: id, record: record)])
+        } catch {
+            return storageFailure(error)
+        }
+    }
+
+    private func readMessages(_ scope: Command.ReadScope, since: String, user: String) -> Outcome {
+        guard let after = Timestamp.parse(since) else {
+            return .error(.invalidArgument, "Error. Invalid timestamp '\(since)': expected \(Timestamp.expectedFormat)")
+        }
+        var outcome = Outcome()
+        switch scope {
+        case .broadcasts:
+            for m in broadcasts.messages(after: after) {
+                outcome.replies.append(.item(kind: "B", fields: [String(m.number), m.timestamp, m.user, m.message]))
+            }
+        case .rooms:
+            for id in rooms.rooms(of: user) {
+                guard let log = rooms.rooms[id]?.log else { continue }
+                for m in log.messages(after: after) {
+                    outcome.replies.append(.item(kind: "S", fields: [String(id), String(m.number), m.timestamp, m.user, m.message]))
+                }
+            }
+        }
+        outcome.replies.append(.ok(kind: "RDM", fields: [String(outcome.replies.count)]))
+        outcome.console = [Messages.serverIssued(user: user, command: "RDM")] + Self.render(outcome.replies)
+        return outcome
+    }
+
+    private func logout(_ session: Session, user: String) -> Outcome {
+        var outcome = Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
+        if let problem = disconnect(session) { outcome.console.append(problem) }
+        return outcome
+    }
+
+    private func uploadTarget(_ audience: String, user: String) -> Outcome {
+        if audience == user { return .error(.selfReference, "You cannot upload a file to yourself") }
+        guard credentials.contains(audience) else { return .error(.noSuchUser, Messages.doesNotExist(audience)) }
+        guard let entry = userLog.record(for: audience) else { return .error(.offline, Messages.isOffline(audience)) }
+        return Outcome(replies: [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort)])])
+    }
+
+    private func storageFailure(_ error: Error) -> Outcome {
+        Outcome(replies: [.error(code: .storage, messages: ["Error. The server could not store that; nothing was recorded"])],
+                console: ["error: \(error)"])
+    }
+
+    // MARK: Sessions
+
+    /// Forgets a session's login (OUT, a dropped connection, a kick). Returns a line for
+    /// the operator when the user log could not be rewritten.
+    @discardableResult
+    func disconnect(_ session: Session) -> String? {
+        defer { session.phase = .closed }
+        guard let user = session.user, online[user] === session else { return nil }
+        online[user] = nil
+        do {
+            try userLog.remove(user: user)
+            return nil
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    var onlineSessions: [Session] { Array(online.values) }
+
+    func session(of user: String) -> Session? { online[user] }
+
+    func unblock(_ user: String) -> Bool? {
+        guard credentials.contains(user) else { return nil }
+        return login.unblock(user, now: .now())
+    }
+
+    var onlineEntries: [UserLogRecord] { userLog.entries }
+
+    var roomList: [(id: Int, members: [String])] {
+        rooms.rooms.values.sorted { $0.id < $1.id }.map { ($0.id, $0.members) }
+    }
+
+    var blockedUsers: [(user: String, remaining: TimeAmount)] { login.blocked(now: .now()) }
+
+    // MARK: Rendering for the server's terminal
+
+    /// The lines a client prints for these replies: the server's terminal shows the same.
+    static func render(_ replies: [ServerFrame]) -> [String] {
+        ReplyRenderer.lines(for: replies)
+    }
+}
+
+extension TimeAmount {
+    var seconds: String {
+        let value = Double(nanoseconds) / 1e9
+        return value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}

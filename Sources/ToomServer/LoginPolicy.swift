@@ -1,0 +1,53 @@
+import NIOCore
+
+/// Consecutive failed passwords per account, and the block that follows (spec §4).
+/// The block is per account, for every connection and address; tries during a block
+/// neither count nor extend it; a success resets the count.
+struct LoginPolicy {
+    let attempts: Int
+    let blockDuration: TimeAmount
+    private var failures: [String: Int] = [:]
+    private var blockedUntil: [String: NIODeadline] = [:]
+
+    init(attempts: Int, blockDuration: TimeAmount) {
+        self.attempts = attempts
+        self.blockDuration = blockDuration
+    }
+
+    func isBlocked(_ user: String, now: NIODeadline) -> Bool {
+        guard let until = blockedUntil[user] else { return false }
+        return now < until
+    }
+
+    enum Failure { case retry, blocked }
+
+    /// Records a wrong password; returns whether the account is now blocked.
+    mutating func recordFailure(_ user: String, now: NIODeadline) -> Failure {
+        let count = failures[user, default: 0] + 1
+        if count >= attempts {
+            failures[user] = nil
+            blockedUntil[user] = now + blockDuration
+            return .blocked
+        }
+        failures[user] = count
+        return .retry
+    }
+
+    mutating func recordSuccess(_ user: String) {
+        failures[user] = nil
+        blockedUntil[user] = nil
+    }
+
+    /// Clears a block now. Returns false when the user was not blocked.
+    mutating func unblock(_ user: String, now: NIODeadline) -> Bool {
+        let wasBlocked = isBlocked(user, now: now)
+        blockedUntil[user] = nil
+        failures[user] = nil
+        return wasBlocked
+    }
+
+    /// Users blocked at `now`, with the time left.
+    func blocked(now: NIODeadline) -> [(user: String, remaining: TimeAmount)] {
+        blockedUntil.compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import ToomClient
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Log in to a TOOM server and chat.",
+        discussion: """
+        Asks for a username and password, then reads commands: BCM, ATU, SRB, SRM, RDM, OUT, UPD. \
+        With standard input from a pipe it reads the same dialogue one line at a time and logs out \
+        at end of input. Exit status: 0 after logging out, 1 when the login is refused, 2 when the \
+        UDP port cannot be used, 3 when the server cannot be reached or the connection is lost, \
+        4 when the server ends the session (shutdown or operator).
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Address of the server.", valueName: "server_ip"))
+    var serverAddress: String
+
+    @Argument(help: ArgumentHelp("TCP port of the server.", valueName: "server_port"))
+    var serverPort: Int
+
+    @Argument(help: ArgumentHelp("UDP port this client receives files on (0 picks a free one).", valueName: "udp_port"))
+    var udpPort: Int
+
+    func validate() throws {
+        guard !serverAddress.isEmpty, !serverAddress.contains(where: { $0 == " " || $0.isNewline }) else {
+            throw ValidationError("Invalid server address: '\(serverAddress)'")
+        }
+        guard (1...65535).contains(serverPort) else {
+            throw ValidationError("Invalid server port: \(serverPort). It must be an integer from 1 to 65535")
+        }
+        guard (0...65535).contains(udpPort) else {
+            throw ValidationError("Invalid UDP port: \(udpPort). It must be an integer from 0 to 65535")
+        }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let client = ChatClient(configuration: .init(serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort))
+        let status = await client.run()
+        if status != .ok { throw ExitCode(status.rawValue) }
+    }
+}
