@@ -165,6 +165,10 @@ public final class ChatClient: Sendable {
 
     static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return describe(first.error) }
+            return "cannot resolve the address"
+        }
         if let error = error as? ChannelError, case .connectTimeout = error { return "timed out" }
         return "\(error)"
     }

@@ -53,7 +53,7 @@ public enum Messages {
     }
     public static func serverIssued(user: String, command: String) -> String { "\(user) issued \(command) command" }
     public static func serverRoomMessage(user: String, room: Int, record: MessageRecord) -> String {
-        "\(user) issued a message in separate room \(room): \(record.line)"
+        "\(user) issued a message in separate room \(room): #\(record.line)"
     }
     public static func serverLogin(user: String) -> String { "\(user) login" }
     public static func serverLogout(user: String) -> String { "\(user) logout" }

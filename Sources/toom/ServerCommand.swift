@@ -44,12 +44,16 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("Invalid port: \(port). The port must be an integer from 0 to 65535")
         }
         guard let n = Int(attempts), (1...5).contains(n) else {
-            FileHandle.standardError.write(Data("Invalid number of allowed failed consecutive attempt: \(attempts). The valid value of argument number is an integer between 1 and 5\n".utf8))
+            Self.reportInvalidAttempts(attempts)
             throw ExitCode(64)
         }
         guard blockSeconds > 0, blockSeconds <= 86_400 else {
             throw ValidationError("Invalid --block-seconds: \(blockSeconds). It must be more than 0 and at most 86400")
         }
+    }
+
+    static func reportInvalidAttempts(_ value: String) {
+        FileHandle.standardError.write(Data("Invalid number of allowed failed consecutive attempt: \(value). The valid value of argument number is an integer between 1 and 5\n".utf8))
     }
 
     func run() async throws {

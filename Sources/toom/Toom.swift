@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Toom: AsyncParsableCommand {
@@ -11,4 +12,25 @@ struct Toom: AsyncParsableCommand {
         """,
         subcommands: [ServerCommand.self, ClientCommand.self]
     )
+
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // The parser would read a negative attempts value such as "-1" as an option;
+        // the spec wants the attempts message for it.
+        if arguments.count >= 3, arguments[0] == "server", !arguments[1].hasPrefix("-"),
+           arguments[2].count > 1, arguments[2].hasPrefix("-"), Double(arguments[2]) != nil {
+            ServerCommand.reportInvalidAttempts(arguments[2])
+            Foundation.exit(64)
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import ToomCore
+
+/// Spec §1: bad arguments get a one-line error (plus usage) and a non-zero exit; never a stack trace.
+@Suite struct CommandLineTests {
+    private func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let dir = try TemporaryDirectory()
+        let process = try ToomProcess(arguments, in: dir.url)
+        process.closeInput()
+        let status = try await process.waitForExit()
+        try await eventually("output drained") { true }
+        return (status, process.stdout, process.stderr)
+    }
+
+    @Test(arguments: ["0", "6", "abc", "2.5", "-1", ""])
+    func attemptsOutsideOneToFiveAreRefused(_ value: String) async throws {
+        let result = try await run(["server", "4000", value])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("Invalid number of allowed failed consecutive attempt: \(value). The valid value of argument number is an integer between 1 and 5\n"))
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test(arguments: [["server", "70000", "3"], ["server", "port", "3"], ["server", "4000"], ["server"],
+                      ["client", "127.0.0.1", "99999", "0"], ["client", "127.0.0.1", "4000"],
+                      ["client", "127.0.0.1", "abc", "0"], ["client", "127.0.0.1", "4000", "-5"], ["nonsense"]])
+    func badArgumentsPrintAnErrorAndUsage(_ arguments: [String]) async throws {
+        let result = try await run(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("Error: "), "\(arguments)")
+        #expect(result.stderr.contains("Usage: toom") || result.stderr.contains("USAGE: toom"), "\(arguments)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func helpDescribesEachSubcommand() async throws {
+        for sub in ["server", "client"] {
+            let result = try await run([sub, "--help"])
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("USAGE: toom \(sub)"))
+        }
+        let server = try await run(["server", "--help"])
+        for option in ["--data-dir", "--block-seconds", "--host", "--fresh"] {
+            #expect(server.stdout.contains(option))
+        }
+    }
+
+    @Test func aServerThatCannotStartSaysWhy() async throws {
+        // No credentials.txt in the data directory.
+        let dir = try TemporaryDirectory()
+        let missing = try await run(["server", "0", "3", "--data-dir", dir.url.path])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("credentials.txt: No such file or directory"))
+
+        // The port is taken by a running server.
+        let server = try await TestServer()
+        let taken = try await run(["server", String(server.port), "3", "--host", "127.0.0.1", "--data-dir", server.data.path])
+        #expect(taken.status == 1)
+        #expect(taken.stderr.contains("Address already in use"))
+        #expect(taken.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func aClientWithNoServerSaysSo() async throws {
+        let server = try await TestServer()
+        let port = server.port
+        #expect(try await server.stop() == 0)
+        let result = try await run(["client", "127.0.0.1", String(port), "0"])
+        #expect(result.status == 3)
+        #expect(result.stdout.contains("Cannot connect to the server at 127.0.0.1 port \(port): Connection refused"))
+    }
+
+    @Test func aClientTellsWhenTheServerGoesAway() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        server.process.signal(SIGKILL)
+        try await hans.expect(Messages.connectionLost)
+        #expect(try await hans.waitForExit() == 3)
+        #expect(!hans.stderr.contains("Fatal error"))
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Testing
+import ToomCore
+
+/// Errors a test reports when an awaited event does not happen.
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The built `toom` executable, next to the test bundle.
+enum ToomBinary {
+    static let path: String = {
+        var candidates: [URL] = []
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        candidates.append(exe.deletingLastPathComponent())
+        candidates.append(Bundle.main.bundleURL)
+        for bundle in Bundle.allBundles { candidates.append(bundle.bundleURL.deletingLastPathComponent()) }
+        for dir in candidates {
+            let url = dir.appendingPathComponent("toom")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        }
+        return ".build/debug/toom"
+    }()
+}
+
+/// How long a test waits for something before failing: generous, because CI machines are slow.
+let patience: Duration = .seconds(20)
+
+/// Polls `condition` until it is true or `timeout` passes.
+func eventually(_ what: @autoclosure () -> String, timeout: Duration = patience,
+                _ condition: () throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while true {
+        if try condition() { return }
+        if clock.now >= deadline { throw HarnessError(description: "timed out waiting for \(what())") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// A running `toom` process with its standard streams as pipes.
+final class ToomProcess: @unchecked Sendable {
+    let process = Process()
+    let directory: URL
+    private let stdinPipe = Pipe()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+    /// Where `expect` continues searching stdout.
+    private var cursor = 0
+
+    init(_ arguments: [String], in directory: URL) throws {
+        self.directory = directory
+        process.executableURL = URL(fileURLWithPath: ToomBinary.path)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.out.append(data) }
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.err.append(data) }
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
+    var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+    /// Stdout as lines, with the client's prompts taken out (a reply follows its prompt on the same line).
+    var lines: [String] {
+        var text = stdout
+        for prompt in [Command.prompt, Messages.usernamePrompt, Messages.passwordPrompt] {
+            text = text.replacingOccurrences(of: prompt, with: "")
+        }
+        return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    func send(_ line: String) {
+        stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    func closeInput() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
+    /// Waits until stdout, after what earlier calls matched, contains `text`; returns the text up to and including it.
+    @discardableResult
+    func expect(_ text: String, timeout: Duration = patience) async throws -> String {
+        var found = ""
+        try await eventually("\"\(text)\" on stdout of toom \(process.arguments!.joined(separator: " "))\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
+            lock.withLock {
+                let all = String(decoding: out, as: UTF8.self)
+                let utf8 = Array(all.utf8)
+                guard cursor <= utf8.count else { return false }
+                let rest = String(decoding: utf8[cursor...], as: UTF8.self)
+                guard let range = rest.range(of: text) else { return false }
+                found = String(rest[..<range.upperBound])
+                cursor += found.utf8.count
+                return true
+            }
+        }
+        return found
+    }
+
+    /// Sends a command and waits for the next prompt; returns the reply lines.
+    func command(_ line: String) async throws -> [String] {
+        send(line)
+        let text = try await expect(Command.prompt)
+        return text.replacingOccurrences(of: Command.prompt, with: "")
+            .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    func waitForExit(timeout: Duration = patience) async throws -> Int32 {
+        try await eventually("toom \(process.arguments!.joined(separator: " ")) to exit\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
+            !process.isRunning
+        }
+        return process.terminationStatus
+    }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+}
+
+/// A temporary directory removed at the end of the test.
+final class TemporaryDirectory: @unchecked Sendable {
+    let url: URL
+    init(_ name: String = "toom") throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func subdirectory(_ name: String) throws -> URL {
+        let dir = url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func read(_ name: String) -> String? {
+        try? String(contentsOf: url.appendingPathComponent(name), encoding: .utf8)
+    }
+}
+
+let bundledCredentials = """
+hans falcon*solo
+yoda wise@!man
+vader sithlord**
+r2d2 do*!@#dedo
+c3p0 droid#gold
+leia $blasterpistol$
+obiwan (jedimaster)
+luke light==saber
+chewy wookie+aaaawww
+palpatine darkside_%$run
+gandalf youshallnotpass
+
+"""
+
+let passwords: [String: String] = {
+    var map: [String: String] = [:]
+    for line in bundledCredentials.split(separator: "\n") {
+        let parts = line.split(separator: " ", maxSplits: 1)
+        map[String(parts[0])] = String(parts[1])
+    }
+    return map
+}()
+
+/// A `toom server` on a free loopback port, with its own data directory.
+final class TestServer: @unchecked Sendable {
+    let root: TemporaryDirectory
+    let data: URL
+    private(set) var process: ToomProcess
+    private(set) var port: Int
+
+    init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials) async throws {
+        root = try TemporaryDirectory()
+        data = try root.subdirectory("data")
+        try credentials.write(to: data.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
+        (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root)
+    }
+
+    /// Starts `toom server` and reads the port from its first line, `Server listening on <host> port <port>`.
+    private static func launch(port: Int, attempts: Int, extra: [String], data: URL,
+                               root: TemporaryDirectory) async throws -> (ToomProcess, Int) {
+        let server = try ToomProcess(["server", String(port), String(attempts), "--host", "127.0.0.1",
+                                      "--data-dir", data.path] + extra, in: root.url)
+        let banner = try await server.expect("\n")
+        guard banner.hasPrefix("Server listening on 127.0.0.1 port "),
+              let bound = Int(banner.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            throw HarnessError(description: "unexpected server banner: \(banner)")
+        }
+        return (server, bound)
+    }
+
+    /// Stops the server with SIGTERM and waits for a clean exit.
+    func stop() async throws -> Int32 {
+        process.signal(SIGTERM)
+        return try await process.waitForExit()
+    }
+
+    /// Starts the server again on the same data directory (and by default the same port).
+    func restart(attempts: Int = 3, samePort: Bool = true, extra: [String] = []) async throws {
+        (process, port) = try await Self.launch(port: samePort ? port : 0, attempts: attempts, extra: extra,
+                                                data: data, root: root)
+    }
+
+    func file(_ name: String) -> String? {
+        try? String(contentsOf: data.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    func fileLines(_ name: String) -> [String] {
+        (file(name) ?? "").split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    /// A client in its own working directory, not yet logged in.
+    func client(directory name: String = UUID().uuidString, udpPort: Int = 0) throws -> ToomProcess {
+        let dir = try root.subdirectory("client-\(name)")
+        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)], in: dir)
+    }
+
+    /// A client logged in as `user`, at the command prompt.
+    func login(_ user: String, udpPort: Int = 0) async throws -> ToomProcess {
+        let client = try client(directory: user, udpPort: udpPort)
+        try await client.expect(Messages.usernamePrompt)
+        client.send(user)
+        try await client.expect(Messages.passwordPrompt)
+        client.send(passwords[user]!)
+        try await client.expect(Messages.welcome)
+        try await client.expect(Command.prompt)
+        return client
+    }
+}
+
+/// The spec's timestamp shape, for matching lines whose time is not known in advance.
+let timestampPattern = #"[1-9][0-9]? (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-5][0-9]"#
+
+func matches(_ text: String, _ pattern: String) -> Bool {
+    text.range(of: "^" + pattern + "$", options: .regularExpression) != nil
+}
