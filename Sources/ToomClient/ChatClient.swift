@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ToomCore
@@ -61,16 +62,10 @@ public final class ChatClient: Sendable {
                 host: configuration.serverHost, port: configuration.serverPort, group: group,
                 onEvent: { frame in
                     if case .event(_, let fields) = frame {
-                        input.printAbove(fields.isEmpty ? [Messages.serverShutdown] : fields)
+                        Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
                     }
-                    input.restoreTerminal()
-                    exit(ClientExit.disconnected.rawValue)
                 },
-                onLost: {
-                    input.printAbove([Messages.connectionLost])
-                    input.restoreTerminal()
-                    exit(ClientExit.unreachable.rawValue)
-                })
+                onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
         } catch {
             say("Cannot connect to the server at \(configuration.serverHost) port \(configuration.serverPort): \(Self.describe(error))")
             return .unreachable
@@ -84,9 +79,7 @@ public final class ChatClient: Sendable {
                 frames.append(frame)
                 if ReplyRenderer.isFinal(frame) { return frames }
             }
-            // The connection closed; `onLost` reports it and exits.
-            try? await Task.sleep(for: .seconds(3600))
-            return frames
+            Self.end([Messages.connectionLost], .unreachable, input)
         }
 
         // Version handshake.
@@ -144,6 +137,9 @@ public final class ChatClient: Sendable {
             case .command(let command):
                 if case .logout = command { connection.expectClose() }
                 let frames = await request([command.word] + command.arguments)
+                if case .error(let code, let messages)? = frames.last, code.endsSession {
+                    Self.end(messages, .disconnected, input)
+                }
                 if case .upload = command, case .ok? = frames.last {
                     say("UPD: peer-to-peer file transfer is not available in this version")
                     continue
@@ -152,6 +148,22 @@ public final class ChatClient: Sendable {
                 if case .logout = command { return .ok }
             }
         }
+    }
+
+    private static let ending = NIOLockedValueBox(false)
+
+    /// Prints the last lines and exits, once, whichever path (a reply, the event loop) gets here first.
+    static func end(_ lines: [String], _ status: ClientExit, _ input: LineInput) -> Never {
+        ending.withLockedValue { alreadyEnding in
+            if !alreadyEnding {
+                alreadyEnding = true
+                input.printAbove(lines)
+                input.restoreTerminal()
+                exit(status.rawValue)
+            }
+        }
+        // Another thread is exiting.
+        while true { pause() }
     }
 
     private func quietly(_ connection: ServerConnection) -> ClientExit {

@@ -111,7 +111,7 @@ public enum Timestamp {
 
 /// Formats timestamps, reusing the last result within the same second (the hot path formats "now").
 public struct TimestampCache: Sendable {
-    private var second: Int64 = .min
+    private var second: Int64?
     private var text = ""
     public init() {}
 

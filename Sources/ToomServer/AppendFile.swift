@@ -1,4 +1,5 @@
 import Foundation
+import ToomCore
 
 /// An error from the server's files, with the path for the operator.
 public struct StorageError: Error, CustomStringConvertible {
@@ -100,8 +101,7 @@ enum FileText {
     /// Splits into lines. A final line without its newline is returned separately:
     /// it was being written when the server stopped.
     static func lines(_ bytes: [UInt8]) -> (complete: [Substring], partial: Substring?) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = Text.lines(String(decoding: bytes, as: UTF8.self))
         let last = lines.removeLast()
         return (lines, last.isEmpty ? nil : last)
     }

@@ -185,6 +185,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let session else { return }
         let buffer = unwrapInboundIn(data)
+        // The decoder only limits what it buffers without a newline; a long line that
+        // arrives whole must be refused here.
+        guard buffer.readableBytes < Wire.maxFrameBytes else {
+            fail(context, "Protocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
+            return
+        }
         guard let line = buffer.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) }) ?? String(validating: Array(buffer.readableBytesView), as: UTF8.self) else {
             fail(context, "Protocol error: a frame is not valid UTF-8")
             return

@@ -100,7 +100,10 @@ final class ChatState {
             return .error(.notLoggedIn, "Please log in first")
         }
         let user = String(fields[1])
-        guard credentials.contains(user) else { return .error(.invalidUsername, Messages.invalidUsername) }
+        guard credentials.contains(user) else {
+            session.phase = .username
+            return .error(.invalidUsername, Messages.invalidUsername)
+        }
         session.phase = .password(user)
         return Outcome(replies: [.ok(kind: "USER", fields: [])])
     }
@@ -134,7 +137,7 @@ final class ChatState {
             _ = try userLog.add(user: user, timestamp: timestamp, address: session.address, udpPort: udpPort)
         } catch {
             return Outcome(replies: [.error(code: .storage, messages: ["The server could not record your login; please try again later"])],
-                           console: ["error: \(error)"], close: true)
+                           console: ["error: \(error)"])
         }
         online[user] = session
         session.phase = .online(user)
