@@ -52,6 +52,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore"]),
     ]
 )

@@ -45,6 +45,12 @@ final class AppendFile {
         size = start + Int64(text.utf8.count)
     }
 
+    /// Cuts the file back to `length` bytes (repairing a torn last line).
+    func truncate(to length: Int64) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw StorageError(path: path, operation: "truncate", code: errno) }
+        size = length
+    }
+
     func sync() throws {
         guard fsync(fd) == 0 else { throw StorageError(path: path, operation: "fsync", code: errno) }
     }

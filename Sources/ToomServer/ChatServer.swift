@@ -29,6 +29,17 @@ public final class ChatServer: @unchecked Sendable {
         }
         state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        // Start-up reads only the tails of the logs; the rest is checked in the background.
+        let logs = state.logsToVerify
+        Thread.detachNewThread {
+            for (log, end) in logs {
+                do {
+                    try log.verify(end: end) { output.diagnostic("warning: " + $0) }
+                } catch {
+                    output.diagnostic("warning: \(error)")
+                }
+            }
+        }
     }
 
     /// Binds the listening socket and returns the address it is bound to.
@@ -94,7 +105,8 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     func handle(_ fields: [Substring], from session: Session) -> Outcome {
-        let outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
+        var outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
+        if let query = outcome.history { outcome = query.answer() }
         output.events(outcome.console)
         return outcome
     }
