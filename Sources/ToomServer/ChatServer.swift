@@ -75,6 +75,7 @@ public final class ChatServer: @unchecked Sendable {
             stopping = true
             let open = Array(sessions.values)
             for session in open { state.disconnect(session) }
+            if let problem = state.flushUserLog() { output.diagnostic(problem) }
             let task = Task { [listener, group] in
                 try? await listener?.close()
                 let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
@@ -105,10 +106,26 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     func handle(_ fields: [Substring], from session: Session) -> Outcome {
-        var outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
+        var (outcome, loggedOut) = lock.withLock { () -> (Outcome, Bool) in
+            if stopping { return (Outcome(close: true), false) }
+            let wasOnline = session.user != nil
+            let outcome = state.handle(fields, from: session)
+            return (outcome, wasOnline && session.user == nil)
+        }
         if let query = outcome.history { outcome = query.answer() }
         output.events(outcome.console)
+        if loggedOut { scheduleUserLogFlush() }
         return outcome
+    }
+
+    private let userLogQueue = DispatchQueue(label: "toom.userlog")
+
+    /// Has `userlog.txt` rewritten soon, off the event loop; departures in the meantime
+    /// share the rewrite.
+    private func scheduleUserLogFlush() {
+        userLogQueue.async { [self] in
+            if let problem = lock.withLock({ state.flushUserLog() }) { output.diagnostic(problem) }
+        }
     }
 
     func closed(_ session: Session) {
@@ -118,10 +135,11 @@ public final class ChatServer: @unchecked Sendable {
                 session.phase = .closed
                 return []
             }
-            let problem = state.disconnect(session)
-            return ["\(user) disconnected"] + (problem.map { [$0] } ?? [])
+            state.disconnect(session)
+            return ["\(user) disconnected"]
         }
         output.events(lines)
+        if !lines.isEmpty { scheduleUserLogFlush() }
     }
 
     // MARK: Operator actions
@@ -158,6 +176,7 @@ public final class ChatServer: @unchecked Sendable {
             return session
         }
         guard let session else { return false }
+        scheduleUserLogFlush()
         output.events(["\(user) disconnected by the operator"])
         let channel = session.channel
         let notice = ServerFrame.event(kind: EventKind.kicked, fields: [Messages.kicked]).encoded

@@ -256,9 +256,8 @@ final class ChatState {
     }
 
     private func logout(_ session: Session, user: String) -> Outcome {
-        var outcome = Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
-        if let problem = disconnect(session) { outcome.console.append(problem) }
-        return outcome
+        disconnect(session)
+        return Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
     }
 
     private func uploadTarget(_ audience: String, user: String) -> Outcome {
@@ -275,15 +274,20 @@ final class ChatState {
 
     // MARK: Sessions
 
-    /// Forgets a session's login (OUT, a dropped connection, a kick). Returns a line for
-    /// the operator when the user log could not be rewritten.
-    @discardableResult
-    func disconnect(_ session: Session) -> String? {
+    /// Forgets a session's login (OUT, a dropped connection, a kick). The caller then
+    /// has `userlog.txt` rewritten with `flushUserLog`.
+    func disconnect(_ session: Session) {
         defer { session.phase = .closed }
-        guard let user = session.user, online[user] === session else { return nil }
+        guard let user = session.user, online[user] === session else { return }
         online[user] = nil
+        userLog.remove(user: user)
+    }
+
+    /// Rewrites `userlog.txt` if users left since it was last written. Returns a line for the
+    /// operator when that failed.
+    func flushUserLog() -> String? {
         do {
-            try userLog.remove(user: user)
+            try userLog.flush()
             return nil
         } catch {
             return "error: \(error)"
