@@ -39,6 +39,13 @@ public enum Text {
     /// A username as it may appear in credentials, log lines, room lists and file names.
     public static func isValidUsername<S: StringProtocol>(_ name: S) -> Bool {
         guard !name.isEmpty, name.utf8.count <= maxUsernameBytes, name != ".", name != ".." else { return false }
+        // Most names are plain ASCII: check their bytes without Unicode properties.
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            return name.utf8.allSatisfy { b in
+                b > 0x20 && b != 0x7F && b != UInt8(ascii: "/") && b != UInt8(ascii: "\\")
+                    && b != UInt8(ascii: ";") && b != UInt8(ascii: ",")
+            }
+        }
         for scalar in name.unicodeScalars {
             if isControl(scalar) || scalar.properties.isWhitespace { return false }
             switch scalar {
