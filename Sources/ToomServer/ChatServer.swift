@@ -55,7 +55,13 @@ public final class ChatServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: self))
                 }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        // An address literal binds without a resolver round trip; a name is resolved.
+        let channel: Channel
+        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            channel = try await bootstrap.bind(to: address).get()
+        } else {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         lock.withLock { listener = channel }
         return channel.localAddress!
     }
