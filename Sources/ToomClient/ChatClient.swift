@@ -82,7 +82,10 @@ public final class ChatClient: Sendable {
             var frames: [ServerFrame] = []
             while let frame = await replies.next() {
                 frames.append(frame)
-                if ReplyRenderer.isFinal(frame) { return frames }
+                if ReplyRenderer.isFinal(frame) {
+                    (input as? ReplyObserver)?.observe(frames)
+                    return frames
+                }
             }
             // The connection closed; `onLost` reports it and exits.
             try? await Task.sleep(for: .seconds(3600))
