@@ -7,6 +7,12 @@ public struct Completion: Equatable, Sendable {
     /// Shown below the line when the word is ambiguous.
     public var candidates: [String]
 
+    public init(deleteCount: Int, replacement: String?, candidates: [String]) {
+        self.deleteCount = deleteCount
+        self.replacement = replacement
+        self.candidates = candidates
+    }
+
     public static let none = Completion(deleteCount: 0, replacement: nil, candidates: [])
 }
 

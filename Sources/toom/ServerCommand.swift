@@ -90,7 +90,8 @@ struct ServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "toom.server", factory: { _ in SwiftLogNoOpLogHandler() })
         let group = ServiceGroup(configuration: .init(
             services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            // With a console, a hang-up of its terminal also stops the server gracefully.
+            gracefulShutdownSignals: console == nil ? [.sigterm, .sigint] : [.sigterm, .sigint, .sighup],
             logger: logger))
         do {
             try await group.run()
