@@ -301,14 +301,20 @@ static char *copy_line(const char *text) {
     return strndup(text, length);
 }
 
-int le_read(const char *prompt, char **line) {
+// Takes the mutex for a read and returns -1; or, when no read can start (woken, closed),
+// returns the status to report, without the mutex.
+static int begin_read(char **line) {
     *line = NULL;
     pthread_mutex_lock(&mutex);
-    if (woken || state != IDLE) {
-        int closed = state == CLOSED && !woken;
-        pthread_mutex_unlock(&mutex);
-        return closed ? LE_END : LE_WOKEN;
-    }
+    if (!woken && state == IDLE) return -1;
+    int closed = state == CLOSED && !woken;
+    pthread_mutex_unlock(&mutex);
+    return closed ? LE_END : LE_WOKEN;
+}
+
+int le_read(const char *prompt, char **line) {
+    int refused = begin_read(line);
+    if (refused >= 0) return refused;
     free(prompt_text);
     prompt_text = strdup(prompt);
     interrupted = 0;
@@ -337,13 +343,8 @@ static struct termios secret_saved;
 static char *secret_prompt;
 
 int le_read_secret(const char *prompt, char **line) {
-    *line = NULL;
-    pthread_mutex_lock(&mutex);
-    if (woken || state != IDLE) {
-        int closed = state == CLOSED && !woken;
-        pthread_mutex_unlock(&mutex);
-        return closed ? LE_END : LE_WOKEN;
-    }
+    int refused = begin_read(line);
+    if (refused >= 0) return refused;
     free(secret_prompt);
     secret_prompt = strdup(prompt);
     write_text(1, prompt);

@@ -54,7 +54,12 @@ public final class EditLineReader: LineReader {
         }
     }
 
-    public func addHistory(_ line: String) { le_history_add(line) }
+    /// Adds a line, without the trailing spaces a completion leaves.
+    public func addHistory(_ line: String) {
+        var line = Substring(line)
+        while line.last == " " { line = line.dropLast() }
+        if !line.isEmpty { le_history_add(String(line)) }
+    }
 
     public func stop() { le_wake() }
 

@@ -44,9 +44,7 @@ public final class EditorLineInput: LineInput, ReplyObserver {
                 while true {
                     switch secret ? editor.readSecret(prompt: prompt) : editor.read(prompt: prompt) {
                     case .line(let line):
-                        if !secret, prompt == Command.prompt, line.contains(where: { $0 != " " }) {
-                            editor.addHistory(String(line.reversed().drop(while: { $0 == " " }).reversed()))
-                        }
+                        if !secret, prompt == Command.prompt { editor.addHistory(line) }
                         continuation.resume(returning: line)
                     case .interrupted:
                         continue

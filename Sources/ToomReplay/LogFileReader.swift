@@ -44,7 +44,9 @@ final class LogFileReader {
     /// the last newline at the end of the file counts as a line.
     func next(finalLine: Bool) -> Line? {
         while true {
-            if let newline = buffer[start..<end].firstIndex(of: 0x0A) {
+            let found = buffer.withUnsafeBufferPointer { b in memchr(b.baseAddress! + start, 0x0A, end - start) }
+            if let found {
+                let newline = buffer.withUnsafeBufferPointer { b in UnsafeRawPointer(b.baseAddress!).distance(to: UnsafeRawPointer(found)) }
                 let lineStart = start
                 start = newline + 1
                 if discarding {

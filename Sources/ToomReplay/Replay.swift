@@ -139,9 +139,10 @@ final class Source {
     private(set) var reader: LogFileReader
     var head: ReplayRecord?
     var headLine = 0
-    /// The last timestamp converted: consecutive lines mostly share their second.
-    private var lastText = ""
-    private var lastTime: Int64 = 0
+    /// The hour last converted ("1 Jun 2022 21") and its epoch seconds: the time zone is
+    /// consulted once per hour of log, not once per line.
+    private var hourText = Substring()
+    private var hourStart: Int64 = 0
 
     init?(kind: LogKind, path: String) {
         guard let reader = LogFileReader(path: path) else { return nil }
@@ -153,12 +154,19 @@ final class Source {
         if let fresh = LogFileReader(path: reader.path) { reader = fresh }
     }
 
+    /// Epoch seconds of a timestamp that `MessageRecord.parse` accepted.
     func time(of timestamp: String) -> Int64? {
-        if timestamp == lastText { return lastTime }
-        guard let time = Timestamp.parse(timestamp) else { return nil }
-        lastText = timestamp
-        lastTime = time
-        return time
+        let utf8 = timestamp.utf8
+        guard let colon = utf8.firstIndex(of: 0x3A), utf8.count >= 5 else { return nil }
+        let hour = timestamp[..<colon]
+        if hour != hourText {
+            guard let start = Timestamp.parse(hour + ":00:00") else { return nil }
+            hourText = hour
+            hourStart = start
+        }
+        let tail = Array(utf8.suffix(5))  // "MM:SS"
+        let digit = { (i: Int) in Int64(tail[i]) - 0x30 }
+        return hourStart + (digit(0) * 10 + digit(1)) * 60 + digit(3) * 10 + digit(4)
     }
 
     /// Merge order: time, then broadcasts before rooms and rooms by id, then file order.

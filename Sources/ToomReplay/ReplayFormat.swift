@@ -1,5 +1,3 @@
-import Foundation
-
 /// How records are written (docs/REPLAY.md).
 public enum ReplayFormat: String, CaseIterable, Sendable {
     /// `1 Jun 2022 21:30:04 [broadcast #3] hans: hello`, `... [room 2 #5] ...`
@@ -97,7 +95,13 @@ public enum ReplayFormat: String, CaseIterable, Sendable {
             return
         }
         out += "\""
-        out += text.replacingOccurrences(of: "\"", with: "\"\"")
+        var rest = Substring(text)
+        while let quote = rest.firstIndex(of: "\"") {
+            out += rest[...quote]
+            out += "\""
+            rest = rest[rest.index(after: quote)...]
+        }
+        out += rest
         out += "\""
     }
 }

@@ -86,10 +86,10 @@ public final class OperatorConsole: ServerOutput, @unchecked Sendable {
                 case .empty:
                     continue
                 case .error(let message):
-                    reader.addHistory(trimmed(line))
+                    reader.addHistory(line)
                     show([message], fd: 1)
                 case .command(let command):
-                    reader.addHistory(trimmed(line))
+                    reader.addHistory(line)
                     switch command {
                     case .quit: return
                     case .help: show(OperatorCommand.helpLines, fd: 1)
@@ -107,12 +107,6 @@ public final class OperatorConsole: ServerOutput, @unchecked Sendable {
             }
         }
     }
-}
-
-private func trimmed(_ line: String) -> String {
-    var line = Substring(line)
-    while line.last == " " { line = line.dropLast() }
-    return String(line)
 }
 
 /// Runs the console as part of the server's service group. It ends when the operator
