@@ -107,11 +107,12 @@ public final class AdminChannel: Service, Sendable {
     private func serve(_ connection: Connection) async {
         try? await connection.channel.executeThenClose { inbound, outbound in
             var replies: [[String]]
+            // The request is read even from a stranger, so the refusal is not lost to a reset.
+            var lines = inbound.makeAsyncIterator()
+            guard let request = try await lines.next() else { return }
             if connection.peer != getuid() {
                 replies = [AdminFrame.final(.refused("Permission denied: only the server's owner may use the admin channel"))]
             } else {
-                var lines = inbound.makeAsyncIterator()
-                guard let request = try await lines.next() else { return }
                 let text = String(decoding: request.readableBytesView, as: UTF8.self)
                 if let command = AdminFrame.parseRequest(Wire.fields(text[...])) {
                     let reply = actions.perform(command)

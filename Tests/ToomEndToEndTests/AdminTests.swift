@@ -2,11 +2,9 @@ import Foundation
 import Testing
 import ToomCore
 
-/// Runs `toom admin` to completion; returns its status and output.
-func admin(_ arguments: [String], in directory: URL) async throws -> (status: Int32, out: String, err: String) {
-    let process = try ToomProcess(["admin"] + arguments, in: directory)
-    let status = try await process.waitForExit()
-    return (status, process.stdout, process.stderr)
+/// Runs `toom admin` to completion.
+func admin(_ arguments: [String]) async throws -> Completed {
+    try await runToom(["admin"] + arguments)
 }
 
 @Suite struct AdminTests {
@@ -21,7 +19,7 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         vader.send("wrong")
         try await vader.expect(Messages.passwordBlocked)
 
-        let list = try await admin(["list"] + dir, in: server.root.url)
+        let list = try await admin(["list"] + dir)
         #expect(list.status == 0)
         let lines = list.out.split(separator: "\n").map(String.init)
         #expect(lines.count == 7)
@@ -30,7 +28,7 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         #expect(lines[3...5] == ["Rooms: 1", "  room 1: hans, yoda", "Blocked accounts: 1"])
         #expect(matches(lines[6], "  vader, (600|599) seconds left"))
 
-        let json = try await admin(["list", "--json"] + dir, in: server.root.url)
+        let json = try await admin(["list", "--json"] + dir)
         #expect(json.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
         let users = try #require(object["users"] as? [[String: Any]])
@@ -39,7 +37,7 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         #expect((object["rooms"] as? [[String: Any]])?.first?["members"] as? [String] == ["hans", "yoda"])
         #expect((object["blocked"] as? [[String: Any]])?.first?["user"] as? String == "vader")
 
-        let kick = try await admin(["kick", "hans"] + dir, in: server.root.url)
+        let kick = try await admin(["kick", "hans"] + dir)
         #expect(kick.status == 0)
         #expect(kick.out == "hans has been disconnected\n")
         try await hans.expect(Messages.kicked)
@@ -47,20 +45,20 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         try await server.process.expect("hans disconnected by the operator")
         #expect(server.fileLines("userlog.txt").count == 1)
 
-        let again = try await admin(["kick", "hans"] + dir, in: server.root.url)
+        let again = try await admin(["kick", "hans"] + dir)
         #expect(again.status == 1)
         #expect(again.err == "hans is not online\n")
 
-        let unblock = try await admin(["unblock", "vader"] + dir, in: server.root.url)
+        let unblock = try await admin(["unblock", "vader"] + dir)
         #expect(unblock.status == 0)
         #expect(unblock.out == "vader is no longer blocked\n")
         try await server.process.expect("vader unblocked by the operator")
         _ = try await server.login("vader")
 
-        let notBlocked = try await admin(["unblock", "vader"] + dir, in: server.root.url)
+        let notBlocked = try await admin(["unblock", "vader"] + dir)
         #expect(notBlocked.status == 0)
         #expect(notBlocked.out == "vader was not blocked\n")
-        let unknown = try await admin(["unblock", "nobody"] + dir, in: server.root.url)
+        let unknown = try await admin(["unblock", "nobody"] + dir)
         #expect(unknown.status == 1)
         #expect(unknown.err == "nobody does not exist\n")
         #expect(yoda.process.isRunning)
@@ -68,7 +66,7 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
 
     @Test func noServerMeansExitStatusTwo() async throws {
         let root = try TemporaryDirectory()
-        let none = try await admin(["list", "--data-dir", root.url.path], in: root.url)
+        let none = try await admin(["list", "--data-dir", root.url.path])
         #expect(none.status == 2)
         #expect(none.err == "No toom server is running in \(root.url.path) (no \(root.url.path)/toom.sock)\n")
 
@@ -79,11 +77,11 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         server.process.signal(SIGKILL)
         _ = try await server.process.waitForExit()
         #expect(FileManager.default.fileExists(atPath: socket))
-        let stale = try await admin(["list", "--data-dir", server.data.path], in: server.root.url)
+        let stale = try await admin(["list", "--data-dir", server.data.path])
         #expect(stale.status == 2)
         #expect(stale.err == "No toom server is running in \(server.data.path) (\(socket) does not answer)\n")
         try await server.restart(samePort: false)
-        #expect(try await admin(["list", "--data-dir", server.data.path], in: server.root.url).status == 0)
+        #expect(try await admin(["list", "--data-dir", server.data.path]).status == 0)
 
         // A graceful stop removes it.
         #expect(try await server.stop() == 0)
@@ -92,10 +90,10 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
 
     @Test func aSecondServerOnTheSameDataDirectoryIsRefused() async throws {
         let server = try await TestServer()
-        let second = try ToomProcess(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", server.data.path], in: server.root.url)
-        #expect(try await second.waitForExit() == 1)
-        #expect(second.stderr == "error: cannot start: another toom server is running with this data directory (it answers on \(server.data.path)/toom.sock)\n")
-        #expect(try await admin(["list", "--data-dir", server.data.path], in: server.root.url).status == 0)
+        let second = try await runToom(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", server.data.path])
+        #expect(second.status == 1)
+        #expect(second.err == "error: cannot start: another toom server is running with this data directory (it answers on \(server.data.path)/toom.sock)\n")
+        #expect(try await admin(["list", "--data-dir", server.data.path]).status == 0)
     }
 
     @Test func aSocketOthersCouldUseIsRefused() async throws {
@@ -105,14 +103,14 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         #expect(lstat(socket, &info) == 0 && info.st_mode & 0o777 == 0o600 && info.st_uid == getuid())
 
         chmod(socket, 0o666)
-        let open = try await admin(["list", "--data-dir", server.data.path], in: server.root.url)
+        let open = try await admin(["list", "--data-dir", server.data.path])
         #expect(open.status == 1)
         #expect(open.err == "Refusing to use \(socket): its mode is 666, not 600 (only the server's owner may use it)\n")
         chmod(socket, 0o600)
 
         if getuid() == 0 {
             chown(socket, 65534, 65534)
-            let foreign = try await admin(["list", "--data-dir", server.data.path], in: server.root.url)
+            let foreign = try await admin(["list", "--data-dir", server.data.path])
             #expect(foreign.status == 1)
             #expect(foreign.err == "Refusing to use \(socket): it belongs to uid 65534, not to you (uid 0)\n")
         }
@@ -133,9 +131,9 @@ func admin(_ arguments: [String], in directory: URL) async throws -> (status: In
         use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
         print $s "LIST\\n"; print while <$s>;
         """
-        let (status, output) = try spawnAndWait(
+        let stranger = try spawnAndWait(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", script, socket], capture: true)
-        #expect(status == 0)
-        #expect(output == "REFUSED\tPermission denied: only the server's owner may use the admin channel\n")
+        #expect(stranger.status == 0)
+        #expect(stranger.out == "REFUSED\tPermission denied: only the server's owner may use the admin channel\n")
     }
 }

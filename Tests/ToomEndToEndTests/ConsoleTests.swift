@@ -19,8 +19,10 @@ final class ConsoleServer: ServerUnderTest, @unchecked Sendable {
         }
         terminal = try TmuxSession(["server", "0", String(attempts), "--host", "127.0.0.1", "--data-dir", data.path] + extra,
                                    in: root.url)
+        let listening = "Server listening on 127.0.0.1 port "
+        try await terminal.waitFor(listening)
         let screen = try await terminal.waitFor(OperatorPrompt.text)
-        guard let line = screen.split(separator: "\n").first(where: { $0.hasPrefix("Server listening on 127.0.0.1 port ") }),
+        guard let line = screen.split(separator: "\n").first(where: { $0.hasPrefix(listening) }),
               let port = Int(line.split(separator: " ").last!)
         else { throw HarnessError(description: "no port on the console:\n\(screen)") }
         self.port = port

@@ -6,9 +6,9 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
 /// swift-argument-parser's generate-manual tool, built by scripts/manual-tool.sh; nil when it cannot be built.
 let manualTool: String? = {
-    guard let (status, output) = try? spawnAndWait([packageRoot.appendingPathComponent("scripts/manual-tool.sh").path], capture: true),
-          status == 0 else { return nil }
-    let path = output.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard let built = try? spawnAndWait([packageRoot.appendingPathComponent("scripts/manual-tool.sh").path], capture: true),
+          built.status == 0 else { return nil }
+    let path = built.out.trimmingCharacters(in: .whitespacesAndNewlines)
     return FileManager.default.isExecutableFile(atPath: path) ? path : nil
 }()
 
@@ -16,10 +16,10 @@ let manualTool: String? = {
 @Suite struct GeneratedDocsTests {
     @Test(arguments: [("bash", "toom.bash"), ("zsh", "_toom"), ("fish", "toom.fish")])
     func completionScriptsAreUpToDate(shell: String, file: String) throws {
-        let (status, generated) = try spawnAndWait([ToomBinary.path, "--generate-completion-script", shell], capture: true)
-        #expect(status == 0)
+        let generated = try spawnAndWait([ToomBinary.path, "--generate-completion-script", shell], capture: true)
+        #expect(generated.status == 0)
         let committed = try String(contentsOf: packageRoot.appendingPathComponent("completions/\(file)"), encoding: .utf8)
-        #expect(committed == generated, "completions/\(file) is out of date: run scripts/generate-docs.sh")
+        #expect(committed == generated.out, "completions/\(file) is out of date: run scripts/generate-docs.sh")
     }
 
     @Test(.enabled(if: manualTool != nil, "swift-argument-parser's generate-manual tool could not be built (scripts/manual-tool.sh)"))
@@ -34,9 +34,9 @@ let manualTool: String? = {
         let date = String(format: "%@-%02d-%02d", String(parts[2]), month, Int(parts[1])!)
 
         let fresh = try TemporaryDirectory("man")
-        let (status, _) = try spawnAndWait([manualTool!, ToomBinary.path, "--multi-page", "--date", date,
-                                            "--output-directory", fresh.url.path], capture: false)
-        #expect(status == 0)
+        let generated = try spawnAndWait([manualTool!, ToomBinary.path, "--multi-page", "--date", date,
+                                          "--output-directory", fresh.url.path], capture: false)
+        #expect(generated.status == 0)
         let names = { (dir: URL) in
             try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".1") }.sorted()
         }

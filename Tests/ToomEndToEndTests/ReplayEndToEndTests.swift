@@ -3,10 +3,8 @@ import Testing
 import ToomCore
 
 /// Runs `toom replay` to completion.
-func replay(_ arguments: [String], in directory: URL) async throws -> (status: Int32, out: String, err: String) {
-    let process = try ToomProcess(["replay"] + arguments, in: directory)
-    let status = try await process.waitForExit()
-    return (status, process.stdout, process.stderr)
+func replay(_ arguments: [String]) async throws -> Completed {
+    try await runToom(["replay"] + arguments)
 }
 
 @Suite struct ReplayEndToEndTests {
@@ -49,25 +47,25 @@ func replay(_ arguments: [String], in directory: URL) async throws -> (status: I
         #expect(all.count == 5)
         let dir = server.data.path
 
-        let plain = try await replay([dir], in: server.root.url)
+        let plain = try await replay([dir])
         #expect(plain.status == 0)
         #expect(plain.err == "")
         #expect(plain.out == text(all))
 
-        #expect(try await replay([dir, "--broadcasts"], in: server.root.url).out == text(all.filter { $0.kind == "broadcast" }))
-        #expect(try await replay([dir, "--room", "2"], in: server.root.url).out == text(all.filter { $0.kind == "room 2" }))
-        #expect(try await replay([dir, "--room", "1", "--broadcasts"], in: server.root.url).out == text(all.filter { $0.kind != "room 2" }))
-        #expect(try await replay([dir, "--user", "yoda", "--user", "luke"], in: server.root.url).out
+        #expect(try await replay([dir, "--broadcasts"]).out == text(all.filter { $0.kind == "broadcast" }))
+        #expect(try await replay([dir, "--room", "2"]).out == text(all.filter { $0.kind == "room 2" }))
+        #expect(try await replay([dir, "--room", "1", "--broadcasts"]).out == text(all.filter { $0.kind != "room 2" }))
+        #expect(try await replay([dir, "--user", "yoda", "--user", "luke"]).out
             == text(all.filter { $0.record.user != "hans" }))
 
         // --since and --until include their second.
         let third = all[2].record.timestamp
         let inWindow = all.filter { Timestamp.parse($0.record.timestamp)! == Timestamp.parse(third)! }
-        #expect(try await replay([dir, "--since", third, "--until", third], in: server.root.url).out == text(inWindow))
+        #expect(try await replay([dir, "--since", third, "--until", third]).out == text(inWindow))
         let after = all.filter { Timestamp.parse($0.record.timestamp)! >= Timestamp.parse(third)! }
-        #expect(try await replay([dir, "--since", third], in: server.root.url).out == text(after))
+        #expect(try await replay([dir, "--since", third]).out == text(after))
 
-        let json = try await replay([dir, "--format", "json"], in: server.root.url)
+        let json = try await replay([dir, "--format", "json"])
         let objects = try json.out.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
@@ -81,7 +79,7 @@ func replay(_ arguments: [String], in directory: URL) async throws -> (status: I
             #expect(object["source"] as? String == (entry.kind == "broadcast" ? "broadcast" : "room"))
         }
 
-        let csv = try await replay([dir, "--format", "csv", "--room", "1"], in: server.root.url)
+        let csv = try await replay([dir, "--format", "csv", "--room", "1"])
         let room1 = try #require(all.first { $0.kind == "room 1" })
         #expect(csv.out == "source,room,number,timestamp,user,message\r\n"
             + "room,1,1,\(room1.record.timestamp),hans,\"say \"\"hi\"\"\"\r\n")
@@ -89,18 +87,18 @@ func replay(_ arguments: [String], in directory: URL) async throws -> (status: I
 
     @Test func badOptionsAndLinesAreReportedClearly() async throws {
         let root = try TemporaryDirectory()
-        let bad = try await replay([root.url.path, "--since", "yesterday"], in: root.url)
+        let bad = try await replay([root.url.path, "--since", "yesterday"])
         #expect(bad.status == 64)
         #expect(bad.err.hasPrefix("Error: Invalid --since: 'yesterday'. Expected \(Timestamp.expectedFormat)\n"))
-        #expect(try await replay([root.url.path, "--pace", "0"], in: root.url).status == 64)
-        #expect(try await replay([root.url.path, "--format", "xml"], in: root.url).status == 64)
-        let missing = try await replay([root.url.path + "/nope"], in: root.url)
+        #expect(try await replay([root.url.path, "--pace", "0"]).status == 64)
+        #expect(try await replay([root.url.path, "--format", "xml"]).status == 64)
+        let missing = try await replay([root.url.path + "/nope"])
         #expect(missing.status == 1)
         #expect(missing.err == "toom replay: Cannot read \(root.url.path)/nope: no such directory\n")
 
         try "1; 1 Jun 2022 21:30:04; hans; fine\nbroken line\n2; 1 Jun 2022 21:30:05; hans; also fine\n"
             .write(to: root.url.appendingPathComponent("messagelog.txt"), atomically: true, encoding: .utf8)
-        let partly = try await replay([root.url.path], in: root.url)
+        let partly = try await replay([root.url.path])
         #expect(partly.status == 0)
         #expect(partly.out.split(separator: "\n").count == 2)
         #expect(partly.err == "toom replay: \(root.url.path)/messagelog.txt:2: expected 'n; timestamp; username; message'; skipped\n")
@@ -112,7 +110,7 @@ func replay(_ arguments: [String], in directory: URL) async throws -> (status: I
             .write(to: root.url.appendingPathComponent("messagelog.txt"), atomically: true, encoding: .utf8)
         let clock = ContinuousClock()
         let start = clock.now
-        let paced = try await replay([root.url.path, "--pace", "4"], in: root.url)
+        let paced = try await replay([root.url.path, "--pace", "4"])
         #expect(clock.now - start >= .milliseconds(450))
         #expect(paced.out.split(separator: "\n").count == 2)
     }

@@ -84,12 +84,12 @@ final class TmuxSession: @unchecked Sendable {
     @discardableResult
     private func tmux(_ arguments: [String]) throws -> String {
         // Only capture-pane's output is read: a tmux server started by new-session would
-        // inherit the pipe and keep it open.
-        let (status, output) = try spawnAndWait(["tmux", "-L", socket] + arguments, capture: arguments.first == "capture-pane")
-        guard status == 0 || arguments == ["kill-server"] else {
-            throw HarnessError(description: "tmux \(arguments.joined(separator: " ")) failed with status \(status)")
+        // keep the pipe open.
+        let result = try spawnAndWait(["tmux", "-L", socket] + arguments, capture: arguments.first == "capture-pane")
+        guard result.status == 0 || arguments == ["kill-server"] else {
+            throw HarnessError(description: "tmux \(arguments.joined(separator: " ")) failed with status \(result.status)")
         }
-        return output
+        return result.out
     }
 
     private static func quote(_ text: String) -> String {
@@ -99,45 +99,3 @@ final class TmuxSession: @unchecked Sendable {
 
 /// The terminal settings a shell expects back after a program exits.
 let saneTerminal: Set<String> = ["icanon", "isig", "echo", "icrnl", "opost"]
-
-/// Runs a program to completion with posix_spawn and waitpid (Foundation's Process can miss
-/// the exit of a short-lived child that forks a daemon, as tmux does); standard input and
-/// error are /dev/null, standard output is captured or dropped.
-func spawnAndWait(_ arguments: [String], capture: Bool) throws -> (status: Int32, output: String) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    var fds: [Int32] = [-1, -1]
-    if capture {
-        guard pipe(&fds) == 0 else { throw HarnessError(description: "pipe: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-    } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid = pid_t()
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-    if capture { close(fds[1]) }
-    guard spawned == 0 else {
-        if capture { close(fds[0]) }
-        throw HarnessError(description: "cannot run \(arguments[0]): \(String(cString: strerror(spawned)))")
-    }
-    var output = [UInt8]()
-    if capture {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fds[0], &buffer, buffer.count)
-            if n > 0 { output += buffer[..<n] } else if n == 0 || errno != EINTR { break }
-        }
-        close(fds[0])
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exited = status & 0x7F == 0
-    return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), String(decoding: output, as: UTF8.self))
-}
