@@ -9,8 +9,9 @@ struct Completed {
 
 /// Runs a program to completion with posix_spawn and waitpid, reading its standard output
 /// and error to their end (so nothing it wrote is missed), or dropping them. Standard
-/// input is /dev/null. Nothing else of the test process leaks into the child: a daemon it
-/// starts (tmux) would otherwise hold other tests' pipes open for good.
+/// input is /dev/null. Nothing else of the test process leaks into the child, neither file
+/// descriptors nor blocked signals: a daemon it starts (tmux) would otherwise hold other
+/// tests' pipes open for good.
 func spawnAndWait(_ arguments: [String], capture: Bool) throws -> Completed {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -32,10 +33,21 @@ func spawnAndWait(_ arguments: [String], capture: Bool) throws -> Completed {
     guard let closeFrom = addCloseFrom else { throw HarnessError(description: "posix_spawn_file_actions_addclosefrom_np is missing") }
     _ = closeFrom(&actions, 3)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    // The calling thread (a Dispatch worker) blocks most signals, and a child inherits that:
+    // a tmux server would then never learn that its panes ended, nor stop on kill-server.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid = pid_t()
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+    let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
     if capture {
         close(out[1])
         close(err[1])
