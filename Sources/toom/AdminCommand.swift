@@ -16,6 +16,10 @@ struct AdminCommand: AsyncParsableCommand {
         subcommands: [List.self, Kick.self, Unblock.self]
     )
 
+    func run() async throws {
+        throw ValidationError("Missing the verb: list, kick <user> or unblock <user>")
+    }
+
     struct Options: ParsableArguments {
         @Option(name: .customLong("data-dir"), help: ArgumentHelp("The server's data directory.", valueName: "dir"))
         var dataDirectory: String = "."

@@ -64,6 +64,15 @@ func admin(_ arguments: [String]) async throws -> Completed {
         #expect(yoda.process.isRunning)
     }
 
+    @Test(arguments: [["admin"], ["admin", "kick"], ["admin", "kick", "a", "b"], ["admin", "frob"],
+                      ["replay", "--room", "0"], ["replay", "--format", "xml"], ["replay", "--pace", "-1"]])
+    func badArgumentsGetAnErrorAndUsage(_ arguments: [String]) async throws {
+        let result = try await runToom(arguments)
+        #expect(result.status == 64, "\(arguments)")
+        #expect(result.err.hasPrefix("Error: "), "\(arguments)")
+        #expect(result.err.contains("Usage: toom"), "\(arguments)")
+    }
+
     @Test func noServerMeansExitStatusTwo() async throws {
         let root = try TemporaryDirectory()
         let none = try await admin(["list", "--data-dir", root.url.path])

@@ -206,4 +206,28 @@ struct ClientTerminalTests {
         let history = try String(contentsOf: home.appendingPathComponent(".toom_history"), encoding: .utf8)
         #expect(history.contains("ATU") && history.contains("SRB\\040yoda") && !history.contains("falcon") && !history.contains("hans\n"))
     }
+
+    @Test func aNoticeFromTheServerDoesNotGarbleTheTypedLine() async throws {
+        let server = try await TestServer()
+        let term = try TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: try server.root.subdirectory("home"),
+                                   environment: ["HOME": server.root.url.path])
+        try await term.waitFor(Messages.usernamePrompt)
+        try term.type("hans")
+        try term.press("Enter")
+        try await term.waitFor(Messages.passwordPrompt)
+        try term.type("falcon*solo")
+        try term.press("Enter")
+        try await term.waitFor(Messages.welcome)
+        try term.type("BCM half typed")
+        try await term.waitUntil("the half-typed command") { $0.last == Command.prompt + "BCM half typed" }
+
+        let kick = try await runToom(["admin", "kick", "hans", "--data-dir", server.data.path])
+        #expect(kick.status == 0)
+        let exit = try await term.waitForExit()
+        #expect(exit.status == 4)
+        #expect(exit.terminal == saneTerminal)
+        let lines = try term.lines()
+        #expect(lines.contains(Messages.kicked))
+        #expect(!lines.contains { $0.contains("typed" + Messages.kicked) || $0.hasPrefix(Command.prompt + "BCM half typed" + "Y") })
+    }
 }
