@@ -167,9 +167,8 @@ struct ConsoleTests {
 
 @Suite(.enabled(if: TmuxSession.available, "tmux is not installed"))
 struct ClientTerminalTests {
-    @Test func theClientEditsCompletesAndRemembersCommands() async throws {
-        let server = try await TestServer()
-        let home = try server.root.subdirectory("home")
+    /// A client on a terminal, logged in as hans by typing, its HOME (and history) in `home`.
+    func hansOnATerminal(_ server: TestServer, home: URL) async throws -> TmuxSession {
         let term = try TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: home,
                                    environment: ["HOME": home.path])
         try await term.waitFor(Messages.usernamePrompt)
@@ -179,6 +178,13 @@ struct ClientTerminalTests {
         try term.type("falcon*solo")
         try term.press("Enter")
         try await term.waitFor(Messages.welcome)
+        return term
+    }
+
+    @Test func theClientEditsCompletesAndRemembersCommands() async throws {
+        let server = try await TestServer()
+        let home = try server.root.subdirectory("home")
+        let term = try await hansOnATerminal(server, home: home)
         #expect(try !term.screen().contains("falcon"))
 
         let yoda = try await server.login("yoda")
@@ -209,15 +215,7 @@ struct ClientTerminalTests {
 
     @Test func aNoticeFromTheServerDoesNotGarbleTheTypedLine() async throws {
         let server = try await TestServer()
-        let term = try TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: try server.root.subdirectory("home"),
-                                   environment: ["HOME": server.root.url.path])
-        try await term.waitFor(Messages.usernamePrompt)
-        try term.type("hans")
-        try term.press("Enter")
-        try await term.waitFor(Messages.passwordPrompt)
-        try term.type("falcon*solo")
-        try term.press("Enter")
-        try await term.waitFor(Messages.welcome)
+        let term = try await hansOnATerminal(server, home: try server.root.subdirectory("home"))
         try term.type("BCM half typed")
         try await term.waitUntil("the half-typed command") { $0.last == Command.prompt + "BCM half typed" }
 
