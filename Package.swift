@@ -19,10 +19,19 @@ let package = Package(
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
         .target(name: "ToomCore"),
+        // libedit opened with dlopen at run time: builds without libedit headers, runs without libedit.
+        .target(
+            name: "CLineEditor",
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
+        ),
+        .target(name: "LineEditor", dependencies: ["CLineEditor", "ToomCore"]),
+        // Reading, merging, filtering and following the message logs (toom replay).
+        .target(name: "ToomReplay", dependencies: ["ToomCore"]),
         .target(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
+                "LineEditor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -35,6 +44,7 @@ let package = Package(
             name: "ToomClient",
             dependencies: [
                 "ToomCore",
+                "LineEditor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -47,6 +57,7 @@ let package = Package(
                 "ToomCore",
                 "ToomServer",
                 "ToomClient",
+                "ToomReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,5 +79,7 @@ let package = Package(
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
+        .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),
     ]
 )

@@ -77,7 +77,10 @@ public final class ChatClient: Sendable {
             var frames: [ServerFrame] = []
             while let frame = await replies.next() {
                 frames.append(frame)
-                if ReplyRenderer.isFinal(frame) { return frames }
+                if ReplyRenderer.isFinal(frame) {
+                    (input as? ReplyObserver)?.observe(frames)
+                    return frames
+                }
             }
             Self.end([Messages.connectionLost], .unreachable, input)
         }

@@ -9,8 +9,13 @@ import Darwin
 /// Unbuffered writes to a file descriptor: a reply is visible to a driving script at once.
 public enum RawOutput {
     public static func write(_ fd: Int32, _ text: String) {
+        _ = writeChecked(fd, text)
+    }
+
+    /// Returns false when the text could not all be written (e.g. a closed pipe).
+    public static func writeChecked(_ fd: Int32, _ text: String) -> Bool {
         var text = text
-        text.withUTF8 { bytes in
+        return text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
                 #if canImport(Darwin)
@@ -22,10 +27,11 @@ public enum RawOutput {
                 #endif
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return
+                    return false
                 }
                 offset += n
             }
+            return true
         }
     }
 }

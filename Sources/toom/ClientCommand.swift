@@ -9,7 +9,8 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: """
         Asks for a username and password, then reads commands: BCM, ATU, SRB, SRM, RDM, OUT, UPD. \
         With standard input from a pipe it reads the same dialogue one line at a time and logs out \
-        at end of input. Exit status: 0 after logging out, 1 when the login is refused, 2 when the \
+        at end of input. On a terminal it offers line editing, a history of commands kept in \
+        ~/.toom_history, and tab completion of commands, user names and file names. Exit status: 0 after logging out, 1 when the login is refused, 2 when the \
         UDP port cannot be used, 3 when the server cannot be reached or the connection is lost, \
         4 when the server ends the session (shutdown or operator).
         """
@@ -38,7 +39,8 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let client = ChatClient(configuration: .init(serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort))
+        let client = ChatClient(configuration: .init(serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort),
+                                input: ChatClient.standardInput())
         let status = await client.run()
         if status != .ok { throw ExitCode(status.rawValue) }
     }

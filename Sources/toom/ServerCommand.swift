@@ -14,7 +14,9 @@ struct ServerCommand: AsyncParsableCommand {
         Reads credentials.txt from the data directory and writes userlog.txt, messagelog.txt, \
         rooms.txt and SR_<id>_messageLog.txt there. History survives a restart. Event lines go to \
         standard output, diagnostics to standard error. SIGINT and SIGTERM stop the server \
-        gracefully: clients are told and the files are complete.
+        gracefully: clients are told and the files are complete. With a terminal on standard \
+        input the server's terminal is an operator console (type help); toom admin reaches \
+        the running server through toom.sock in the data directory.
         """
     )
 
@@ -61,18 +63,35 @@ struct ServerCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
             blockDuration: .nanoseconds(Int64(blockSeconds * 1e9)), fresh: fresh, sync: sync)
-        let output = StandardServerOutput()
+        // With a terminal on standard input the server's terminal is the operator console.
+        let console = isatty(0) == 1 ? OperatorConsole(dataDirectory: dataDirectory) : nil
+        let output: ServerOutput = console ?? StandardServerOutput()
         let server: ChatServer
         do {
+            try await AdminChannel.claim(dataDirectory: dataDirectory)
             server = try ChatServer(configuration: configuration, output: output)
         } catch {
             output.diagnostic("error: cannot start: \(error)")
             throw ExitCode.failure
         }
+        let actions = OperatorActions(server: server)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ServerService(server: server, output: output)),
+        ]
+        do {
+            services.append(.init(service: try await AdminChannel.bind(dataDirectory: dataDirectory, actions: actions)))
+        } catch {
+            output.diagnostic("warning: \(error); toom admin will not reach this server")
+        }
+        if let console {
+            services.append(.init(service: ConsoleService(console: console, actions: actions),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let logger = Logger(label: "toom.server", factory: { _ in SwiftLogNoOpLogHandler() })
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ServerService(server: server, output: output))],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            services: services,
+            // With a console, a hang-up of its terminal also stops the server gracefully.
+            gracefulShutdownSignals: console == nil ? [.sigterm, .sigint] : [.sigterm, .sigint, .sighup],
             logger: logger))
         do {
             try await group.run()
@@ -97,7 +116,7 @@ struct ServerService: Service {
         } catch {
             await server.releaseEventLoops()
             let configuration = server.configuration
-            throw StartError(message: "cannot listen on \(configuration.host) port \(configuration.port): \(describe(error))")
+            throw StartError(message: "cannot listen on \(configuration.host) port \(configuration.port): \(describeError(error))")
         }
         output.events(["Server listening on \(address.ipAddress ?? server.configuration.host) port \(address.port ?? 0)"])
         try await withGracefulShutdownHandler {
@@ -107,10 +126,5 @@ struct ServerService: Service {
         }
         await server.releaseEventLoops()
         output.diagnostic("Server stopped")
-    }
-
-    private func describe(_ error: Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
-        return "\(error)"
     }
 }

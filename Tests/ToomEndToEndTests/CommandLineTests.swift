@@ -51,9 +51,11 @@ import ToomCore
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("credentials.txt: No such file or directory"))
 
-        // The port is taken by a running server.
+        // The port is taken by a running server (with another data directory: a second server
+        // on the same one is refused before it tries the port).
         let server = try await TestServer()
-        let taken = try await run(["server", String(server.port), "3", "--host", "127.0.0.1", "--data-dir", server.data.path])
+        try bundledCredentials.write(to: dir.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
+        let taken = try await run(["server", String(server.port), "3", "--host", "127.0.0.1", "--data-dir", dir.url.path])
         #expect(taken.status == 1)
         #expect(taken.stderr.contains("Address already in use"))
         #expect(taken.stderr.split(separator: "\n").count == 1)

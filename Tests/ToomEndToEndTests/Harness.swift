@@ -180,7 +180,7 @@ let passwords: [String: String] = {
 }()
 
 /// A `toom server` on a free loopback port, with its own data directory.
-final class TestServer: @unchecked Sendable {
+final class TestServer: ServerUnderTest, @unchecked Sendable {
     let root: TemporaryDirectory
     let data: URL
     private(set) var process: ToomProcess
@@ -218,7 +218,16 @@ final class TestServer: @unchecked Sendable {
         (process, port) = try await Self.launch(port: samePort ? port : 0, attempts: attempts, extra: extra,
                                                 data: data, root: root)
     }
+}
 
+/// A running server that tests connect clients to: its data directory and port.
+protocol ServerUnderTest: AnyObject, Sendable {
+    var root: TemporaryDirectory { get }
+    var data: URL { get }
+    var port: Int { get }
+}
+
+extension ServerUnderTest {
     func file(_ name: String) -> String? {
         try? String(contentsOf: data.appendingPathComponent(name), encoding: .utf8)
     }

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import ToomCore
+import ToomReplay
+
+extension ReplayFormat: ExpressibleByArgument {}
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Read the message logs back: broadcasts and rooms merged in time order.",
+        discussion: """
+        Reads messagelog.txt and every SR_<id>_messageLog.txt in the directory. Without --room \
+        or --broadcasts every log is read; with them, only those chosen. Timestamps are in the \
+        logs' format, e.g. "1 Jun 2022 21:30:04"; --since and --until include their second. \
+        A line that does not parse is reported on standard error with its file and line \
+        number, and skipped.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("The server's data directory.", valueName: "dir"))
+    var directory: String = "."
+
+    @Option(help: ArgumentHelp("Only this room (repeatable).", valueName: "id"))
+    var room: [Int] = []
+
+    @Flag(help: "Only broadcasts (with --room: broadcasts and those rooms).")
+    var broadcasts = false
+
+    @Option(help: ArgumentHelp("Only messages by this user (repeatable).", valueName: "user"))
+    var user: [String] = []
+
+    @Option(help: ArgumentHelp("Only messages at or after this time.", valueName: "timestamp"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only messages at or before this time.", valueName: "timestamp"))
+    var until: String?
+
+    @Option(help: "Output format: text, json (one object per line) or csv (RFC 4180).")
+    var format: ReplayFormat = .text
+
+    @Flag(help: "Keep printing messages as the server appends them, and from new rooms.")
+    var follow = false
+
+    @Option(help: ArgumentHelp("Replay with the original gaps between messages divided by N.", valueName: "N"))
+    var pace: Double?
+
+    func validate() throws {
+        for id in room where id < 1 {
+            throw ValidationError("Invalid --room: \(id). A room id is a positive integer")
+        }
+        _ = try time(since, "since")
+        _ = try time(until, "until")
+        if let pace, !(pace > 0 && pace.isFinite) {
+            throw ValidationError("Invalid --pace: \(pace). It must be a number greater than 0")
+        }
+    }
+
+    private func time(_ text: String?, _ option: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let time = Timestamp.parse(text) else {
+            throw ValidationError("Invalid --\(option): '\(text)'. Expected \(Timestamp.expectedFormat)")
+        }
+        return time
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let filter = ReplayFilter(rooms: Set(room), broadcasts: broadcasts, users: Set(user),
+                                  since: try time(since, "since"), until: try time(until, "until"))
+        let replay = Replay(
+            options: .init(directory: directory, filter: filter, format: format, follow: follow, pace: pace),
+            write: { text in RawOutput.writeChecked(1, text) },
+            report: { line in RawOutput.write(2, "toom replay: " + line + "\n") })
+        do {
+            try await replay.run()
+        } catch let error as Replay.DirectoryError {
+            RawOutput.write(2, "toom replay: \(error.description)\n")
+            throw ExitCode.failure
+        }
+    }
+}

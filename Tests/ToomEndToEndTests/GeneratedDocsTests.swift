@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// The package's root directory.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// swift-argument-parser's generate-manual tool, built by scripts/manual-tool.sh; nil when it cannot be built.
+let manualTool: String? = {
+    guard let built = try? spawnAndWait([packageRoot.appendingPathComponent("scripts/manual-tool.sh").path], capture: true),
+          built.status == 0 else { return nil }
+    let path = built.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// completions/ and man/ must be what the command definitions generate now.
+@Suite struct GeneratedDocsTests {
+    @Test(arguments: [("bash", "toom.bash"), ("zsh", "_toom"), ("fish", "toom.fish")])
+    func completionScriptsAreUpToDate(shell: String, file: String) throws {
+        let generated = try spawnAndWait([ToomBinary.path, "--generate-completion-script", shell], capture: true)
+        #expect(generated.status == 0)
+        let committed = try String(contentsOf: packageRoot.appendingPathComponent("completions/\(file)"), encoding: .utf8)
+        #expect(committed == generated.out, "completions/\(file) is out of date: run scripts/generate-docs.sh")
+    }
+
+    @Test(.enabled(if: manualTool != nil, "swift-argument-parser's generate-manual tool could not be built (scripts/manual-tool.sh)"))
+    func manualPagesAreUpToDate() throws {
+        let man = packageRoot.appendingPathComponent("man")
+        let page = try String(contentsOf: man.appendingPathComponent("toom.1"), encoding: .utf8)
+        let dateLine = try #require(page.split(separator: "\n").first { $0.hasPrefix(".Dd ") })
+        // ".Dd November 21, 2026" back to 2026-11-21, the date the pages were generated with.
+        let parts = dateLine.dropFirst(4).replacingOccurrences(of: ",", with: "").split(separator: " ")
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        let month = try #require(months.firstIndex(of: String(parts[0]))) + 1
+        let date = String(format: "%@-%02d-%02d", String(parts[2]), month, Int(parts[1])!)
+
+        let fresh = try TemporaryDirectory("man")
+        let generated = try spawnAndWait([manualTool!, ToomBinary.path, "--multi-page", "--date", date,
+                                          "--output-directory", fresh.url.path], capture: false)
+        #expect(generated.status == 0)
+        let names = { (dir: URL) in
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".1") }.sorted()
+        }
+        #expect(try names(man) == names(fresh.url), "man/ has other pages than the commands: run scripts/generate-docs.sh")
+        for name in try names(fresh.url) {
+            #expect(fresh.read(name) == (try? String(contentsOf: man.appendingPathComponent(name), encoding: .utf8)),
+                    "man/\(name) is out of date: run scripts/generate-docs.sh")
+        }
+    }
+}

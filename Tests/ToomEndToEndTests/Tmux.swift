@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+/// A program running in its own tmux server, for tests of terminal behaviour: keys are
+/// sent with send-keys and the screen read with capture-pane. The pane stays after the
+/// program exits (remain-on-exit), and the wrapper shell then prints the exit status
+/// and the terminal's settings, so a test can check the terminal was left sane.
+final class TmuxSession: @unchecked Sendable {
+    static let available = FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux")
+        || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/tmux")
+
+    private let socket = "toom-test-\(UUID().uuidString)"
+    private let config: URL
+
+    init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+        config = directory.appendingPathComponent(".tmux-\(socket).conf")
+        try "set -g remain-on-exit on\nset -g history-limit 5000\n".write(to: config, atomically: true, encoding: .utf8)
+        let program = ([ToomBinary.path] + arguments).map(Self.quote).joined(separator: " ")
+        let env = environment.map { "\($0.key)=\(Self.quote($0.value))" }.joined(separator: " ")
+        // The settings are printed one per line so a test can find "isig", "-icanon" and so on.
+        let script = "\(env.isEmpty ? "" : "env \(env) ")\(program); echo \"[exit status $?]\"; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|isig|echo|icrnl|opost)$' | tr '\\n' ' '; echo '[stty]'"
+        try tmux(["-f", config.path, "new-session", "-d", "-x", "200", "-y", "50", "-s", "main",
+                  "-c", directory.path, "sh", "-c", script])
+    }
+
+    deinit {
+        _ = try? tmux(["kill-server"])
+        try? FileManager.default.removeItem(at: config)
+    }
+
+    /// Types text literally.
+    func type(_ text: String) throws { try tmux(["send-keys", "-t", "main", "-l", text]) }
+
+    /// Presses keys by name: "Enter", "Tab", "C-c", "C-d", "Up".
+    func press(_ keys: String...) throws { try tmux(["send-keys", "-t", "main"] + keys) }
+
+    /// The visible screen, trailing blank lines removed.
+    func screen() throws -> String {
+        var lines = try tmux(["capture-pane", "-p", "-t", "main"]).split(separator: "\n", omittingEmptySubsequences: false)
+        while lines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { lines.removeLast() }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The screen's lines, trailing spaces removed.
+    func lines() throws -> [String] {
+        try screen().split(separator: "\n", omittingEmptySubsequences: false).map {
+            String($0.reversed().drop(while: { $0 == " " }).reversed())
+        }
+    }
+
+    /// Waits until the screen shows `text` (whose trailing spaces the screen does not keep);
+    /// returns the screen.
+    @discardableResult
+    func waitFor(_ text: String, timeout: Duration = patience) async throws -> String {
+        let text = String(text.reversed().drop(while: { $0 == " " }).reversed())
+        var last = ""
+        try await eventually("\"\(text)\" on the screen:\n\(last)", timeout: timeout) {
+            last = try screen()
+            return last.contains(text)
+        }
+        return last
+    }
+
+    /// Waits until a condition on the screen's lines holds.
+    func waitUntil(_ what: String, timeout: Duration = patience, _ condition: ([String]) -> Bool) async throws {
+        var last: [String] = []
+        try await eventually("\(what); the screen:\n\(last.joined(separator: "\n"))", timeout: timeout) {
+            last = try lines()
+            return condition(last)
+        }
+    }
+
+    /// Waits for the program to exit; returns its status and the terminal settings after it.
+    func waitForExit() async throws -> (status: Int32, terminal: Set<String>) {
+        let screen = try await waitFor("[stty]")
+        guard let statusRange = screen.range(of: #"\[exit status [0-9]+\]"#, options: .regularExpression) else {
+            throw HarnessError(description: "no exit status on the screen:\n\(screen)")
+        }
+        let status = Int32(screen[statusRange].dropFirst("[exit status ".count).dropLast())!
+        let settings = screen[statusRange.upperBound...].prefix(while: { $0 != "[" })
+        return (status, Set(settings.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)))
+    }
+
+    @discardableResult
+    private func tmux(_ arguments: [String]) throws -> String {
+        // Only capture-pane's output is read: a tmux server started by new-session would
+        // keep the pipe open.
+        let result = try spawnAndWait(["tmux", "-L", socket] + arguments, capture: arguments.first == "capture-pane")
+        guard result.status == 0 || arguments == ["kill-server"] else {
+            throw HarnessError(description: "tmux \(arguments.joined(separator: " ")) failed with status \(result.status)")
+        }
+        return result.out
+    }
+
+    private static func quote(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// The terminal settings a shell expects back after a program exits.
+let saneTerminal: Set<String> = ["icanon", "isig", "echo", "icrnl", "opost"]

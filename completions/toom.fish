@@ -1,0 +1,128 @@
+function __toom_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __toom_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __toom_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __toom_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __toom_parse_tokens -S
+    set -l unparsed_tokens (__toom_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'toom'
+        __toom_parse_subcommand 0 'h/help'
+        switch $unparsed_tokens[1]
+        case 'server'
+            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'h/help'
+        case 'client'
+            __toom_parse_subcommand 3 'h/help'
+        case 'admin'
+            __toom_parse_subcommand 0 'h/help'
+            switch $unparsed_tokens[1]
+            case 'list'
+                __toom_parse_subcommand 0 'data-dir=' 'json' 'h/help'
+            case 'kick'
+                __toom_parse_subcommand 1 'data-dir=' 'h/help'
+            case 'unblock'
+                __toom_parse_subcommand 1 'data-dir=' 'h/help'
+            end
+        case 'replay'
+            __toom_parse_subcommand 1 'room=+' 'broadcasts' 'user=+' 'since=' 'until=' 'format=' 'follow' 'pace=' 'h/help'
+        case 'help'
+            __toom_parse_subcommand -r 1 
+        end
+    end
+end
+
+function __toom_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __toom_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __toom_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __toom_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__toom_tokens -p)
+    if test -z "$(__toom_tokens -t)"
+        set -l index (count (__toom_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'toom' -f
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'server' -d 'Run the TOOM server.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'client' -d 'Log in to a TOOM server and chat.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'admin' -d 'Ask the running server to list, kick or unblock.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'replay' -d 'Read the message logs back: broadcasts and rooms merged in time order.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" data-dir' -l 'data-dir' -d 'Directory with credentials.txt and the logs.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" block-seconds' -l 'block-seconds' -d 'How long a blocked account stays blocked.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" host' -l 'host' -d 'Address of the interface to listen on.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" fresh' -l 'fresh' -d 'Start with empty logs, moving the old ones into a dated folder in the data directory.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" sync' -l 'sync' -d 'fsync every log write before replying (slower; survives power loss).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'list' -d 'Show the users online (address, UDP port, since when), the rooms and the blocked accounts.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'kick' -d 'Disconnect a user; their client is told.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'unblock' -d 'Lift a login block now.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" json' -l 'json' -d 'Write one JSON object: users, rooms, blocked.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin kick" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin kick" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin unblock" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin unblock" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay"' -l 'room' -d 'Only this room (repeatable).' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" broadcasts' -l 'broadcasts' -d 'Only broadcasts (with --room: broadcasts and those rooms).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay"' -l 'user' -d 'Only messages by this user (repeatable).' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" since' -l 'since' -d 'Only messages at or after this time.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" until' -l 'until' -d 'Only messages at or before this time.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" format' -l 'format' -d 'Output format: text, json (one object per line) or csv (RFC 4180).' -rfka 'text json csv'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" follow' -l 'follow' -d 'Keep printing messages as the server appends them, and from new rooms.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" pace' -l 'pace' -d 'Replay with the original gaps between messages divided by N.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" h help' -s 'h' -l 'help' -d 'Show help information.'
