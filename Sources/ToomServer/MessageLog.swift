@@ -15,6 +15,8 @@ struct StoredMessage {
 final class MessageLog {
     let name: String
     private var file: AppendFile! // opened once the existing lines are loaded
+    /// With `--sync`: where each append is marked for the next shared fsync.
+    private let commit: GroupCommit?
     private(set) var messages: [StoredMessage] = []
     /// False once a message is older than the one before it (the clock went back); then
     /// searches scan instead of bisecting.
@@ -24,8 +26,9 @@ final class MessageLog {
 
     /// Opens (creating if needed) and loads the log, repairing a torn last line.
     /// Lines that do not parse are reported through `warn` and skipped.
-    init(path: String, warn: (String) -> Void) throws {
+    init(path: String, commit: GroupCommit?, warn: (String) -> Void) throws {
         name = (path as NSString).lastPathComponent
+        self.commit = commit
         var completeLastLine = false
         if let bytes = try FileText.read(path) {
             let (lines, partial) = FileText.lines(bytes)
@@ -50,7 +53,10 @@ final class MessageLog {
             }
         }
         file = try AppendFile(path: path)
-        if completeLastLine { try file.append("\n") }
+        if completeLastLine {
+            try file.append("\n")
+            commit?.wrote(file)
+        }
     }
 
     private func load(_ line: Substring, lineNumber: Int, warn: (String) -> Void) {
@@ -74,11 +80,12 @@ final class MessageLog {
         messages.append(message)
     }
 
-    /// Appends a message; the line is in the file when this returns.
-    func append(user: String, message: String, time: Int64, timestamp: String, sync: Bool) throws -> MessageRecord {
+    /// Appends a message; the line is in the file when this returns (and, with `--sync`,
+    /// marked for the next fsync, which the reply waits for).
+    func append(user: String, message: String, time: Int64, timestamp: String) throws -> MessageRecord {
         let record = MessageRecord(number: nextNumber, timestamp: timestamp, user: user, message: message)
         try file.append(record.line + "\n")
-        if sync { try file.sync() }
+        commit?.wrote(file)
         remember(StoredMessage(number: record.number, time: time, timestamp: timestamp, user: user, message: message))
         return record
     }

@@ -36,8 +36,11 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Start with empty logs, moving the old ones into a dated folder in the data directory.")
     var fresh = false
 
-    @Flag(help: "fsync every log write before replying (slower; survives power loss).")
+    @Flag(help: "fsync every log write before replying (survives power loss; concurrent writers share one fsync).")
     var sync = false
+
+    @OptionGroup(title: "Limits")
+    var limits: LimitOptions
 
     func validate() throws {
         guard (0...65535).contains(port) else {
@@ -60,8 +63,9 @@ struct ServerCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
-            blockDuration: .nanoseconds(Int64(blockSeconds * 1e9)), fresh: fresh, sync: sync)
+            blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits)
         let output = StandardServerOutput()
+        if let warning = limits.raiseOpenFileLimit() { output.diagnostic(warning) }
         let server: ChatServer
         do {
             server = try ChatServer(configuration: configuration, output: output)
