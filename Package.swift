@@ -51,6 +51,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore"]),
     ]
 )
