@@ -8,7 +8,8 @@ import Darwin
 /// libFuzzer saves the input that broke it.
 func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
     if !condition() {
-        print("property failed: \(message())")
+        // stderr is unbuffered: the line is out before abort().
+        fputs("property failed: \(message())\n", stderr)
         abort()
     }
 }

@@ -36,5 +36,7 @@ fi
 
 max_len=4096
 [ "$target" = frame ] && max_len=$((16 * 1024 + 64))
+# Swift's own crash backtracer would get in the way of libFuzzer's and the sanitizer's reports.
+export SWIFT_BACKTRACE=enable=no
 exec "$binary" -runs="$runs" -max_len="$max_len" -artifact_prefix="$out/crash-$target-" \
     -print_final_stats=1 "$@" "$found" "Fuzz/corpus/$target"
