@@ -41,7 +41,7 @@ final class GroupCommit: @unchecked Sendable {
             }
             dirty[ObjectIdentifier(file)] = file
             written += 1
-            condition.signal()
+            condition.broadcast()
             return written
         }
     }
@@ -63,11 +63,13 @@ final class GroupCommit: @unchecked Sendable {
     /// Writes so far, and the fsync batches that made them durable.
     var statistics: (writes: Ticket, batches: Int) { condition.withLock { (written, batches) } }
 
-    /// Finishes the writes already made, then ends the fsync thread.
+    /// Finishes the writes already made (their waiters are called), then ends the fsync
+    /// thread; returns when it has ended.
     func stop() {
         condition.withLock {
             stopping = true
-            condition.signal()
+            condition.broadcast()
+            while thread != nil { condition.wait() }
         }
     }
 
@@ -97,6 +99,8 @@ final class GroupCommit: @unchecked Sendable {
             for waiter in ready { waiter.done(failure) }
             condition.lock()
         }
+        thread = nil
+        condition.broadcast()
         condition.unlock()
     }
 }
