@@ -51,12 +51,15 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case notMember = "not_member"
     case storage = "storage"
     case limit = "limit"
+    case loginTimeout = "login_timeout"
+    case addressBlocked = "address_blocked"
     case unknown = "unknown"
 
     /// Errors after which the server closes the connection.
     public var endsSession: Bool {
         switch self {
-        case .unsupportedVersion, .badFrame, .accountBlocked, .blocked, .alreadyLoggedIn, .limit: return true
+        case .unsupportedVersion, .badFrame, .accountBlocked, .blocked, .alreadyLoggedIn, .limit, .loginTimeout, .addressBlocked:
+            return true
         default: return false
         }
     }

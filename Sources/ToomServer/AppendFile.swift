@@ -12,7 +12,7 @@ public struct StorageError: Error, CustomStringConvertible {
 
 /// A file opened for appending whole lines. A line goes out in one write; if a write fails
 /// part-way, the file is cut back to where it was, so it never holds a torn line.
-final class AppendFile {
+final class AppendFile: Durable {
     let path: String
     private let fd: Int32
     private(set) var size: Int64

@@ -13,6 +13,8 @@ public final class ChatServer: @unchecked Sendable {
     let output: ServerOutput
     private let lock = NIOLock()
     private let state: ChatState
+    /// With `--sync`: the shared fsync replies to log writes wait for.
+    let commit: GroupCommit?
     private var sessions: [Int: Session] = [:]
     private var nextSessionId = 1
     private var stopping = false
@@ -28,6 +30,7 @@ public final class ChatServer: @unchecked Sendable {
             output.diagnostic("Old logs moved to \(folder)")
         }
         state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
+        commit = state.commit
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // Start-up reads only the tails of the logs; the rest is checked in the background.
         let logs = state.logsToVerify
@@ -48,6 +51,7 @@ public final class ChatServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .probingIdleConnections()
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -72,8 +76,9 @@ public final class ChatServer: @unchecked Sendable {
         try await listener.closeFuture.get()
     }
 
-    /// Graceful stop: refuse new connections, tell every client, close them and empty
-    /// `userlog.txt` (nobody is online). Every caller waits for the same stop.
+    /// Graceful stop: refuse new connections, tell every client, close them, empty
+    /// `userlog.txt` (nobody is online) and finish pending fsyncs. Every caller waits for
+    /// the same stop.
     public func shutdown() async {
         let task = lock.withLock { () -> Task<Void, Never> in
             if let stopTask { return stopTask }
@@ -81,7 +86,7 @@ public final class ChatServer: @unchecked Sendable {
             let open = Array(sessions.values)
             for session in open { state.disconnect(session) }
             if let problem = state.flushUserLog() { output.diagnostic(problem) }
-            let task = Task { [listener] in
+            let task = Task { [listener, commit, output] in
                 try? await listener?.close()
                 let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
                 for session in open {
@@ -89,6 +94,11 @@ public final class ChatServer: @unchecked Sendable {
                     channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
                 }
                 for session in open { try? await session.channel.closeFuture.get() }
+                if let commit {
+                    commit.stop()
+                    let done = commit.statistics
+                    output.diagnostic("--sync: \(done.writes) writes made durable by \(done.batches) fsync batches")
+                }
             }
             stopTask = task
             return task
@@ -105,22 +115,36 @@ public final class ChatServer: @unchecked Sendable {
 
     // MARK: Connections
 
-    func open(_ channel: Channel) -> Session? {
+    enum Admission {
+        case accepted(Session)
+        /// Closed at once, after the reply if there is one.
+        case refused(ServerFrame?)
+    }
+
+    func open(_ channel: Channel) -> Admission {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let limit = configuration.limits.maxConnections
         return lock.withLock {
-            guard !stopping else { return nil }
+            guard !stopping else { return .refused(nil) }
+            guard sessions.count < limit else {
+                return .refused(.error(code: .limit, messages: ["The server is full (\(limit) connections). Please try again later"]))
+            }
             let session = Session(id: nextSessionId, channel: channel, address: address)
             nextSessionId += 1
             sessions[session.id] = session
-            return session
+            return .accepted(session)
         }
     }
 
+    /// Runs one frame. With `--sync`, an outcome that wrote to a log carries the ticket its
+    /// reply must wait for.
     func handle(_ fields: [Substring], from session: Session) -> Outcome {
         var (outcome, loggedOut) = lock.withLock { () -> (Outcome, Bool) in
             if stopping { return (Outcome(close: true), false) }
+            let before = commit?.latest
             let wasOnline = session.user != nil
-            let outcome = state.handle(fields, from: session)
+            var outcome = state.handle(fields, from: session)
+            if let after = commit?.latest, after != before { outcome.durable = after }
             return (outcome, wasOnline && session.user == nil)
         }
         if let query = outcome.history { outcome = query.answer() }
@@ -137,6 +161,24 @@ public final class ChatServer: @unchecked Sendable {
         userLogQueue.async { [self] in
             if let problem = lock.withLock({ state.flushUserLog() }) { output.diagnostic(problem) }
         }
+    }
+
+    /// The reply for a write whose fsync failed: the line is in the file, but may not survive power loss.
+    func notDurable(_ error: Error) -> Outcome {
+        output.events(["error: \(error)"])
+        return Outcome(replies: [.error(code: .storage, messages: [
+            "Error. The server could not make that durable (fsync failed); it may be lost if the machine stops"])])
+    }
+
+    /// True while the session has not logged in (and is not closing).
+    func awaitsLogin(_ session: Session) -> Bool {
+        lock.withLock { session.user == nil && session.phase != .closed }
+    }
+
+    /// A client that is not reading its replies is being disconnected.
+    func stoppedReading(_ session: Session, unread: Int) {
+        let who = lock.withLock { session.user } ?? "a connection from \(session.address)"
+        output.events(["\(who) disconnected: not reading its replies (\(unread) bytes unread)"])
     }
 
     func closed(_ session: Session) {
@@ -207,7 +249,9 @@ public final class ChatServer: @unchecked Sendable {
 }
 
 /// One connection: frames in, replies out. A frame that is too long or not UTF-8 closes
-/// only this connection, after a one-line explanation.
+/// only this connection, after a one-line explanation; so does a login that takes too long.
+/// Replies leave in the order of the frames, each after its log line is written (and, with
+/// `--sync`, made durable).
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -215,41 +259,98 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let server: ChatServer
     private var session: Session?
     private var closing = false
+    private var loginTimer: Scheduled<Void>?
+    /// Set while a reply waits for fsync; frames read meanwhile wait their turn in `backlog`
+    /// (reading is paused, so it holds at most one read's worth).
+    private var awaitingDurability = false
+    private var backlog: [ByteBuffer] = []
+    /// Reply bytes written to the channel but not yet taken by the socket.
+    private var unread = 0
 
     init(server: ChatServer) { self.server = server }
 
     func channelActive(context: ChannelHandlerContext) {
-        session = server.open(context.channel)
-        if session == nil { context.close(promise: nil) }
+        switch server.open(context.channel) {
+        case .accepted(let session):
+            self.session = session
+            loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: server.configuration.limits.loginTimeout) { [self] in
+                loginTimedOut(context)
+            }
+        case .refused(let reply):
+            send(context, reply.map { [$0] } ?? [], close: true)
+        }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if awaitingDurability {
+            backlog.append(frame)
+        } else {
+            handle(context, frame)
+        }
+    }
+
+    private func handle(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
         guard !closing, let session else { return }
-        let buffer = unwrapInboundIn(data)
-        // The decoder only limits what it buffers without a newline; a long line that
-        // arrives whole must be refused here.
-        guard buffer.readableBytes < Wire.maxFrameBytes else {
-            fail(context, "Protocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
+        let fields: [Substring]
+        switch Wire.decodeFrame(frame.readableBytesView) {
+        case .failure(let error):
+            fail(context, error.description)
+            return
+        case .success(let decoded):
+            fields = decoded
+        }
+        let outcome = server.handle(fields, from: session)
+        if loginTimer != nil, outcome.replies.contains(where: { if case .ok("LOGIN", _) = $0 { true } else { false } }) {
+            loginTimer?.cancel()
+            loginTimer = nil
+        }
+        guard let ticket = outcome.durable, let commit = server.commit else {
+            send(context, outcome.replies, close: outcome.close)
             return
         }
-        guard let line = buffer.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) }) ?? String(validating: Array(buffer.readableBytesView), as: UTF8.self) else {
-            fail(context, "Protocol error: a frame is not valid UTF-8")
-            return
+        awaitingDurability = true
+        context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        commit.whenDurable(ticket) { error in
+            bound.eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.durable(context, error.map(handler.server.notDurable) ?? outcome)
+            }
         }
-        let outcome = server.handle(Wire.fields(line[...]), from: session)
+    }
+
+    private func durable(_ context: ChannelHandlerContext, _ outcome: Outcome) {
+        awaitingDurability = false
         send(context, outcome.replies, close: outcome.close)
+        guard !closing else { return }
+        while !awaitingDurability, !closing, !backlog.isEmpty {
+            handle(context, backlog.removeFirst())
+        }
+        if !awaitingDurability { context.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
+    }
+
+    private func loginTimedOut(_ context: ChannelHandlerContext) {
+        loginTimer = nil
+        guard !closing, let session, server.awaitsLogin(session) else { return }
+        let seconds = server.configuration.limits.loginTimeout.seconds
+        send(context, [.error(code: .loginTimeout, messages: ["Login timed out: no login within \(seconds) seconds. Please connect again"])],
+             close: true)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        loginTimer = nil
         if let session { server.closed(session) }
         session = nil
+        backlog = []
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is ByteToMessageDecoderError.PayloadTooLargeError {
-            fail(context, "Protocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
+            fail(context, FrameError.tooLong.description)
         } else {
             context.close(promise: nil)
         }
@@ -265,9 +366,19 @@ final class ConnectionHandler: ChannelInboundHandler {
             if close { context.close(promise: nil) }
             return
         }
+        if unread > server.configuration.limits.maxUnreadBytes {
+            // Not reading: more replies would only pile up in memory.
+            if let session { server.stoppedReading(session, unread: unread) }
+            closing = true
+            context.close(promise: nil)
+            return
+        }
         var text = ""
         for reply in replies { text += reply.encoded }
+        let size = text.utf8.count
+        unread += size
         let future = context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)))
+        future.assumeIsolated().whenComplete { [self] _ in unread -= size }
         if close {
             let channel = context.channel
             future.whenComplete { _ in channel.close(promise: nil) }

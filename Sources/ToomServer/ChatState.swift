@@ -37,6 +37,8 @@ struct Outcome {
     var close = false
     /// An RDM to answer from the files once the lock is released.
     var history: HistoryQuery?
+    /// With `--sync`: the fsync ticket the replies wait for.
+    var durable: GroupCommit.Ticket?
 
     static func error(_ code: ErrorCode, _ messages: String...) -> Outcome {
         Outcome(replies: [.error(code: code, messages: messages)], close: code.endsSession)
@@ -50,11 +52,14 @@ final class ChatState {
     let configuration: ServerConfiguration
     private let credentials: Credentials
     private var login: LoginPolicy
+    private var addresses: AddressPolicy
     private let broadcasts: MessageLog
     private let rooms: RoomRegistry
     private let userLog: UserLog
     private var online: [String: Session] = [:]
     private var clock = TimestampCache()
+    /// With `--sync`: the shared fsync that replies to log writes wait for.
+    let commit: GroupCommit?
 
     init(configuration: ServerConfiguration, warn: @escaping (String) -> Void) throws {
         self.configuration = configuration
@@ -68,8 +73,12 @@ final class ChatState {
             warn("credentials.txt:\(problem.line): skipped: \(problem.reason)")
         }
         login = LoginPolicy(attempts: configuration.attempts, blockDuration: configuration.blockDuration)
-        broadcasts = try MessageLog(path: dir + "/messagelog.txt", warn: warn)
-        rooms = try RoomRegistry(directory: dir, warn: warn)
+        addresses = AddressPolicy(limits: configuration.limits)
+        commit = configuration.sync ? GroupCommit() : nil
+        broadcasts = try MessageLog(path: dir + "/messagelog.txt", commit: commit, warn: warn)
+        rooms = try RoomRegistry(directory: dir, commit: commit, warn: warn)
+        // Files created just now are durable once their directory is.
+        if let commit { commit.wrote(try DirectoryHandle(path: dir)) }
         userLog = try UserLog(path: dir + "/userlog.txt")
     }
 
@@ -101,10 +110,11 @@ final class ChatState {
         guard fields.first == "USER", fields.count == 2 else {
             return .error(.notLoggedIn, "Please log in first")
         }
+        if let refused = refusedAddress(session) { return refused }
         let user = String(fields[1])
         guard credentials.contains(user) else {
             session.phase = .username
-            return .error(.invalidUsername, Messages.invalidUsername)
+            return failedLogin(session, .error(.invalidUsername, Messages.invalidUsername))
         }
         session.phase = .password(user)
         return Outcome(replies: [.ok(kind: "USER", fields: [])])
@@ -118,6 +128,7 @@ final class ChatState {
         guard let udpPort = Int(fields[2]), (1...65535).contains(udpPort) else {
             return .error(.invalidArgument, "The UDP port must be a number from 1 to 65535")
         }
+        if let refused = refusedAddress(session) { return refused }
         let now = NIODeadline.now()
         if login.isBlocked(user, now: now) {
             return .error(.blocked, Messages.accountBlocked)
@@ -125,11 +136,11 @@ final class ChatState {
         guard credentials.password(for: user) == String(fields[1]) else {
             switch login.recordFailure(user, now: now) {
             case .retry:
-                return .error(.invalidPassword, Messages.invalidPassword)
+                return failedLogin(session, .error(.invalidPassword, Messages.invalidPassword))
             case .blocked:
                 var outcome = Outcome.error(.accountBlocked, Messages.passwordBlocked)
                 outcome.console = ["\(user) blocked for \(configuration.blockDuration.seconds) seconds after \(login.attempts) failed login attempts"]
-                return outcome
+                return failedLogin(session, outcome)
             }
         }
         login.recordSuccess(user)
@@ -144,6 +155,21 @@ final class ChatState {
         online[user] = session
         session.phase = .online(user)
         return Outcome(replies: [.ok(kind: "LOGIN", fields: [user])], console: [Messages.serverLogin(user: user)])
+    }
+
+    /// The reply to a login from an address refused for its failed logins, if it is.
+    private func refusedAddress(_ session: Session) -> Outcome? {
+        guard addresses.isBlocked(session.address, now: .now()) else { return nil }
+        return .error(.addressBlocked, "Too many failed logins from your address. Please try again later")
+    }
+
+    /// Counts a failed login against the client's address (unknown usernames and wrong
+    /// passwords, any account); the one that reaches the limit refuses the address.
+    private func failedLogin(_ session: Session, _ outcome: Outcome) -> Outcome {
+        guard addresses.recordFailure(session.address, now: .now()) else { return outcome }
+        var outcome = outcome
+        outcome.console.append("address \(session.address) refused for \(addresses.blockDuration.seconds) seconds after \(addresses.limit) failed logins")
+        return outcome
     }
 
     private func command(_ fields: [Substring], user: String, _ session: Session) -> Outcome {
@@ -171,7 +197,7 @@ final class ChatState {
         let time = Timestamp.now()
         do {
             let record = try broadcasts.append(user: user, message: message, time: time,
-                                               timestamp: clock.format(time), sync: configuration.sync)
+                                               timestamp: clock.format(time))
             return Outcome(replies: [.ok(kind: "BCM", fields: [String(record.number), record.timestamp])],
                            console: [Messages.serverBroadcast(user: user, number: record.number, message: message, timestamp: record.timestamp)])
         } catch {
@@ -211,7 +237,7 @@ final class ChatState {
                 outcome = .error(.roomExists, Messages.roomExists(existing))
             } else {
                 do {
-                    let room = try rooms.create(members: members, sync: configuration.sync)
+                    let room = try rooms.create(members: members)
                     outcome = Outcome(replies: [.ok(kind: "SRB", fields: [String(room.id)] + room.members)])
                 } catch {
                     return storageFailure(error)
@@ -230,7 +256,7 @@ final class ChatState {
         let time = Timestamp.now()
         do {
             let record = try rooms.log(of: id).append(user: user, message: message, time: time,
-                                                      timestamp: clock.format(time), sync: configuration.sync)
+                                                      timestamp: clock.format(time))
             return Outcome(replies: [.ok(kind: "SRM", fields: [String(id), String(record.number), record.timestamp])],
                            console: [Messages.serverRoomMessage(user: user, room: id, record: record)])
         } catch {

@@ -13,6 +13,8 @@ import ToomCore
 final class MessageLog: @unchecked Sendable {
     let name: String
     private let file: AppendFile
+    /// With `--sync`: where each append is marked for the next shared fsync.
+    private let commit: GroupCommit?
     private let reader: Int32
     private(set) var nextNumber: Int
     private var lastTime: Int64
@@ -25,8 +27,9 @@ final class MessageLog: @unchecked Sendable {
     var inTimeOrder: Bool { ordered.withLockedValue { $0 } }
 
     /// Opens (creating if needed) the log, repairing a torn last line.
-    init(path: String, warn: (String) -> Void) throws {
+    init(path: String, commit: GroupCommit?, warn: (String) -> Void) throws {
         name = (path as NSString).lastPathComponent
+        self.commit = commit
         file = try AppendFile(path: path)
         reader = open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
@@ -61,6 +64,7 @@ final class MessageLog: @unchecked Sendable {
         let partial = try read(from: cut, to: min(size, cut + Int64(Wire.maxFrameBytes)))
         if size - cut <= Int64(Wire.maxFrameBytes), case .success = MessageRecord.parse(String(decoding: partial, as: UTF8.self)) {
             try file.append("\n")
+            commit?.wrote(file)
             warn("\(name): completed a last line that had no newline")
             return
         }
@@ -89,11 +93,12 @@ final class MessageLog: @unchecked Sendable {
         return nil
     }
 
-    /// Appends a message; the line is in the file when this returns.
-    func append(user: String, message: String, time: Int64, timestamp: String, sync: Bool) throws -> MessageRecord {
+    /// Appends a message; the line is in the file when this returns (and, with `--sync`,
+    /// marked for the next fsync, which the reply waits for).
+    func append(user: String, message: String, time: Int64, timestamp: String) throws -> MessageRecord {
         let record = MessageRecord(number: nextNumber, timestamp: timestamp, user: user, message: message)
         try file.append(record.line + "\n")
-        if sync { try file.sync() }
+        commit?.wrote(file)
         nextNumber += 1
         if time < lastTime { ordered.withLockedValue { $0 = false } }
         lastTime = time

@@ -13,14 +13,19 @@ final class RoomRegistry {
     private let directory: String
     private let file: AppendFile
     private let warn: (String) -> Void
+    private let commit: GroupCommit?
+    /// The data directory, synced with `--sync` when a room's log file is created in it.
+    private let directoryHandle: DirectoryHandle?
     private(set) var rooms: [Int: Room] = [:]
     private var byMembers: [Set<String>: Int] = [:]
     private var roomsOf: [String: [Int]] = [:]
     private(set) var nextId = 1
 
-    init(directory: String, warn: @escaping (String) -> Void) throws {
+    init(directory: String, commit: GroupCommit?, warn: @escaping (String) -> Void) throws {
         self.directory = directory
         self.warn = warn
+        self.commit = commit
+        directoryHandle = commit == nil ? nil : try DirectoryHandle(path: directory)
         let path = directory + "/rooms.txt"
         if let bytes = try FileText.read(path) {
             let (lines, partial) = FileText.lines(bytes)
@@ -44,7 +49,7 @@ final class RoomRegistry {
         for id in rooms.keys.sorted() {
             let logPath = Self.logPath(directory, id)
             if access(logPath, F_OK) == 0 {
-                rooms[id]?.log = try MessageLog(path: logPath, warn: warn)
+                rooms[id]?.log = try MessageLog(path: logPath, commit: commit, warn: warn)
             }
         }
     }
@@ -66,10 +71,10 @@ final class RoomRegistry {
     func rooms(of user: String) -> [Int] { roomsOf[user] ?? [] }
 
     /// Creates a room; it is in `rooms.txt` when this returns.
-    func create(members: [String], sync: Bool) throws -> Room {
+    func create(members: [String]) throws -> Room {
         let record = RoomRecord(id: nextId, members: members)
         try file.append(record.line + "\n")
-        if sync { try file.sync() }
+        commit?.wrote(file)
         Self.restore(record, into: &rooms, &byMembers, &roomsOf, &nextId)
         return rooms[record.id]!
     }
@@ -77,7 +82,8 @@ final class RoomRegistry {
     /// The room's log, created on its first message.
     func log(of id: Int) throws -> MessageLog {
         if let log = rooms[id]?.log { return log }
-        let log = try MessageLog(path: Self.logPath(directory, id), warn: warn)
+        let log = try MessageLog(path: Self.logPath(directory, id), commit: commit, warn: warn)
+        if let directoryHandle { commit?.wrote(directoryHandle) }
         rooms[id]?.log = log
         return log
     }

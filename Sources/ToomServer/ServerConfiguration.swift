@@ -14,11 +14,13 @@ public struct ServerConfiguration: Sendable {
     public var blockDuration: TimeAmount
     /// Move old logs aside into a dated folder before starting.
     public var fresh: Bool
-    /// fsync each log write before replying.
+    /// fsync each log write before replying (group commit: concurrent writers share an fsync).
     public var sync: Bool
+    public var limits: ServerLimits
 
     public init(host: String = "0.0.0.0", port: Int, attempts: Int, dataDirectory: String = ".",
-                blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false) {
+                blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false,
+                limits: ServerLimits = ServerLimits()) {
         self.host = host
         self.port = port
         self.attempts = attempts
@@ -26,6 +28,7 @@ public struct ServerConfiguration: Sendable {
         self.blockDuration = blockDuration
         self.fresh = fresh
         self.sync = sync
+        self.limits = limits
     }
 }
 

@@ -38,8 +38,11 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Start with empty logs, moving the old ones into a dated folder in the data directory.")
     var fresh = false
 
-    @Flag(help: "fsync every log write before replying (slower; survives power loss).")
+    @Flag(help: "fsync every log write before replying (survives power loss; concurrent writers share one fsync).")
     var sync = false
+
+    @OptionGroup(title: "Limits")
+    var limits: LimitOptions
 
     func validate() throws {
         guard (0...65535).contains(port) else {
@@ -62,10 +65,11 @@ struct ServerCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
-            blockDuration: .nanoseconds(Int64(blockSeconds * 1e9)), fresh: fresh, sync: sync)
+            blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits)
         // With a terminal on standard input the server's terminal is the operator console.
         let console = isatty(0) == 1 ? OperatorConsole(dataDirectory: dataDirectory) : nil
         let output: ServerOutput = console ?? StandardServerOutput()
+        if let warning = limits.raiseOpenFileLimit() { output.diagnostic(warning) }
         let server: ChatServer
         do {
             try await AdminChannel.claim(dataDirectory: dataDirectory)

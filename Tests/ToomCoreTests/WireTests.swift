@@ -83,6 +83,8 @@ import Testing
         (.notMember, "not_member", false),
         (.storage, "storage", false),
         (.limit, "limit", true),
+        (.loginTimeout, "login_timeout", true),
+        (.addressBlocked, "address_blocked", true),
         (.unknown, "unknown", false),
     ])
     func rawValueAndSessionEnd(_ code: ErrorCode, _ raw: String, _ endsSession: Bool) {
@@ -92,8 +94,8 @@ import Testing
     }
 
     @Test func everyCodeIsCovered() {
-        #expect(ErrorCode.allCases.count == 20)
-        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == 20)
+        #expect(ErrorCode.allCases.count == 22)
+        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == 22)
     }
 }
 

@@ -23,7 +23,9 @@ import ToomCore
 
     @Test(arguments: [["server", "70000", "3"], ["server", "port", "3"], ["server", "4000"], ["server"],
                       ["client", "127.0.0.1", "99999", "0"], ["client", "127.0.0.1", "4000"],
-                      ["client", "127.0.0.1", "abc", "0"], ["client", "127.0.0.1", "4000", "-5"], ["nonsense"]])
+                      ["client", "127.0.0.1", "abc", "0"], ["client", "127.0.0.1", "4000", "-5"], ["nonsense"],
+                      ["server", "4000", "3", "--login-timeout", "0"], ["server", "4000", "3", "--max-connections", "0"],
+                      ["server", "4000", "3", "--max-unread-bytes", "100"], ["server", "4000", "3", "--address-block-seconds", "x"]])
     func badArgumentsPrintAnErrorAndUsage(_ arguments: [String]) async throws {
         let result = try await run(arguments)
         #expect(result.status != 0)

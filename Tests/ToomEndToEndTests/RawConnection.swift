@@ -1,13 +1,18 @@
 import Foundation
 
 /// A plain TCP connection to the server, for speaking the wire protocol directly
-/// (including what a well-behaved client never sends).
-final class RawConnection {
-    private let fd: Int32
+/// (including what a well-behaved client never sends). One thread may send while another reads.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
 
-    init(port: Int) throws {
+    /// Connects to the server on loopback; `receiveBuffer` shrinks the socket's receive
+    /// buffer, for a client that reads slowly.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError(description: "socket: \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -12,7 +12,7 @@ import ToomCore
         let path = dir.appendingPathComponent("messagelog.txt").path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         var warnings: [String] = []
-        let log = try MessageLog(path: path, warn: { warnings.append($0) })
+        let log = try MessageLog(path: path, commit: nil, warn: { warnings.append($0) })
         try body(log, path, &warnings)
     }
 
@@ -91,7 +91,7 @@ import ToomCore
     @Test func appendsContinueTheNumberingAndAreFound() throws {
         try withLog("1; 1 Mar 2022 10:00:00; hans; a\n") { log, _, _ in
             let time = Timestamp.parse("1 Mar 2022 10:00:05")!
-            let record = try log.append(user: "yoda", message: "b; c", time: time, timestamp: Timestamp.format(time), sync: false)
+            let record = try log.append(user: "yoda", message: "b; c", time: time, timestamp: Timestamp.format(time))
             #expect(record.number == 2)
             let found = try log.messages(after: time - 1, end: log.size)
             #expect(found == [record])
