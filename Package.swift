@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "toom", targets: ["toom"]),
+        .executable(name: "toom-bench", targets: ["ToomBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -13,14 +14,26 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
         .target(name: "ToomCore"),
+        // Reliable file transfer over UDP, sender and receiver; knows nothing of chat.
+        .target(
+            name: "ToomTransfer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
+                "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -33,6 +46,7 @@ let package = Package(
             name: "ToomClient",
             dependencies: [
                 "ToomCore",
+                "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -50,7 +64,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Measurements, not part of the `toom` binary: one file per scenario.
+        .executableTarget(
+            name: "ToomBench",
+            dependencies: [
+                "ToomTransfer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
-        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer"]),
+        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer"]),
     ]
 )
