@@ -58,6 +58,7 @@ let package = Package(
                 "ToomCore",
                 "ToomServer",
                 "ToomClient",
+                "ToomTransfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -96,6 +96,9 @@ public final class ChatServer: @unchecked Sendable {
     func handle(_ fields: [Substring], from session: Session) -> Outcome {
         let outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
         output.events(outcome.console)
+        for notice in outcome.notices {
+            notice.session.channel.writeAndFlush(ByteBuffer(string: notice.frame.encoded), promise: nil)
+        }
         return outcome
     }
 

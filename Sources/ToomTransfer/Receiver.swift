@@ -254,7 +254,7 @@ final class Receiver: @unchecked Sendable {
         guard case .receiving = phase else { return }
         let timeout = engine.configuration.timeout
         if now - lastHeard >= timeout.nanoseconds {
-            fail("the sender stopped sending (nothing for \(timeout.wholeSeconds) seconds)", tellSender: true)
+            fail("the sender stopped sending (nothing for \(timeout.spelled))", tellSender: true)
         }
     }
 

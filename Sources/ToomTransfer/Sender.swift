@@ -134,11 +134,11 @@ final class Sender: @unchecked Sendable {
     func tick(now: Int64) {
         let timeout = engine.configuration.timeout.nanoseconds
         if now - lastHeard >= timeout {
-            let seconds = engine.configuration.timeout.wholeSeconds
+            let spelled = engine.configuration.timeout.spelled
             if case .starting = phase {
-                cancel("the receiver did not answer within \(seconds) seconds")
+                cancel("the receiver did not answer within \(spelled)")
             } else {
-                cancel("the receiver stopped answering (nothing for \(seconds) seconds)")
+                cancel("the receiver stopped answering (nothing for \(spelled))")
             }
             return
         }
@@ -289,6 +289,10 @@ final class Sender: @unchecked Sendable {
 }
 
 extension TimeAmount {
-    /// Whole seconds, for messages.
-    var wholeSeconds: Int64 { max(1, (nanoseconds + 500_000_000) / 1_000_000_000) }
+    /// `1 second`, `10 seconds`, `0.5 seconds`: for messages.
+    var spelled: String {
+        let tenths = (nanoseconds + 50_000_000) / 100_000_000
+        if tenths % 10 != 0 { return "\(tenths / 10).\(tenths % 10) seconds" }
+        return tenths == 10 ? "1 second" : "\(tenths / 10) seconds"
+    }
 }

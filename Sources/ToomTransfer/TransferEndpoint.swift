@@ -7,27 +7,25 @@ import NIOPosix
 public final class TransferEndpoint: Sendable {
     let engine: TransferEngine
     public let localAddress: SocketAddress
-    /// What becomes of incoming transfers, in order.
-    public let incoming: AsyncStream<IncomingEvent>
 
-    private init(engine: TransferEngine, localAddress: SocketAddress, incoming: AsyncStream<IncomingEvent>) {
+    private init(engine: TransferEngine, localAddress: SocketAddress) {
         self.engine = engine
         self.localAddress = localAddress
-        self.incoming = incoming
     }
 
-    /// Binds the UDP port. `addHandlers` may put handlers in front of the transfer
-    /// handler (the benchmark uses it to lose datagrams on purpose).
+    /// Binds the UDP port. `events` hears what becomes of incoming transfers, on the
+    /// port's event loop, before `waitUntilIdle` returns. `addHandlers` may put handlers
+    /// in front of the transfer handler (the benchmark uses it to lose datagrams).
     public static func bind(host: String, port: Int, configuration: TransferConfiguration = .init(),
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             threadPool: NIOThreadPool = .singleton,
+                            events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
                             addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
         let eventLoop = group.next()
-        let (stream, continuation) = AsyncStream<IncomingEvent>.makeStream()
         let offload = configuration.segmentationOffload
         let receiveOffload = offload && System.supportsUDPReceiveOffload
         let engine = TransferEngine(configuration: configuration, eventLoop: eventLoop, threadPool: threadPool,
-                                    events: continuation,
+                                    events: events,
                                     datagramsPerWrite: offload && System.supportsUDPSegmentationOffload ? 44 : 1)
         // With GRO one read can hold a 64 KiB train of datagrams.
         let slot = receiveOffload ? 65536 : 2048
@@ -51,7 +49,7 @@ public final class TransferEndpoint: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        return TransferEndpoint(engine: engine, localAddress: channel.localAddress!, incoming: stream)
+        return TransferEndpoint(engine: engine, localAddress: channel.localAddress!)
     }
 
     public var port: Int { localAddress.port ?? 0 }
@@ -113,11 +111,16 @@ final class TransferEngine: @unchecked Sendable {
     let unexpected = NIOLockedValueBox(0)
     private var socketReceiveBytes = 0
     private(set) var channel: Channel?
-    private let events: AsyncStream<IncomingEvent>.Continuation
+    private let events: @Sendable (IncomingEvent) -> Void
     private var senders: [UInt64: Sender] = [:]
     private var finishedSenders: [UInt64: Int64] = [:]
     private var incoming: [UInt64: Incoming] = [:]
     private var offers: [UInt64: (offer: IncomingOffer, expires: Int64)] = [:]
+    /// STARTs that came before their offer (the offer travels another way and may be
+    /// late): kept briefly, and counted as unexpected unless their offer comes.
+    private var earlyStarts: [UInt64: (start: TransferPacket, source: SocketAddress, expires: Int64)] = [:]
+    static let earlyStartWait: Int64 = 500_000_000
+    static let maxEarlyStarts = 64
     private var receiverCount = 0
     private var waitingForAck: [Receiver] = []
     private var needsFlush = false
@@ -127,7 +130,7 @@ final class TransferEngine: @unchecked Sendable {
     private var closed = false
 
     init(configuration: TransferConfiguration, eventLoop: any EventLoop, threadPool: NIOThreadPool,
-         events: AsyncStream<IncomingEvent>.Continuation, datagramsPerWrite: Int) {
+         events: @escaping @Sendable (IncomingEvent) -> Void, datagramsPerWrite: Int) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.threadPool = threadPool
@@ -156,8 +159,14 @@ final class TransferEngine: @unchecked Sendable {
 
     func addOffer(_ offer: IncomingOffer) {
         guard !closed else { return }
-        offers[offer.token.id] = (offer, Clock.now() + configuration.offerLifetime.nanoseconds)
+        let now = Clock.now()
+        offers[offer.token.id] = (offer, now + configuration.offerLifetime.nanoseconds)
         startTicking()
+        if let early = earlyStarts.removeValue(forKey: offer.token.id) {
+            unexpected.withLockedValue { $0 -= 1 }
+            handle(early.start, from: early.source, now: now)
+            flush()
+        }
     }
 
     func startSender(file: SourceFile, name: String, token: TransferToken, peer: SocketAddress,
@@ -190,10 +199,10 @@ final class TransferEngine: @unchecked Sendable {
         }
         closed = true
         offers = [:]
+        earlyStarts = [:]
         flush()
         timer?.cancel()
         timer = nil
-        events.finish()
         return channel?.close() ?? eventLoop.makeSucceededVoidFuture()
     }
 
@@ -319,7 +328,16 @@ final class TransferEngine: @unchecked Sendable {
             }
             return
         }
-        guard let entry = offers[id], entry.offer.token == token else {
+        guard let entry = offers[id] else {
+            if earlyStarts[id] == nil, earlyStarts.count < Self.maxEarlyStarts {
+                earlyStarts[id] = (.start(id: id, timestamp: timestamp, token: token, size: size, name: name),
+                                   source, now + Self.earlyStartWait)
+                startTicking()
+            }
+            countUnexpected()
+            return
+        }
+        guard entry.offer.token == token else {
             countUnexpected()
             return
         }
@@ -329,7 +347,7 @@ final class TransferEngine: @unchecked Sendable {
             incoming[id] = .closed(reply: .reject(id: id, reason: reason), peer: source,
                                    until: now + configuration.timeout.nanoseconds)
             send(.reject(id: id, reason: reason), to: source)
-            events.yield(.refused(offer, reason: reason))
+            events(.refused(offer, reason: reason))
         }
         if name != offer.fileName { return refuse("the file name differs from the one announced") }
         if let problem = TransferName.problem(name) { return refuse(problem) }
@@ -356,13 +374,13 @@ final class TransferEngine: @unchecked Sendable {
     // MARK: Outcomes
 
     func received(_ receiver: Receiver, bytes: UInt64) {
+        events(.received(receiver.offer, bytes: bytes))
         close(receiver, reply: .done(id: receiver.id), tellSender: true)
-        events.yield(.received(receiver.offer, bytes: bytes))
     }
 
     func failed(_ receiver: Receiver, reason: String, tellSender: Bool) {
+        events(.failed(receiver.offer, reason: reason))
         close(receiver, reply: .reject(id: receiver.id, reason: reason), tellSender: tellSender)
-        events.yield(.failed(receiver.offer, reason: reason))
     }
 
     private func close(_ receiver: Receiver, reply: TransferPacket, tellSender: Bool) {
@@ -447,9 +465,10 @@ final class TransferEngine: @unchecked Sendable {
             if case .closed(_, _, let until) = entry, until <= now { incoming[id] = nil }
         }
         offers = offers.filter { $0.value.expires > now }
+        earlyStarts = earlyStarts.filter { $0.value.expires > now }
         finishedSenders = finishedSenders.filter { $0.value > now }
         flush()
-        if senders.isEmpty, incoming.isEmpty, offers.isEmpty, finishedSenders.isEmpty {
+        if senders.isEmpty, incoming.isEmpty, offers.isEmpty, finishedSenders.isEmpty, earlyStarts.isEmpty {
             timer?.cancel()
             timer = nil
         }

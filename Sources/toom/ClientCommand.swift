@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ToomClient
+import ToomTransfer
 
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,17 @@ struct ClientCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("UDP port this client receives files on (0 picks a free one).", valueName: "udp_port"))
     var udpPort: Int
 
+    @Option(help: ArgumentHelp("Refuse incoming files larger than this many bytes (suffixes K, M, G, T: 10M, 2G).",
+                               valueName: "bytes"))
+    var maxUpload: String?
+
+    @Option(help: ArgumentHelp("Seconds a file transfer waits for the other side before it fails.", valueName: "seconds"))
+    var transferTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.",
+                               valueName: "port"))
+    var publicUDPPort: Int?
+
     func validate() throws {
         guard !serverAddress.isEmpty, !serverAddress.contains(where: { $0 == " " || $0.isNewline }) else {
             throw ValidationError("Invalid server address: '\(serverAddress)'")
@@ -34,11 +46,23 @@ struct ClientCommand: AsyncParsableCommand {
         guard (0...65535).contains(udpPort) else {
             throw ValidationError("Invalid UDP port: \(udpPort). It must be an integer from 0 to 65535")
         }
+        if let maxUpload, ByteCount.parse(maxUpload) == nil {
+            throw ValidationError("Invalid maximum upload size: '\(maxUpload)'. Use a number of bytes, optionally with K, M, G or T, e.g. 10M")
+        }
+        guard transferTimeout > 0, transferTimeout <= 3600 else {
+            throw ValidationError("Invalid transfer timeout: \(transferTimeout). It must be more than 0 and at most 3600 seconds")
+        }
+        if let publicUDPPort, !(1...65535).contains(publicUDPPort) {
+            throw ValidationError("Invalid public UDP port: \(publicUDPPort). It must be an integer from 1 to 65535")
+        }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let client = ChatClient(configuration: .init(serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort))
+        let client = ChatClient(configuration: .init(
+            serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort, publicUDPPort: publicUDPPort,
+            maxUpload: maxUpload.flatMap(ByteCount.parse),
+            transferTimeout: .nanoseconds(Int64(transferTimeout * 1e9))))
         let status = await client.run()
         if status != .ok { throw ExitCode(status.rawValue) }
     }

@@ -51,10 +51,16 @@ final class ToomProcess: @unchecked Sendable {
     /// Where `expect` continues searching stdout.
     private var cursor = 0
 
-    init(_ arguments: [String], in directory: URL) throws {
+    /// `launcher` runs the binary through another command, e.g. `ip netns exec <name>`.
+    init(_ arguments: [String], in directory: URL, launcher: [String] = []) throws {
         self.directory = directory
-        process.executableURL = URL(fileURLWithPath: ToomBinary.path)
-        process.arguments = arguments
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [ToomBinary.path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: ToomBinary.path)
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = directory
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
@@ -183,21 +189,26 @@ let passwords: [String: String] = {
 final class TestServer: @unchecked Sendable {
     let root: TemporaryDirectory
     let data: URL
+    /// Prefix for every process this server and its clients run as (see `ToomProcess`).
+    let launcher: [String]
     private(set) var process: ToomProcess
     private(set) var port: Int
 
-    init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials) async throws {
+    init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials,
+         launcher: [String] = []) async throws {
         root = try TemporaryDirectory()
         data = try root.subdirectory("data")
+        self.launcher = launcher
         try credentials.write(to: data.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
-        (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root)
+        (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root,
+                                                launcher: launcher)
     }
 
     /// Starts `toom server` and reads the port from its first line, `Server listening on <host> port <port>`.
     private static func launch(port: Int, attempts: Int, extra: [String], data: URL,
-                               root: TemporaryDirectory) async throws -> (ToomProcess, Int) {
+                               root: TemporaryDirectory, launcher: [String] = []) async throws -> (ToomProcess, Int) {
         let server = try ToomProcess(["server", String(port), String(attempts), "--host", "127.0.0.1",
-                                      "--data-dir", data.path] + extra, in: root.url)
+                                      "--data-dir", data.path] + extra, in: root.url, launcher: launcher)
         let banner = try await server.expect("\n")
         guard banner.hasPrefix("Server listening on 127.0.0.1 port "),
               let bound = Int(banner.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -216,7 +227,7 @@ final class TestServer: @unchecked Sendable {
     /// Starts the server again on the same data directory (and by default the same port).
     func restart(attempts: Int = 3, samePort: Bool = true, extra: [String] = []) async throws {
         (process, port) = try await Self.launch(port: samePort ? port : 0, attempts: attempts, extra: extra,
-                                                data: data, root: root)
+                                                data: data, root: root, launcher: launcher)
     }
 
     func file(_ name: String) -> String? {
@@ -228,14 +239,14 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// A client in its own working directory, not yet logged in.
-    func client(directory name: String = UUID().uuidString, udpPort: Int = 0) throws -> ToomProcess {
+    func client(directory name: String = UUID().uuidString, udpPort: Int = 0, extra: [String] = []) throws -> ToomProcess {
         let dir = try root.subdirectory("client-\(name)")
-        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)], in: dir)
+        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)] + extra, in: dir, launcher: launcher)
     }
 
     /// A client logged in as `user`, at the command prompt.
-    func login(_ user: String, udpPort: Int = 0) async throws -> ToomProcess {
-        let client = try client(directory: user, udpPort: udpPort)
+    func login(_ user: String, udpPort: Int = 0, extra: [String] = []) async throws -> ToomProcess {
+        let client = try client(directory: user, udpPort: udpPort, extra: extra)
         try await client.expect(Messages.usernamePrompt)
         client.send(user)
         try await client.expect(Messages.passwordPrompt)

@@ -1,0 +1,260 @@
+import Foundation
+import Testing
+import ToomCore
+import ToomTransfer
+
+/// UPD (spec §6) between real clients on real sockets: what arrives is compared byte for
+/// byte with what was sent.
+@Suite struct UploadTests {
+    @Test func filesOfEverySizeArriveIntact() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        let window = TransferConfiguration().receiveWindowBytes
+        let sizes = [("empty.bin", 0), ("one.bin", 1), ("window.bin", window), ("big.bin", 50 << 20)]
+        for (name, size) in sizes {
+            let sent = try randomFile(in: hans, name, size: size)
+            #expect(try await hans.command("UPD yoda \(name)") == [], "\(name)")
+            try await hans.expect(Messages.uploaded(name))
+            try await yoda.expect(Messages.received(name, from: "hans"))
+            #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_\(name)")) == sent, "\(name)")
+        }
+        #expect(try files(in: yoda).sorted() == sizes.map { "hans_\($0.0)" }.sorted())
+        #expect(hans.stderr.isEmpty && yoda.stderr.isEmpty)
+    }
+
+    @Test func threeTransfersAtOnceInBothDirections() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        let vader = try await server.login("vader")
+        let a = try randomFile(in: hans, "a.bin", size: 6 << 20)
+        let b = try randomFile(in: yoda, "b.bin", size: 6 << 20)
+        let c = try randomFile(in: vader, "c.bin", size: 6 << 20)
+        hans.send("UPD yoda a.bin")
+        yoda.send("UDP hans b.bin")
+        vader.send("UPD yoda c.bin")
+        try await hans.expect(Messages.uploaded("a.bin"))
+        try await yoda.expect(Messages.uploaded("b.bin"))
+        try await vader.expect(Messages.uploaded("c.bin"))
+        try await eventually("both files at yoda and one at hans") {
+            yoda.lines.contains(Messages.received("a.bin", from: "hans"))
+                && yoda.lines.contains(Messages.received("c.bin", from: "vader"))
+                && hans.lines.contains(Messages.received("b.bin", from: "yoda"))
+        }
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_a.bin")) == a)
+        #expect(try Data(contentsOf: hans.directory.appendingPathComponent("yoda_b.bin")) == b)
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("vader_c.bin")) == c)
+    }
+
+    /// The transfer is held up in a relay while both users keep typing: every reply comes,
+    /// and the file still arrives once the relay lets it through.
+    @Test func promptStaysUsableWhileATransferRuns() async throws {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, pauseAfter: 50)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
+        let sent = try randomFile(in: hans, "held.bin", size: 3 << 20)
+        #expect(try await hans.command("UPD yoda held.bin") == [])
+        try await eventually("the transfer to start and be held") { relay.paused }
+        for n in 1...5 {
+            let reply = try await yoda.command("BCM typing \(n)")
+            #expect(reply.count == 1 && reply[0].hasPrefix("Broadcast message, #"), "\(reply)")
+            #expect(try await yoda.command("ATU").first?.hasPrefix("hans, 127.0.0.1, ") == true)
+        }
+        #expect(try await hans.command("RDM b 1 Jan 2020 00:00:00").count == 5)
+        #expect(!hans.lines.contains(Messages.uploaded("held.bin")))
+        relay.paused = false
+        try await hans.expect(Messages.uploaded("held.bin"))
+        try await yoda.expect(Messages.received("held.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_held.bin")) == sent)
+    }
+
+    @Test func reorderedAndDuplicatedDatagramsStillGiveTheFile() async throws {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, reorder: true, duplicate: true)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
+        let sent = try randomFile(in: hans, "shuffled.bin", size: 4 << 20)
+        hans.send("UPD yoda shuffled.bin")
+        try await hans.expect(Messages.uploaded("shuffled.bin"))
+        try await yoda.expect(Messages.received("shuffled.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_shuffled.bin")) == sent)
+        let counters = relay.snapshot
+        #expect(counters.reordered > 0 && counters.duplicated > 0, "\(counters)")
+    }
+
+    /// 10% of the datagrams to the audience's port are dropped by the kernel (nftables in a
+    /// network namespace, where the server and both clients run).
+    @Test(.enabled(if: LossyTestNamespace.isAvailable, "needs root, ip and nft (Debian: iproute2, nftables)"))
+    func tenPercentLossInANetworkNamespace() async throws {
+        let namespace = try LossyTestNamespace(dropping: 10, ofUDPTo: LossyTestNamespace.audiencePort)
+        defer { namespace.remove() }
+        let server = try await TestServer(launcher: namespace.launcher)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: LossyTestNamespace.audiencePort)
+        let sent = try randomFile(in: hans, "lossy.bin", size: 20 << 20)
+        hans.send("UPD yoda lossy.bin")
+        try await hans.expect(Messages.uploaded("lossy.bin"))
+        try await yoda.expect(Messages.received("lossy.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_lossy.bin")) == sent)
+        #expect(try namespace.droppedPackets() > 0)
+    }
+
+    /// Datagrams without the right token, or from the wrong address, are counted and dropped:
+    /// nothing is written, and a running transfer is not disturbed.
+    @Test func forgedDatagramsWriteNothing() async throws {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, pauseAfter: 3)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
+
+        // Not announced at all: a START with a made-up token, DATA for a made-up transfer, noise.
+        let stranger = TransferToken.random()
+        try UDPRelay.send(Array(TransferPacket.start(id: stranger.id, timestamp: 0, token: stranger, size: 4,
+                                                     name: "evil.bin").encoded.readableBytesView), toPort: yodaPort)
+        try UDPRelay.send(dataDatagram(id: stranger.id, sequence: 0, payload: Array("evil".utf8)), toPort: yodaPort)
+        try UDPRelay.send(Array("not a transfer datagram".utf8), toPort: yodaPort)
+
+        // Announced, but the forger knows only what it overheard: a START with a wrong token,
+        // and DATA from another address while the real transfer is held in the relay.
+        let sent = try randomFile(in: hans, "real.bin", size: 100_000)
+        #expect(try await hans.command("UPD yoda real.bin") == [])
+        try await eventually("the transfer to start and be held") { relay.paused }
+        let token = try #require(relay.snapshot.starts.first)
+        let wrong = TransferToken(high: token.high, low: token.low ^ 1)
+        try UDPRelay.send(Array(TransferPacket.start(id: token.id, timestamp: 0, token: wrong, size: 100_000,
+                                                     name: "real.bin").encoded.readableBytesView), toPort: yodaPort)
+        let garbage = [UInt8](repeating: 0x41, count: TransferPacket.segmentPayload)
+        for sequence in 0..<5 {
+            try UDPRelay.send(dataDatagram(id: token.id, sequence: UInt64(sequence), payload: garbage), toPort: yodaPort)
+        }
+        relay.paused = false
+        try await hans.expect(Messages.uploaded("real.bin"))
+        try await yoda.expect(Messages.received("real.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_real.bin")) == sent)
+        #expect(try files(in: yoda) == ["hans_real.bin"])
+
+        yoda.send("OUT")
+        let goodbye = try await yoda.expect("Bye, yoda!")
+        let ignored = try #require(goodbye.split(separator: "\n").first { $0.hasPrefix("Ignored ") })
+        let count = try #require(Int(ignored.split(separator: " ")[1]))
+        #expect(count >= 9 && ignored.hasSuffix("datagrams on UDP port \(yodaPort) that belonged to no announced transfer"),
+                "\(ignored)")
+    }
+
+    @Test func pathNamesAreRefusedByPresenterAndServer() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        for name in ["../secret.txt", "dir/file.txt", "..", "a..b"] {
+            let reply = try await hans.command("UPD yoda \(name)")
+            #expect(reply.count == 1 && reply[0].hasSuffix("is not a plain file name: '/', '..' and control characters are not allowed"),
+                    "\(name): \(reply)")
+        }
+        // A client that skips its own check meets the server's.
+        let raw = try RawConnection(port: server.port)
+        raw.send("HELLO\t\(Wire.protocolVersion)\traw\nUSER\tvader\nPASS\tsithlord**\t7000\nUPD\tyoda\t../../etc/passwd\n")
+        _ = raw.readLine()
+        _ = raw.readLine()
+        _ = raw.readLine()
+        let refusal = try #require(raw.readLine())
+        #expect(refusal.hasPrefix("ERR\tinvalid_argument\t") && refusal.contains("is not a plain file name"), "\(refusal)")
+        #expect(try files(in: yoda).isEmpty)
+        #expect(!yoda.stdout.contains("Received"))
+    }
+
+    @Test func missingFileAndOversizedFileAreRefused() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", extra: ["--max-upload", "1K"])
+        #expect(try await hans.command("UPD yoda nothing.bin") == ["nothing.bin does not exist"])
+        _ = try randomFile(in: hans, "large.bin", size: 2048)
+        #expect(try await hans.command("UPD yoda large.bin") == [])
+        let reason = "refused by the receiver: the file (2.0 KiB) is larger than the 1.0 KiB this receiver accepts"
+        try await hans.expect(Messages.uploadFailed("large.bin", to: "yoda", reason: reason))
+        try await yoda.expect(Messages.receiveRefused("large.bin", from: "hans",
+                                                      reason: "the file (2.0 KiB) is larger than the 1.0 KiB this receiver accepts"))
+        #expect(try files(in: yoda).isEmpty)
+    }
+
+    /// The audience vanishes mid-transfer: the presenter says so within its timeout, and no
+    /// file appears under the final name.
+    @Test func audienceGoneMidTransferIsReported() async throws {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, pauseAfter: 200)
+        let hans = try await server.login("hans", extra: ["--transfer-timeout", "2"])
+        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
+        _ = try randomFile(in: hans, "doomed.bin", size: 8 << 20)
+        hans.send("UPD yoda doomed.bin")
+        try await eventually("part of the file to arrive") { relay.paused }
+        yoda.signal(SIGKILL)
+        _ = try await yoda.waitForExit()
+        let clock = ContinuousClock()
+        let killed = clock.now
+        try await hans.expect(Messages.uploadFailed("doomed.bin", to: "yoda",
+                                                    reason: "the receiver stopped answering (nothing for 2 seconds)"))
+        #expect(clock.now - killed < .seconds(10))
+        #expect(!FileManager.default.fileExists(atPath: yoda.directory.appendingPathComponent("hans_doomed.bin").path))
+        #expect(try await hans.command("ATU") == [Messages.noOtherActiveUser])
+    }
+
+    /// The presenter vanishes mid-transfer: the audience gives up after its timeout and
+    /// leaves nothing behind, not even the temporary file.
+    @Test func presenterGoneMidTransferLeavesNothing() async throws {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, pauseAfter: 200)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: yodaPort,
+                                          extra: ["--public-udp-port", String(relay.port), "--transfer-timeout", "1"])
+        _ = try randomFile(in: hans, "orphan.bin", size: 8 << 20)
+        hans.send("UPD yoda orphan.bin")
+        try await eventually("part of the file to arrive") { relay.paused }
+        hans.signal(SIGKILL)
+        try await yoda.expect(Messages.receiveFailed("orphan.bin", from: "hans",
+                                                     reason: "the sender stopped sending (nothing for 1 second)"))
+        #expect(try files(in: yoda).isEmpty)
+    }
+
+    /// A script that uploads and ends its input still delivers the file before logging out.
+    @Test func endOfInputWaitsForTheUpload() async throws {
+        let server = try await TestServer()
+        let yoda = try await server.login("yoda")
+        let hans = try server.client(directory: "hans")
+        let sent = try randomFile(in: hans, "scripted.bin", size: 10 << 20)
+        hans.send("hans")
+        hans.send(passwords["hans"]!)
+        hans.send("UPD yoda scripted.bin")
+        hans.closeInput()
+        #expect(try await hans.waitForExit() == 0)
+        #expect(Array(hans.lines.suffix(2)) == [Messages.uploaded("scripted.bin"), "Bye, hans!"])
+        try await yoda.expect(Messages.received("scripted.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_scripted.bin")) == sent)
+    }
+
+    // MARK: Helpers
+
+    private func randomFile(in client: ToomProcess, _ name: String, size: Int) throws -> Data {
+        let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? random.close() }
+        let data = size == 0 ? Data() : try random.read(upToCount: size) ?? Data()
+        try data.write(to: client.directory.appendingPathComponent(name))
+        return data
+    }
+
+    /// Everything in a client's working directory, hidden files included.
+    private func files(in client: ToomProcess) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: client.directory.path).sorted()
+    }
+
+    private func dataDatagram(id: UInt64, sequence: UInt64, payload: [UInt8]) -> [UInt8] {
+        var buffer = TransferPacket.data(.init(id: id, transmission: 1, sequence: sequence, timestamp: 0)).encoded
+        buffer.writeBytes(payload)
+        return Array(buffer.readableBytesView)
+    }
+}
