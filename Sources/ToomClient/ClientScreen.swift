@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 
 /// Everything the client prints goes through here. While uploads run on a terminal,
@@ -37,6 +38,9 @@ final class ClientScreen: Sendable {
     /// only with the next output.
     func showProgress(_ bars: [String], draw: Bool = true) {
         guard showsProgress else { return }
+        // A bar wider than the terminal would wrap onto two lines.
+        let width = Self.columns()
+        let bars = bars.map { $0.count < width ? $0 : String($0.prefix(max(width - 1, 1))) }
         state.withLockedValue { state in
             state.bars = bars
             guard draw, !bars.isEmpty else { return }
@@ -55,5 +59,11 @@ final class ClientScreen: Sendable {
         var lines = lines
         lines[0] = String(repeating: "\u{1B}[1A\u{1B}[2K", count: count) + lines[0]
         input.printAbove(lines)
+    }
+
+    private static func columns() -> Int {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 }
