@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
@@ -48,6 +49,7 @@ let package = Package(
                 "ToomCore",
                 "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
             ]
@@ -65,17 +67,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Measurements, not part of the `toom` binary: one file per scenario.
+        // Benchmarks against same-run references; not part of the toom binary.
         .executableTarget(
             name: "ToomBench",
             dependencies: [
+                "ToomCore",
                 "ToomTransfer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore"]),
         .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer"]),
     ]

@@ -67,8 +67,3 @@ struct LossyNamespace {
         return String(decoding: data, as: UTF8.self)
     }
 }
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ToomCore
@@ -80,15 +81,9 @@ public final class ChatClient: Sendable {
                         return
                     }
                     guard kind == EventKind.shutdown || kind == EventKind.kicked else { return }
-                    screen.say(fields.isEmpty ? [Messages.serverShutdown] : fields)
-                    input.restoreTerminal()
-                    exit(ClientExit.disconnected.rawValue)
+                    Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
                 },
-                onLost: {
-                    screen.say([Messages.connectionLost])
-                    input.restoreTerminal()
-                    exit(ClientExit.unreachable.rawValue)
-                })
+                onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
         } catch {
             say("Cannot connect to the server at \(configuration.serverHost) port \(configuration.serverPort): \(Self.describe(error))")
             return .unreachable
@@ -102,9 +97,7 @@ public final class ChatClient: Sendable {
                 frames.append(frame)
                 if ReplyRenderer.isFinal(frame) { return frames }
             }
-            // The connection closed; `onLost` reports it and exits.
-            try? await Task.sleep(for: .seconds(3600))
-            return frames
+            Self.end([Messages.connectionLost], .unreachable, input)
         }
 
         // Version handshake.
@@ -163,7 +156,13 @@ public final class ChatClient: Sendable {
                 say(message)
             case .command(let command):
                 if case .upload(let audience, let file) = command {
-                    await transfers.upload(audience, file, request: request)
+                    await transfers.upload(audience, file) { fields in
+                        let frames = await request(fields)
+                        if case .error(let code, let messages)? = frames.last, code.endsSession {
+                            Self.end(messages, .disconnected, input)
+                        }
+                        return frames
+                    }
                     continue
                 }
                 if case .logout = command {
@@ -171,10 +170,29 @@ public final class ChatClient: Sendable {
                     connection.expectClose()
                 }
                 let frames = await request([command.word] + command.arguments)
+                if case .error(let code, let messages)? = frames.last, code.endsSession {
+                    Self.end(messages, .disconnected, input)
+                }
                 say(ReplyRenderer.lines(for: frames))
                 if case .logout = command { return .ok }
             }
         }
+    }
+
+    private static let ending = NIOLockedValueBox(false)
+
+    /// Prints the last lines and exits, once, whichever path (a reply, the event loop) gets here first.
+    static func end(_ lines: [String], _ status: ClientExit, _ input: LineInput) -> Never {
+        ending.withLockedValue { alreadyEnding in
+            if !alreadyEnding {
+                alreadyEnding = true
+                input.printAbove(lines)
+                input.restoreTerminal()
+                exit(status.rawValue)
+            }
+        }
+        // Another thread is exiting.
+        while true { pause() }
     }
 
     private func quietly(_ connection: ServerConnection) -> ClientExit {

@@ -43,6 +43,9 @@ public enum Command: Equatable, Sendable {
         }
     }
 
+    /// Users one SRB may list besides the issuer; bounds the reply to one frame.
+    public static let maxRoomInvitees = 99
+
     public static let words = ["BCM", "ATU", "SRB", "SRM", "RDM", "OUT", "UPD"]
 
     /// The wire fields after the command word.
@@ -76,9 +79,9 @@ public enum CommandParser {
         }
         let word: Substring
         let rest: Substring
-        if let space = line.firstIndex(of: " ") {
+        if let space = Text.firstSpace(in: line[...]) {
             word = line[line.startIndex..<space]
-            rest = line[line.index(after: space)...]
+            rest = line[line.unicodeScalars.index(after: space)...]
         } else {
             word = line[...]
             rest = ""
@@ -89,7 +92,7 @@ public enum CommandParser {
         case "ATU":
             return finish(rest.isEmpty ? .activeUsers : nil, word: "ATU")
         case "SRB":
-            return finish(.buildRoom(users: rest.split(separator: " ").map(String.init)))
+            return finish(.buildRoom(users: Text.words(rest).map(String.init)))
         case "SRM":
             let (room, message) = splitFirst(rest)
             return finish(.roomMessage(room: String(room), message: String(message)))
@@ -127,8 +130,8 @@ public enum CommandParser {
     }
 
     private static func splitFirst(_ text: Substring) -> (Substring, Substring) {
-        guard let space = text.firstIndex(of: " ") else { return (text, "") }
-        return (text[text.startIndex..<space], text[text.index(after: space)...])
+        guard let space = Text.firstSpace(in: text) else { return (text, "") }
+        return (text[text.startIndex..<space], text[text.unicodeScalars.index(after: space)...])
     }
 
     private static func finish(_ command: Command?, word: String) -> CommandParseResult {
@@ -155,12 +158,21 @@ public enum CommandParser {
             }
         case .buildRoom(let users):
             if users.isEmpty || users.contains(where: \.isEmpty) { return .error(Command.usage("SRB")) }
+            if users.count > Command.maxRoomInvitees {
+                return .error("Error. A separate room can have at most \(Command.maxRoomInvitees + 1) members")
+            }
+            if users.contains(where: { $0.utf8.count > Text.maxUsernameBytes }) {
+                return .error("Error. A username has at most \(Text.maxUsernameBytes) bytes")
+            }
         case .readMessages(_, let since):
             if Timestamp.Fields(since) == nil {
                 return .error("Error. Invalid timestamp '\(since)': expected \(Timestamp.expectedFormat)")
             }
         case .upload(let user, let file):
             if user.isEmpty || file.isEmpty { return .error(Command.usage("UPD")) }
+            if user.utf8.count > Text.maxUsernameBytes || file.utf8.count > Text.maxFileNameBytes {
+                return .error("Error. The username or file name is too long")
+            }
         case .activeUsers, .logout:
             break
         }

@@ -9,19 +9,17 @@ public struct Credentials: Sendable {
 
     public init(parsing text: String) {
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in Text.lines(text) {
             lineNumber += 1
-            var line = rawLine
-            if line.last == "\r" { line = line.dropLast() }
-            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-            guard let space = line.firstIndex(of: " ") else {
+            if line.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            guard let space = Text.firstSpace(in: line) else {
                 problems.append((lineNumber, "no space between username and password"))
                 continue
             }
             let user = line[line.startIndex..<space]
-            let password = line[line.index(after: space)...]
+            let password = line[line.unicodeScalars.index(after: space)...]
             guard Text.isValidUsername(user) else {
-                problems.append((lineNumber, "username '\(user)' is not allowed (no spaces, '/', '\\\\', ';', ',' or control characters)"))
+                problems.append((lineNumber, "username '\(user)' is not allowed (no spaces, '/', '\\', ';', ',' or control characters)"))
                 continue
             }
             guard !password.isEmpty, !Text.containsControlCharacter(password) else {

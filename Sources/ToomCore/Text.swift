@@ -2,6 +2,8 @@
 public enum Text {
     /// Largest message (BCM, SRM) in UTF-8 bytes.
     public static let maxMessageBytes = 4096
+    public static let maxUsernameBytes = 64
+    public static let maxFileNameBytes = 255
 
     /// True for C0/C1 controls, DEL and the Unicode line and paragraph separators:
     /// any of them could break a log line or a terminal.
@@ -10,13 +12,40 @@ public enum Text {
         return v < 0x20 || (v >= 0x7F && v <= 0x9F) || v == 0x2028 || v == 0x2029
     }
 
+    /// Splits text into lines at "\n" and drops a trailing "\r" from each. Works on
+    /// scalars: "\r\n" is a single Character and would not match a Character split.
+    public static func lines(_ text: String) -> [Substring] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars in
+            var line = Substring(scalars)
+            if line.unicodeScalars.last == "\r" { line = Substring(line.unicodeScalars.dropLast()) }
+            return line
+        }
+    }
+
+    /// The index of the first space (by scalar, so a space before a combining mark counts).
+    public static func firstSpace(in text: Substring) -> Substring.Index? {
+        text.unicodeScalars.firstIndex(of: " ")
+    }
+
+    /// Splits at spaces (by scalar), dropping empty pieces.
+    public static func words(_ text: Substring) -> [Substring] {
+        text.unicodeScalars.split(separator: " ").map { Substring($0) }
+    }
+
     public static func containsControlCharacter<S: StringProtocol>(_ text: S) -> Bool {
         text.unicodeScalars.contains(where: isControl)
     }
 
     /// A username as it may appear in credentials, log lines, room lists and file names.
     public static func isValidUsername<S: StringProtocol>(_ name: S) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= 64, name != ".", name != ".." else { return false }
+        guard !name.isEmpty, name.utf8.count <= maxUsernameBytes, name != ".", name != ".." else { return false }
+        // Most names are plain ASCII: check their bytes without Unicode properties.
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            return name.utf8.allSatisfy { b in
+                b > 0x20 && b != 0x7F && b != UInt8(ascii: "/") && b != UInt8(ascii: "\\")
+                    && b != UInt8(ascii: ";") && b != UInt8(ascii: ",")
+            }
+        }
         for scalar in name.unicodeScalars {
             if isControl(scalar) || scalar.properties.isWhitespace { return false }
             switch scalar {

@@ -1,4 +1,5 @@
 import Foundation
+import ToomCore
 
 /// An error from the server's files, with the path for the operator.
 public struct StorageError: Error, CustomStringConvertible {
@@ -42,6 +43,12 @@ final class AppendFile {
             }
         }
         size = start + Int64(text.utf8.count)
+    }
+
+    /// Cuts the file back to `length` bytes (repairing a torn last line).
+    func truncate(to length: Int64) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw StorageError(path: path, operation: "truncate", code: errno) }
+        size = length
     }
 
     func sync() throws {
@@ -100,8 +107,7 @@ enum FileText {
     /// Splits into lines. A final line without its newline is returned separately:
     /// it was being written when the server stopped.
     static func lines(_ bytes: [UInt8]) -> (complete: [Substring], partial: Substring?) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = Text.lines(String(decoding: bytes, as: UTF8.self))
         let last = lines.removeLast()
         return (lines, last.isEmpty ? nil : last)
     }

@@ -29,6 +29,17 @@ public final class ChatServer: @unchecked Sendable {
         }
         state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        // Start-up reads only the tails of the logs; the rest is checked in the background.
+        let logs = state.logsToVerify
+        Thread.detachNewThread {
+            for (log, end) in logs {
+                do {
+                    try log.verify(end: end) { output.diagnostic("warning: " + $0) }
+                } catch {
+                    output.diagnostic("warning: \(error)")
+                }
+            }
+        }
     }
 
     /// Binds the listening socket and returns the address it is bound to.
@@ -64,6 +75,7 @@ public final class ChatServer: @unchecked Sendable {
             stopping = true
             let open = Array(sessions.values)
             for session in open { state.disconnect(session) }
+            if let problem = state.flushUserLog() { output.diagnostic(problem) }
             let task = Task { [listener, group] in
                 try? await listener?.close()
                 let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
@@ -94,12 +106,29 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     func handle(_ fields: [Substring], from session: Session) -> Outcome {
-        let outcome = lock.withLock { stopping ? Outcome(close: true) : state.handle(fields, from: session) }
+        var (outcome, loggedOut) = lock.withLock { () -> (Outcome, Bool) in
+            if stopping { return (Outcome(close: true), false) }
+            let wasOnline = session.user != nil
+            let outcome = state.handle(fields, from: session)
+            return (outcome, wasOnline && session.user == nil)
+        }
+        if let query = outcome.history { outcome = query.answer() }
         output.events(outcome.console)
+        if loggedOut { scheduleUserLogFlush() }
         for notice in outcome.notices {
             notice.session.channel.writeAndFlush(ByteBuffer(string: notice.frame.encoded), promise: nil)
         }
         return outcome
+    }
+
+    private let userLogQueue = DispatchQueue(label: "toom.userlog")
+
+    /// Has `userlog.txt` rewritten soon, off the event loop; departures in the meantime
+    /// share the rewrite.
+    private func scheduleUserLogFlush() {
+        userLogQueue.async { [self] in
+            if let problem = lock.withLock({ state.flushUserLog() }) { output.diagnostic(problem) }
+        }
     }
 
     func closed(_ session: Session) {
@@ -109,10 +138,11 @@ public final class ChatServer: @unchecked Sendable {
                 session.phase = .closed
                 return []
             }
-            let problem = state.disconnect(session)
-            return ["\(user) disconnected"] + (problem.map { [$0] } ?? [])
+            state.disconnect(session)
+            return ["\(user) disconnected"]
         }
         output.events(lines)
+        if !lines.isEmpty { scheduleUserLogFlush() }
     }
 
     // MARK: Operator actions
@@ -149,6 +179,7 @@ public final class ChatServer: @unchecked Sendable {
             return session
         }
         guard let session else { return false }
+        scheduleUserLogFlush()
         output.events(["\(user) disconnected by the operator"])
         let channel = session.channel
         let notice = ServerFrame.event(kind: EventKind.kicked, fields: [Messages.kicked]).encoded
@@ -188,6 +219,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, let session else { return }
         let buffer = unwrapInboundIn(data)
+        // The decoder only limits what it buffers without a newline; a long line that
+        // arrives whole must be refused here.
+        guard buffer.readableBytes < Wire.maxFrameBytes else {
+            fail(context, "Protocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
+            return
+        }
         guard let line = buffer.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) }) ?? String(validating: Array(buffer.readableBytesView), as: UTF8.self) else {
             fail(context, "Protocol error: a frame is not valid UTF-8")
             return

@@ -36,6 +36,8 @@ struct Outcome {
     var replies: [ServerFrame] = []
     var console: [String] = []
     var close = false
+    /// An RDM to answer from the files once the lock is released.
+    var history: HistoryQuery?
     /// Frames for other sessions (an upload offer for its audience), sent before the replies.
     var notices: [(session: Session, frame: ServerFrame)] = []
 
@@ -103,7 +105,10 @@ final class ChatState {
             return .error(.notLoggedIn, "Please log in first")
         }
         let user = String(fields[1])
-        guard credentials.contains(user) else { return .error(.invalidUsername, Messages.invalidUsername) }
+        guard credentials.contains(user) else {
+            session.phase = .username
+            return .error(.invalidUsername, Messages.invalidUsername)
+        }
         session.phase = .password(user)
         return Outcome(replies: [.ok(kind: "USER", fields: [])])
     }
@@ -137,7 +142,7 @@ final class ChatState {
             _ = try userLog.add(user: user, timestamp: timestamp, address: session.address, udpPort: udpPort)
         } catch {
             return Outcome(replies: [.error(code: .storage, messages: ["The server could not record your login; please try again later"])],
-                           console: ["error: \(error)"], close: true)
+                           console: ["error: \(error)"])
         }
         online[user] = session
         session.phase = .online(user)
@@ -240,29 +245,22 @@ final class ChatState {
         guard let after = Timestamp.parse(since) else {
             return .error(.invalidArgument, "Error. Invalid timestamp '\(since)': expected \(Timestamp.expectedFormat)")
         }
-        var outcome = Outcome()
+        // Only the extent of each log is taken under the lock; the lines are read after it.
+        var sources: [HistoryQuery.Source] = []
         switch scope {
         case .broadcasts:
-            for m in broadcasts.messages(after: after) {
-                outcome.replies.append(.item(kind: "B", fields: [String(m.number), m.timestamp, m.user, m.message]))
-            }
+            sources = [.init(room: nil, log: broadcasts, end: broadcasts.size)]
         case .rooms:
             for id in rooms.rooms(of: user) {
-                guard let log = rooms.rooms[id]?.log else { continue }
-                for m in log.messages(after: after) {
-                    outcome.replies.append(.item(kind: "S", fields: [String(id), String(m.number), m.timestamp, m.user, m.message]))
-                }
+                if let log = rooms.rooms[id]?.log { sources.append(.init(room: id, log: log, end: log.size)) }
             }
         }
-        outcome.replies.append(.ok(kind: "RDM", fields: [String(outcome.replies.count)]))
-        outcome.console = [Messages.serverIssued(user: user, command: "RDM")] + Self.render(outcome.replies)
-        return outcome
+        return Outcome(history: HistoryQuery(user: user, after: after, sources: sources))
     }
 
     private func logout(_ session: Session, user: String) -> Outcome {
-        var outcome = Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
-        if let problem = disconnect(session) { outcome.console.append(problem) }
-        return outcome
+        disconnect(session)
+        return Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
     }
 
     /// UPD: checks the audience and the file name, mints a one-time token, tells the
@@ -286,15 +284,20 @@ final class ChatState {
 
     // MARK: Sessions
 
-    /// Forgets a session's login (OUT, a dropped connection, a kick). Returns a line for
-    /// the operator when the user log could not be rewritten.
-    @discardableResult
-    func disconnect(_ session: Session) -> String? {
+    /// Forgets a session's login (OUT, a dropped connection, a kick). The caller then
+    /// has `userlog.txt` rewritten with `flushUserLog`.
+    func disconnect(_ session: Session) {
         defer { session.phase = .closed }
-        guard let user = session.user, online[user] === session else { return nil }
+        guard let user = session.user, online[user] === session else { return }
         online[user] = nil
+        userLog.remove(user: user)
+    }
+
+    /// Rewrites `userlog.txt` if users left since it was last written. Returns a line for the
+    /// operator when that failed.
+    func flushUserLog() -> String? {
         do {
-            try userLog.remove(user: user)
+            try userLog.flush()
             return nil
         } catch {
             return "error: \(error)"
@@ -318,6 +321,13 @@ final class ChatState {
 
     var blockedUsers: [(user: String, remaining: TimeAmount)] { login.blocked(now: .now()) }
 
+    /// Logs whose lines are checked in the background after start-up, with their extent now.
+    var logsToVerify: [(MessageLog, Int64)] {
+        [(broadcasts, broadcasts.size)] + rooms.rooms.keys.sorted().compactMap { id in
+            rooms.rooms[id]?.log.map { ($0, $0.size) }
+        }
+    }
+
     // MARK: Rendering for the server's terminal
 
     /// The lines a client prints for these replies: the server's terminal shows the same.
@@ -330,5 +340,40 @@ extension TimeAmount {
     var seconds: String {
         let value = Double(nanoseconds) / 1e9
         return value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
+
+/// RDM's reading, done without the state lock: logs only grow, so the lines up to the
+/// extent captured under the lock are fixed.
+struct HistoryQuery {
+    struct Source {
+        let room: Int?
+        let log: MessageLog
+        let end: Int64
+    }
+
+    let user: String
+    let after: Int64
+    let sources: [Source]
+
+    func answer() -> Outcome {
+        var outcome = Outcome()
+        do {
+            for source in sources {
+                for m in try source.log.messages(after: after, end: source.end) {
+                    if let room = source.room {
+                        outcome.replies.append(.item(kind: "S", fields: [String(room), String(m.number), m.timestamp, m.user, m.message]))
+                    } else {
+                        outcome.replies.append(.item(kind: "B", fields: [String(m.number), m.timestamp, m.user, m.message]))
+                    }
+                }
+            }
+        } catch {
+            return Outcome(replies: [.error(code: .storage, messages: ["Error. The server could not read the message history"])],
+                           console: ["error: \(error)"])
+        }
+        outcome.replies.append(.ok(kind: "RDM", fields: [String(outcome.replies.count)]))
+        outcome.console = [Messages.serverIssued(user: user, command: "RDM")] + ReplyRenderer.lines(for: outcome.replies)
+        return outcome
     }
 }

@@ -1,77 +1,92 @@
 import Foundation
+import NIOConcurrencyHelpers
 import ToomCore
 
-/// A message kept in memory for RDM, with its time as epoch seconds for searching.
-struct StoredMessage {
-    let number: Int
-    let time: Int64
-    let timestamp: String
-    let user: String
-    let message: String
-}
-
-/// `messagelog.txt` or one room's `SR_<id>_messageLog.txt`: the file is the record; the
-/// in-memory copy answers RDM. Numbering continues from the last line after a restart.
-final class MessageLog {
+/// `messagelog.txt` or one room's `SR_<id>_messageLog.txt`. The file is the record and
+/// also the index: lines are appended in time order, so RDM finds the first line after a
+/// time by binary search over the file's bytes. No history is held in memory, and start-up
+/// reads only the tail of the file (to continue the numbering and repair a torn last line).
+///
+/// The mutable parts (`append`, `nextNumber`) are used under the server's lock; the
+/// reading parts work on an immutable descriptor with explicit offsets and may run
+/// outside it, on a range captured under the lock.
+final class MessageLog: @unchecked Sendable {
     let name: String
-    private var file: AppendFile! // opened once the existing lines are loaded
-    private(set) var messages: [StoredMessage] = []
-    /// False once a message is older than the one before it (the clock went back); then
-    /// searches scan instead of bisecting.
-    private var inTimeOrder = true
+    private let file: AppendFile
+    private let reader: Int32
+    private(set) var nextNumber: Int
+    private var lastTime: Int64
+    /// False once a line is older than the one before it (the clock went back, as at the
+    /// end of daylight saving time); then searches scan the file instead of bisecting.
+    private let ordered = NIOLockedValueBox(true)
 
-    var nextNumber: Int { (messages.last?.number ?? 0) + 1 }
+    /// Bytes of whole lines in the file.
+    var size: Int64 { file.size }
+    var inTimeOrder: Bool { ordered.withLockedValue { $0 } }
 
-    /// Opens (creating if needed) and loads the log, repairing a torn last line.
-    /// Lines that do not parse are reported through `warn` and skipped.
+    /// Opens (creating if needed) the log, repairing a torn last line.
     init(path: String, warn: (String) -> Void) throws {
         name = (path as NSString).lastPathComponent
-        var completeLastLine = false
-        if let bytes = try FileText.read(path) {
-            let (lines, partial) = FileText.lines(bytes)
-            var lineNumber = 0
-            for line in lines {
-                lineNumber += 1
-                load(line, lineNumber: lineNumber, warn: warn)
+        file = try AppendFile(path: path)
+        reader = open(path, O_RDONLY | O_CLOEXEC)
+        guard reader >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
+        nextNumber = 1
+        lastTime = .min
+        try repairTail(path: path, warn: warn)
+        if let last = try lastRecord() {
+            nextNumber = last.number + 1
+            lastTime = Timestamp.parse(last.timestamp) ?? .min
+        }
+    }
+
+    deinit { close(reader) }
+
+    /// A final line without its newline was being written when the server stopped:
+    /// complete it if it is a whole record, otherwise cut it off.
+    private func repairTail(path: String, warn: (String) -> Void) throws {
+        let size = file.size
+        var cut: Int64 = 0
+        var end = size
+        while end > 0 {
+            let start = max(0, end - 64 * 1024)
+            let chunk = try read(from: start, to: end)
+            if end == size, chunk.last == 0x0A { return }
+            if let newline = chunk.lastIndex(of: 0x0A) {
+                cut = start + Int64(newline) + 1
+                break
             }
-            if let partial {
-                lineNumber += 1
-                if case .success = MessageRecord.parse(partial) {
-                    completeLastLine = true
-                    load(partial, lineNumber: lineNumber, warn: warn)
-                    warn("\(name):\(lineNumber): completed a last line that had no newline")
-                } else {
-                    let keep = bytes.count - partial.utf8.count
-                    guard truncate(path, off_t(keep)) == 0 else {
-                        throw StorageError(path: path, operation: "truncate", code: errno)
-                    }
-                    warn("\(name):\(lineNumber): removed a torn last line (\(partial.utf8.count) bytes)")
+            end = start
+        }
+        guard cut < size else { return }
+        let partial = try read(from: cut, to: min(size, cut + Int64(Wire.maxFrameBytes)))
+        if size - cut <= Int64(Wire.maxFrameBytes), case .success = MessageRecord.parse(String(decoding: partial, as: UTF8.self)) {
+            try file.append("\n")
+            warn("\(name): completed a last line that had no newline")
+            return
+        }
+        try file.truncate(to: cut)
+        warn("\(name): removed a torn last line (\(size - cut) bytes)")
+    }
+
+    /// The last line that parses, walking back over malformed ones.
+    private func lastRecord() throws -> MessageRecord? {
+        var end = file.size
+        while end > 0 {
+            let start = max(0, end - 64 * 1024)
+            let chunk = try read(from: start, to: end)
+            var lines = chunk.split(separator: 0x0A, omittingEmptySubsequences: false)
+            lines.removeLast()  // after the final newline
+            // Unless the chunk starts the file, its first piece may be part of a line.
+            let firstWhole = start == 0 ? 0 : 1
+            for line in lines[firstWhole...].reversed() {
+                if case .success(let record) = MessageRecord.parse(String(decoding: line, as: UTF8.self)) {
+                    return record
                 }
             }
+            guard start > 0, let firstBreak = chunk.firstIndex(of: 0x0A) else { return nil }
+            end = start + Int64(firstBreak) + 1
         }
-        file = try AppendFile(path: path)
-        if completeLastLine { try file.append("\n") }
-    }
-
-    private func load(_ line: Substring, lineNumber: Int, warn: (String) -> Void) {
-        if line.isEmpty { return }
-        switch MessageRecord.parse(line) {
-        case .failure(let error):
-            warn("\(name):\(lineNumber): skipped: \(error)")
-        case .success(let record):
-            guard record.number >= nextNumber else {
-                warn("\(name):\(lineNumber): skipped: message number \(record.number) does not follow \(nextNumber - 1)")
-                return
-            }
-            let time = Timestamp.parse(record.timestamp) ?? 0
-            remember(StoredMessage(number: record.number, time: time, timestamp: record.timestamp,
-                                   user: record.user, message: record.message))
-        }
-    }
-
-    private func remember(_ message: StoredMessage) {
-        if let last = messages.last, message.time < last.time { inTimeOrder = false }
-        messages.append(message)
+        return nil
     }
 
     /// Appends a message; the line is in the file when this returns.
@@ -79,21 +94,132 @@ final class MessageLog {
         let record = MessageRecord(number: nextNumber, timestamp: timestamp, user: user, message: message)
         try file.append(record.line + "\n")
         if sync { try file.sync() }
-        remember(StoredMessage(number: record.number, time: time, timestamp: timestamp, user: user, message: message))
+        nextNumber += 1
+        if time < lastTime { ordered.withLockedValue { $0 = false } }
+        lastTime = time
         return record
     }
 
-    /// Messages strictly after `time`.
-    func messages(after time: Int64) -> ArraySlice<StoredMessage> {
-        guard inTimeOrder else {
-            return ArraySlice(messages.filter { $0.time > time })
+    // MARK: Reading (safe outside the server's lock)
+
+    /// Messages strictly after `time` among the first `end` bytes, in file order.
+    func messages(after time: Int64, end: Int64) throws -> [MessageRecord] {
+        if inTimeOrder {
+            let start = try firstLine(after: time, end: end)
+            return try records(from: start, to: end, after: nil)
         }
-        var low = 0
-        var high = messages.count
-        while low < high {
-            let mid = (low + high) / 2
-            if messages[mid].time > time { high = mid } else { low = mid + 1 }
+        return try records(from: 0, to: end, after: time)
+    }
+
+    /// Reads every line once: reports malformed ones and notices lines out of time order.
+    /// Run in the background after start-up.
+    func verify(end: Int64, warn: (String) -> Void) throws {
+        var offset: Int64 = 0
+        var lineNumber = 0
+        var previous = Int64.min
+        var carry: [UInt8] = []
+        while offset < end {
+            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
+            offset += Int64(chunk.count)
+            carry.append(contentsOf: chunk)
+            var lineStart = 0
+            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                let line = String(decoding: carry[lineStart..<newline], as: UTF8.self)
+                switch MessageRecord.parse(line) {
+                case .failure(let error):
+                    warn("\(name):\(lineNumber): skipped: \(error)")
+                case .success(let record):
+                    let time = Timestamp.parse(record.timestamp) ?? .min
+                    if time < previous { ordered.withLockedValue { $0 = false } }
+                    previous = time
+                }
+                lineStart = newline + 1
+            }
+            carry.removeFirst(lineStart)
         }
-        return messages[low...]
+    }
+
+    /// The offset of the first line whose time is after `time`, by bisecting the file.
+    private func firstLine(after time: Int64, end: Int64) throws -> Int64 {
+        var low: Int64 = 0  // always a line start; every line before it is not after `time`
+        var high = end      // every line from here on is after `time`
+        while high - low > 4096 {
+            let mid = low + (high - low) / 2
+            // No line starts in the upper half (only possible with a damaged file): walk instead.
+            guard let (start, next, lineTime) = try line(atOrAfter: mid, end: high) else { break }
+            if let lineTime, lineTime > time { high = start } else { low = next }
+        }
+        // A short range left: walk it line by line.
+        let bytes = try read(from: low, to: high)
+        var offset = 0
+        while offset < bytes.count {
+            let newline = bytes[offset...].firstIndex(of: 0x0A) ?? bytes.count
+            if let t = Self.time(of: bytes[offset..<newline]), t > time { return low + Int64(offset) }
+            offset = newline + 1
+        }
+        return high
+    }
+
+    /// The first whole line starting at or after `offset` and before `end`: its start, the start
+    /// of the line after it, and its time (nil when the line does not parse).
+    private func line(atOrAfter offset: Int64, end: Int64) throws -> (Int64, Int64, Int64?)? {
+        var start = offset
+        if offset > 0 {
+            // Skip to just after the previous line's newline.
+            let head = try read(from: offset - 1, to: min(end, offset - 1 + Int64(Wire.maxFrameBytes)))
+            guard let newline = head.firstIndex(of: 0x0A) else { return nil }
+            start = offset + Int64(newline)
+        }
+        guard start < end else { return nil }
+        let bytes = try read(from: start, to: min(end, start + Int64(Wire.maxFrameBytes)))
+        guard let newline = bytes.firstIndex(of: 0x0A) else { return nil }
+        return (start, start + Int64(newline) + 1, Self.time(of: bytes[..<newline]))
+    }
+
+    /// The time of a log line, from its second field.
+    private static func time(of line: ArraySlice<UInt8>) -> Int64? {
+        let fields = LogLine.split(String(decoding: line, as: UTF8.self), maxSplits: 2)
+        guard fields.count == 3 else { return nil }
+        return Timestamp.parse(fields[1])
+    }
+
+    /// Parses the lines in a byte range, skipping malformed ones, keeping those after `time` if given.
+    private func records(from start: Int64, to end: Int64, after time: Int64?) throws -> [MessageRecord] {
+        var result: [MessageRecord] = []
+        var offset = start
+        var carry: [UInt8] = []
+        while offset < end {
+            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
+            offset += Int64(chunk.count)
+            carry.append(contentsOf: chunk)
+            var lineStart = 0
+            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
+                if case .success(let record) = MessageRecord.parse(String(decoding: carry[lineStart..<newline], as: UTF8.self)),
+                   time == nil || (Timestamp.parse(record.timestamp) ?? .min) > time! {
+                    result.append(record)
+                }
+                lineStart = newline + 1
+            }
+            carry.removeFirst(lineStart)
+        }
+        return result
+    }
+
+    private func read(from start: Int64, to end: Int64) throws -> [UInt8] {
+        guard end > start else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(end - start))
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(reader, $0.baseAddress! + filled, $0.count - filled, off_t(start) + off_t(filled)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError(path: name, operation: "read", code: errno)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        bytes.removeLast(bytes.count - filled)
+        return bytes
     }
 }

@@ -14,22 +14,36 @@ final class UserLog {
         file = try AppendFile(path: path)
     }
 
+    /// True while the file still lists someone who left; `flush` rewrites it.
+    private(set) var needsRewrite = false
+
     func add(user: String, timestamp: String, address: String, udpPort: Int) throws -> UserLogRecord {
         let record = UserLogRecord(sequence: entries.count + 1, timestamp: timestamp, user: user,
                                    address: address, udpPort: udpPort)
-        try file.append(record.line + "\n")
         entries.append(record)
+        if needsRewrite {
+            try flush()
+        } else {
+            try file.append(record.line + "\n")
+        }
         return record
     }
 
-    func remove(user: String) throws {
+    /// Forgets a user now; the file follows at the next `flush`, so that many users leaving at
+    /// once (a network outage, a shutdown) cost one rewrite rather than one each.
+    func remove(user: String) {
         guard let index = entries.firstIndex(where: { $0.user == user }) else { return }
-        var remaining = entries
-        remaining.remove(at: index)
-        for i in remaining.indices { remaining[i].sequence = i + 1 }
-        try FileText.replace(path, with: remaining.map { $0.line + "\n" }.joined())
-        entries = remaining
+        entries.remove(at: index)
+        for i in index..<entries.count { entries[i].sequence = i + 1 }
+        needsRewrite = true
+    }
+
+    /// Rewrites the file, renumbered, if anyone left since the last rewrite.
+    func flush() throws {
+        guard needsRewrite else { return }
+        try FileText.replace(path, with: entries.map { $0.line + "\n" }.joined())
         file = try AppendFile(path: path)
+        needsRewrite = false
     }
 
     func record(for user: String) -> UserLogRecord? { entries.first { $0.user == user } }

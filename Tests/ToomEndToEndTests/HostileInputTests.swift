@@ -15,6 +15,25 @@ import ToomCore
         #expect(try await hans.command("BCM still here").first?.hasPrefix("Broadcast message, #1") == true)
     }
 
+    @Test func aLongFrameThatArrivesWholeIsRefused() async throws {
+        let server = try await TestServer()
+        let raw = try RawConnection(port: server.port)
+        try raw.login("hans", "falcon*solo")
+        raw.send("BCM\t" + String(repeating: "z", count: Wire.maxFrameBytes + 10) + "\n")
+        #expect(raw.readLine()?.hasPrefix("ERR\tbad_frame\t") == true)
+        #expect(raw.isClosedByServer())
+        #expect(server.file("messagelog.txt") == "")
+    }
+
+    @Test func aRoomListTooLongForOneFrameIsRefusedByTheClient() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let names = (1...3000).map { "ghost\($0)" }.joined(separator: " ")
+        let reply = try await hans.command("SRB " + names)
+        #expect(reply.count == 1 && reply[0].contains("at most 100 members"))
+        #expect(try await hans.command("ATU") == [Messages.noOtherActiveUser])
+    }
+
     @Test func invalidUTF8IsRefused() async throws {
         let server = try await TestServer()
         let raw = try RawConnection(port: server.port)

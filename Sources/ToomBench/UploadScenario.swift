@@ -6,116 +6,106 @@ import ToomTransfer
 
 /// UPD's data path: a file moved between two transfer endpoints on loopback, against a
 /// plain TCP copy of the same bytes in the same run; then again with datagrams lost.
-struct UploadBenchmark: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "upload",
-        abstract: "Peer-to-peer file transfer over UDP against plain TCP, with and without loss."
-    )
-
-    @Option(help: "Bytes to move (suffixes K, M, G).")
-    var size = "1G"
-
-    @Option(help: "Percentage of the receiver's datagrams to drop in the lossy run.")
-    var loss = 10
-
-    @Option(help: "Runs of each measurement; the median is reported.")
-    var runs = 3
-
-    @Flag(help: "Drop datagrams in-process even where a lossy network namespace could be made.")
+struct UploadScenario {
+    let context: BenchContext
+    /// Drop datagrams in-process even where a lossy network namespace could be made.
     var inProcessLoss = false
 
-    /// Set when this process is the lossy run inside the namespace: the source file.
-    @Option(help: .hidden)
-    var namespaceChild: String?
-
-    @Option(help: "Where the files go (default: /dev/shm if it exists, so that the disk is not what is measured).")
-    var directory: String?
-
+    static let lossPercent = 10
     /// The receiver's port inside the namespace, which the drop rule names.
     static let namespacePort = 40000
 
-    func validate() throws {
-        guard let bytes = ByteCount.parse(size), bytes > 0 else { throw ValidationError("Invalid size: \(size)") }
-        _ = bytes
-        guard (0...99).contains(loss) else { throw ValidationError("Invalid loss: \(loss). It must be from 0 to 99") }
-        guard runs >= 1 else { throw ValidationError("Invalid runs: \(runs)") }
-    }
-
-    func run() async throws {
-        let bytes = ByteCount.parse(size)!
-        if let source = namespaceChild {
-            // Inside the namespace: the UDP runs only; the parent prints the table.
-            for _ in 0..<runs {
-                let result = try await Self.udpTransfer(source: source, directory: directory ?? ".",
-                                                        receiverPort: Self.namespacePort, dropping: 0)
-                print("RESULT \(result.seconds) \(result.retransmissions)")
-            }
-            return
-        }
-
-        let base = directory ?? (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
-        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-\(getpid())")
+    func run() async throws -> ResultTable {
+        let bytes: UInt64 = context.quick ? 256 << 20 : 1 << 30
+        let runs = context.quick ? 1 : 3
+        // In memory where possible, so that the disk is not what is measured.
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-upload-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let source = work.appendingPathComponent("payload.bin").path
         try Self.writeRandomFile(source, bytes: bytes)
 
-        var tcp: [Double] = []
-        var udp: [Double] = []
-        var lossy: [Double] = []
-        var retransmitted: [Int] = []
+        var tcp: [Measurement] = []
+        var udp: [Measurement] = []
         for _ in 0..<runs {
             tcp.append(try await Self.tcpTransfer(source: source, destination: work.appendingPathComponent("tcp.bin").path))
-            let clean = try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0, dropping: 0)
-            udp.append(clean.seconds)
+            udp.append(try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0, dropping: 0))
         }
 
-        var lossMethod: String
+        var lossy: [Measurement] = []
+        let lossMethod: String
         if let reason = inProcessLoss ? "asked for" : LossyNamespace.unavailableReason {
-            lossMethod = "in-process, whole reads dropped (\(reason))"
+            lossMethod = "in-process: whole reads dropped before the transfer handler (no namespace: \(reason))"
             for _ in 0..<runs {
-                let result = try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0, dropping: loss)
-                lossy.append(result.seconds)
-                retransmitted.append(result.retransmissions)
+                lossy.append(try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0,
+                                                        dropping: Self.lossPercent))
             }
         } else {
-            lossMethod = "nftables in a network namespace"
-            let namespace = try LossyNamespace(dropping: loss, ofUDPTo: Self.namespacePort)
+            lossMethod = "nftables in a network namespace, on the receiver's UDP port"
+            let namespace = try LossyNamespace(dropping: Self.lossPercent, ofUDPTo: Self.namespacePort)
             defer { namespace.remove() }
-            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            let output = try namespace.run([executable, "upload", "--size", size, "--runs", String(runs),
-                                            "--namespace-child", source, "--directory", work.path])
-            for line in output.split(separator: "\n") where line.hasPrefix("RESULT ") {
-                let fields = line.split(separator: " ")
-                lossy.append(Double(fields[1]) ?? 0)
-                retransmitted.append(Int(fields[2]) ?? 0)
-            }
-            guard lossy.count == runs else { throw BenchError("the lossy run printed: \(output)") }
+            let output = try namespace.run([context.benchPath, "upload-child", "--runs", String(runs),
+                                            "--source", source, "--directory", work.path])
+            lossy = output.split(separator: "\n").compactMap(Measurement.init(line:))
+            guard lossy.count == runs else { throw BenchError("the lossy runs printed: \(output)") }
         }
 
-        let rate = { (seconds: [Double]) in Double(bytes) / median(seconds) }
-        var table = ResultTable(title: "toom-bench upload: \(ByteCount.describe(bytes)) over loopback, median of \(runs) runs, \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
-        table.add("UDP transfer, no loss", rate(udp), format: ByteCount.rate, reference: "plain TCP, same bytes", rate(tcp))
-        table.add("UDP transfer, \(loss)% loss", rate(lossy), format: ByteCount.rate, reference: "UDP transfer, no loss", rate(udp))
+        let size = ByteCount.describe(bytes)
+        var table = ResultTable("upload: \(size) peer to peer over loopback, median of \(runs)")
+        let clean = median(udp.map(\.rate)) / 1e6
+        table.add("UDP transfer, no loss (vs plain TCP)", value: clean, reference: median(tcp.map(\.rate)) / 1e6,
+                  unit: .rate("MB"), target: .ratioAtLeast(0.25))
+        table.add("UDP transfer, no loss", value: clean, reference: nil, unit: .rate("MB"),
+                  target: .valueAtLeast(1000, "≥ 1 GB/s"))
+        table.add("UDP transfer, \(Self.lossPercent)% loss (vs no loss)", value: median(lossy.map(\.rate)) / 1e6,
+                  reference: clean, unit: .rate("MB"), target: .ratioAtLeast(0.5))
+        func cpu(_ runs: [Measurement]) -> String {
+            String(format: "%.2f", median(runs.map { $0.cpuSeconds / (Double(bytes) / Double(1 << 30)) }))
+        }
         table.notes = [
-            "loss: \(lossMethod); datagrams retransmitted per lossy run: \(retransmitted.map(String.init).joined(separator: ", "))",
-            "datagrams: \(TransferPacket.maxDatagram) bytes (\(TransferPacket.segmentPayload) of file each); "
-                + "GSO \(System.supportsUDPSegmentationOffload ? "on" : "off"), GRO \(System.supportsUDPReceiveOffload ? "on" : "off")",
-            "UDP figures include SHA-256 on both sides and the receiver's write to disk; TCP is read, send, receive, write.",
+            "CPU seconds per GiB (whole process, both ends): UDP \(cpu(udp)), TCP \(cpu(tcp)); "
+                + "UDP includes SHA-256 on both ends, TCP is read, send, receive, write.",
+            "Loss: \(lossMethod); datagrams retransmitted: \(lossy.map { String($0.retransmissions) }.joined(separator: ", ")).",
+            "Datagrams of \(TransferPacket.maxDatagram) bytes (\(TransferPacket.segmentPayload) of file); "
+                + "GSO \(System.supportsUDPSegmentationOffload ? "on" : "off"), GRO \(System.supportsUDPReceiveOffload ? "on" : "off"). "
+                + "Files in \(base).",
         ]
-        print(table.render())
+        return table
+    }
+
+    /// One timed transfer.
+    struct Measurement {
+        var seconds: Double
+        var bytes: UInt64
+        var cpuSeconds: Double
+        var retransmissions = 0
+
+        var rate: Double { Double(bytes) / seconds }
+
+        /// The line the namespace child prints for each run.
+        var line: String { "RESULT \(seconds) \(bytes) \(cpuSeconds) \(retransmissions)" }
+
+        init(seconds: Double, bytes: UInt64, cpuSeconds: Double, retransmissions: Int = 0) {
+            self.seconds = seconds
+            self.bytes = bytes
+            self.cpuSeconds = cpuSeconds
+            self.retransmissions = retransmissions
+        }
+
+        init?(line: Substring) {
+            let fields = line.split(separator: " ")
+            guard fields.count == 5, fields[0] == "RESULT", let seconds = Double(fields[1]), let bytes = UInt64(fields[2]),
+                  let cpu = Double(fields[3]), let retransmissions = Int(fields[4]) else { return nil }
+            self.init(seconds: seconds, bytes: bytes, cpuSeconds: cpu, retransmissions: retransmissions)
+        }
     }
 
     // MARK: Measurements
 
-    struct UDPResult {
-        var seconds: Double
-        var retransmissions: Int
-    }
-
     /// One file sent between two endpoints of this process; timed from the first datagram
     /// to the receiver's confirmation that the SHA-256 matched.
-    static func udpTransfer(source: String, directory: String, receiverPort: Int, dropping percent: Int) async throws -> UDPResult {
+    static func udpTransfer(source: String, directory: String, receiverPort: Int, dropping percent: Int) async throws -> Measurement {
         var configuration = TransferConfiguration()
         configuration.directory = directory
         @Sendable func addDropper(_ channel: any Channel) throws {
@@ -139,21 +129,20 @@ struct UploadBenchmark: AsyncParsableCommand {
         let upload = sender.send(file, name: "payload.bin", token: token, to: receiver.localAddress)
         let outcome = await upload.result()
         let elapsed = ContinuousClock.now - started
-        if ProcessInfo.processInfo.environment["TOOM_BENCH_DEBUG"] != nil {
-            FileHandle.standardError.write("udp: \(elapsed.seconds) s wall, \(processCPUSeconds() - cpuBefore) s CPU\n".data(using: .utf8)!)
-        }
+        let cpu = processCPUSeconds() - cpuBefore
         await sender.close()
         await receiver.close()
         switch outcome {
         case .success(let summary):
-            return UDPResult(seconds: elapsed.seconds, retransmissions: summary.retransmissions)
+            return Measurement(seconds: elapsed.seconds, bytes: file.size, cpuSeconds: cpu,
+                               retransmissions: summary.retransmissions)
         case .failure(let failure):
             throw BenchError("the UDP transfer failed: \(failure)")
         }
     }
 
     /// The same bytes through a plain TCP connection on loopback: read, send, receive, write.
-    static func tcpTransfer(source: String, destination: String) async throws -> Double {
+    static func tcpTransfer(source: String, destination: String) async throws -> Measurement {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try PlainTCPCopy.run(source: source, destination: destination) })
@@ -205,7 +194,7 @@ final class DroppingHandler: ChannelInboundHandler, @unchecked Sendable {
 enum PlainTCPCopy {
     static let chunk = 4 << 20
 
-    static func run(source: String, destination: String) throws -> Double {
+    static func run(source: String, destination: String) throws -> UploadScenario.Measurement {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw BenchError("socket failed") }
         defer { close(listener) }
@@ -221,6 +210,7 @@ enum PlainTCPCopy {
         }
         let done = DispatchSemaphore(value: 0)
         let failure = LockedBox<String?>(nil)
+        let cpuBefore = processCPUSeconds()
         let started = ContinuousClock.now
         Thread.detachNewThread {
             let connection = accept(listener, nil, nil)
@@ -262,9 +252,10 @@ enum PlainTCPCopy {
         close(connection)
         done.wait()
         let elapsed = ContinuousClock.now - started
+        let cpu = processCPUSeconds() - cpuBefore
         unlink(destination)
         if let problem = failure.get() { throw BenchError(problem) }
-        return elapsed.seconds
+        return UploadScenario.Measurement(seconds: elapsed.seconds, bytes: UInt64(offset), cpuSeconds: cpu)
     }
 }
 
@@ -294,4 +285,22 @@ func processCPUSeconds() -> Double {
     getrusage(RUSAGE_SELF.rawValue, &usage)
     func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The lossy runs, inside the network namespace: prints one result line per run.
+struct UploadChildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "upload-child", abstract: "One side of the upload scenario (used by the benchmarks).",
+                                                    shouldDisplay: false)
+
+    @Option var runs = 1
+    @Option var source: String
+    @Option var directory: String
+
+    func run() async throws {
+        for _ in 0..<runs {
+            let result = try await UploadScenario.udpTransfer(source: source, directory: directory,
+                                                              receiverPort: UploadScenario.namespacePort, dropping: 0)
+            print(result.line)
+        }
+    }
 }

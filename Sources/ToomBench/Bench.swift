@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+
+/// `toom-bench`: drives a real `toom server` over real loopback connections and prints,
+/// per scenario, each figure next to a reference measured in the same run.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "toom-bench",
+        abstract: "Benchmarks of the toom server against same-run references.",
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, UploadChildCommand.self],
+        defaultSubcommand: RunBenchmarks.self
+    )
+}
+
+enum Scenario: String, CaseIterable, ExpressibleByArgument {
+    case sessions, ingest, history, upload
+}
+
+struct RunBenchmarks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the scenarios (default: all).")
+
+    @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
+    var quick = false
+
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, history, upload.")
+    var scenarios: [Scenario] = Scenario.allCases
+
+    @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
+    var toom: String?
+
+    @Flag(help: "upload: drop datagrams in-process even where a lossy network namespace could be made.")
+    var inProcessLoss = false
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        Resources.raiseFileLimit()
+        let context = try BenchContext(quick: quick, toomPath: toom)
+        print(context.machineDescription)
+        for scenario in scenarios {
+            let table: ResultTable
+            switch scenario {
+            case .sessions: table = try await SessionsScenario(context: context).run()
+            case .ingest: table = try await IngestScenario(context: context).run()
+            case .history: table = try await HistoryScenario(context: context).run()
+            case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
+            }
+            print(table.render())
+        }
+    }
+}
+
+/// What every scenario needs: sizes, the binaries, an event loop group for the load.
+struct BenchContext: Sendable {
+    let quick: Bool
+    let toomPath: String
+    let benchPath: String
+
+    init(quick: Bool, toomPath: String?) throws {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        benchPath = me.path
+        let path = toomPath ?? me.deletingLastPathComponent().appendingPathComponent("toom").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("No toom binary at \(path); build it (swift build -c release) or pass --toom")
+        }
+        self.toomPath = path
+        self.quick = quick
+    }
+
+    var machineDescription: String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        return "toom-bench\(quick ? " --quick" : ""): \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu); toom at \(toomPath)\n"
+    }
+}

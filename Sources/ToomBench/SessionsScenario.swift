@@ -1,0 +1,69 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Many clients logged in at once: how long logging them all in takes, and the server's
+/// memory per session. Reference: the echo server accepting as many connections and
+/// echoing the same three frames on each.
+struct SessionsScenario {
+    let context: BenchContext
+
+    func run() async throws -> ResultTable {
+        let count = context.quick ? 2_000 : 10_000
+        let group = MultiThreadedEventLoopGroup.singleton
+
+        let scratch = try Scratch("sessions")
+        try scratch.write("credentials.txt", benchCredentials(count))
+        let server = try ServerProcess(executable: context.toomPath,
+                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
+                                       directory: scratch.url)
+        let toomBefore = server.residentBytes
+        let (toomSeconds, toomClients) = try await logIn(count, port: server.port, peer: .toom, group: group)
+        let online = (try? String(contentsOf: scratch.url.appendingPathComponent("userlog.txt"), encoding: .utf8))?
+            .split(separator: "\n").count ?? 0
+        let toomPerSession = (server.residentBytes - toomBefore) / Double(count)
+        for client in toomClients { await client.close() }
+        server.stop()
+
+        let echoScratch = try Scratch("sessions-echo")
+        let echo = try ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
+        let echoBefore = echo.residentBytes
+        let (echoSeconds, echoClients) = try await logIn(count, port: echo.port, peer: .echo, group: group)
+        let echoPerConnection = (echo.residentBytes - echoBefore) / Double(count)
+        for client in echoClients { await client.close() }
+        echo.stop()
+
+        var table = ResultTable("sessions: \(count) clients logged in at once")
+        table.add("sessions held (userlog.txt lines)", value: Double(online), reference: Double(count), unit: .count,
+                  target: .ratioAtLeast(1))
+        table.add("time to log in all \(count)", value: toomSeconds, reference: echoSeconds, unit: .seconds,
+                  target: .ratioAtMost(5))
+        table.add("server memory per session", value: toomPerSession, reference: echoPerConnection, unit: .bytes,
+                  target: .valueAtMost(16 * 1024, "≤ 16 KiB"))
+        table.notes.append("Login = connect, HELLO, USER, PASS (three round trips), 256 at a time; the reference echoes the same three frames. Memory is the growth of the server's resident set over the run, divided by the sessions.")
+        return table
+    }
+
+    private func logIn(_ count: Int, port: Int, peer: LineClient.Peer, group: EventLoopGroup) async throws -> (Double, [LineClient]) {
+        let clients = ClientList(count)
+        let start = DispatchTime.now()
+        try await forEachConcurrently(count, width: 256) { i in
+            let client = try await LineClient.connect(port: port, peer: peer, group: group)
+            _ = try await client.request("HELLO\t1\ttoom-bench\n")
+            _ = try await client.request("USER\tu\(i)\n")
+            _ = try await client.request("PASS\tp\(i)\t9\n")
+            clients.set(i, client)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return (seconds, clients.all)
+    }
+}
+
+/// Clients kept open while the next ones log in.
+final class ClientList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var clients: [LineClient?]
+    init(_ count: Int) { clients = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ client: LineClient) { lock.withLock { clients[i] = client } }
+    var all: [LineClient] { lock.withLock { clients.compactMap { $0 } } }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import ToomCore
+@testable import ToomServer
+
+/// The log file is its own index: these check the bisection against a plain filter.
+@Suite struct MessageLogTests {
+    private func withLog(_ contents: String, _ body: (MessageLog, String, inout [String]) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("toom-log-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("messagelog.txt").path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        var warnings: [String] = []
+        let log = try MessageLog(path: path, warn: { warnings.append($0) })
+        try body(log, path, &warnings)
+    }
+
+    private static let base = Timestamp.parse("1 Mar 2022 00:00:00")!
+
+    /// A log of `count` lines with non-decreasing times, some sharing a second, some long.
+    private static func sortedLog(count: Int, seed: UInt64) -> (text: String, times: [Int64]) {
+        var rng = SplitMix(seed: seed)
+        var time = base
+        var text = ""
+        var times: [Int64] = []
+        for n in 1...count {
+            time += Int64(rng.next() % 3)
+            let length = rng.next() % 10 == 0 ? 3000 : Int(rng.next() % 40)
+            text += MessageRecord(number: n, timestamp: Timestamp.format(time), user: "hans",
+                                  message: "m\(n) " + String(repeating: "x", count: length)).line + "\n"
+            times.append(time)
+        }
+        return (text, times)
+    }
+
+    @Test(arguments: [1, 2, 7, 100, 2000])
+    func bisectionAgreesWithAFilter(count: Int) throws {
+        let (text, times) = Self.sortedLog(count: count, seed: UInt64(count))
+        try withLog(text) { log, _, _ in
+            #expect(log.nextNumber == count + 1)
+            #expect(log.inTimeOrder)
+            for probe in [Self.base - 1, Self.base, times[times.count / 2], times[times.count / 3] + 1, times.last!, times.last! + 1] {
+                let expected = times.indices.filter { times[$0] > probe }.map { $0 + 1 }
+                let found = try log.messages(after: probe, end: log.size).map(\.number)
+                #expect(found == expected, "after \(probe)")
+            }
+        }
+    }
+
+    @Test func linesOutOfTimeOrderFallBackToAScan() throws {
+        let lines = ["1; 1 Mar 2022 10:00:00; hans; a", "2; 1 Mar 2022 12:00:00; yoda; b",
+                     "3; 1 Mar 2022 11:00:00; hans; c", "4; 1 Mar 2022 13:00:00; leia; d"]
+        try withLog(lines.joined(separator: "\n") + "\n") { log, _, warnings in
+            try log.verify(end: log.size) { warnings.append($0) }
+            #expect(!log.inTimeOrder)
+            let after = Timestamp.parse("1 Mar 2022 10:30:00")!
+            let found = try log.messages(after: after, end: log.size).map(\.number)
+            #expect(found == [2, 3, 4])
+            #expect(warnings.isEmpty)
+        }
+    }
+
+    @Test func malformedLinesAreSkippedAndReported() throws {
+        let text = "1; 1 Mar 2022 10:00:00; hans; a\ngarbage\n2; 1 Mar 2022 10:00:01; hans; b\n3; not a time; hans; c\n"
+        try withLog(text) { log, _, warnings in
+            #expect(log.nextNumber == 3)  // the last line that parses is #2
+            try log.verify(end: log.size) { warnings.append($0) }
+            #expect(warnings.contains { $0.hasPrefix("messagelog.txt:2: skipped") })
+            #expect(warnings.contains { $0.hasPrefix("messagelog.txt:4: skipped") })
+            let found = try log.messages(after: Self.base, end: log.size).map(\.number)
+            #expect(found == [1, 2])
+        }
+    }
+
+    @Test func aTornTailIsCutAndAWholeOneCompleted() throws {
+        try withLog("1; 1 Mar 2022 10:00:00; hans; a\n2; 1 Mar 2022 10:0") { log, path, warnings in
+            let contents = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(contents == "1; 1 Mar 2022 10:00:00; hans; a\n")
+            #expect(log.nextNumber == 2)
+            #expect(warnings == ["messagelog.txt: removed a torn last line (18 bytes)"])
+        }
+        try withLog("1; 1 Mar 2022 10:00:00; hans; a\n2; 1 Mar 2022 10:00:01; hans; whole") { log, path, warnings in
+            let contents = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(contents.hasSuffix("hans; whole\n"))
+            #expect(log.nextNumber == 3)
+            #expect(warnings == ["messagelog.txt: completed a last line that had no newline"])
+        }
+    }
+
+    @Test func appendsContinueTheNumberingAndAreFound() throws {
+        try withLog("1; 1 Mar 2022 10:00:00; hans; a\n") { log, _, _ in
+            let time = Timestamp.parse("1 Mar 2022 10:00:05")!
+            let record = try log.append(user: "yoda", message: "b; c", time: time, timestamp: Timestamp.format(time), sync: false)
+            #expect(record.number == 2)
+            let found = try log.messages(after: time - 1, end: log.size)
+            #expect(found == [record])
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing case can be reproduced.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
