@@ -10,9 +10,10 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: """
         Asks for a username and password, then reads commands: BCM, ATU, SRB, SRM, RDM, OUT, UPD. \
         With standard input from a pipe it reads the same dialogue one line at a time and logs out \
-        at end of input. Exit status: 0 after logging out, 1 when the login is refused, 2 when the \
-        UDP port cannot be used, 3 when the server cannot be reached or the connection is lost, \
-        4 when the server ends the session (shutdown or operator).
+        at end of input, after its running file transfers end. Files sent with UPD are saved in the \
+        working directory as <presenter>_<file>. Exit status: 0 after logging out, 1 when the login \
+        is refused, 2 when the UDP port cannot be used, 3 when the server cannot be reached or the \
+        connection is lost, 4 when the server ends the session (shutdown or operator).
         """
     )
 
