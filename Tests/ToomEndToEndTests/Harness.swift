@@ -65,15 +65,14 @@ final class ToomProcess: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
+        // Reading and appending under one lock keeps the order when `waitForExit` drains.
         stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.out.append(data) }
+            guard let self else { return }
+            self.lock.withLock { self.out.append(handle.availableData) }
         }
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.err.append(data) }
+            guard let self else { return }
+            self.lock.withLock { self.err.append(handle.availableData) }
         }
         try process.run()
     }
@@ -131,9 +130,17 @@ final class ToomProcess: @unchecked Sendable {
             .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
+    /// Waits until the process has exited, then reads what it wrote that the handlers
+    /// have not read yet.
     func waitForExit(timeout: Duration = patience) async throws -> Int32 {
         try await eventually("toom \(process.arguments!.joined(separator: " ")) to exit\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
             !process.isRunning
+        }
+        lock.withLock {
+            stdoutPipe.fileHandleForReading.readabilityHandler = nil
+            stderrPipe.fileHandleForReading.readabilityHandler = nil
+            out.append(stdoutPipe.fileHandleForReading.readDataToEndOfFile())
+            err.append(stderrPipe.fileHandleForReading.readDataToEndOfFile())
         }
         return process.terminationStatus
     }

@@ -15,6 +15,8 @@ final class UDPRelay: @unchecked Sendable {
 
     /// Where the presenter sends (the audience's advertised port).
     let port: Int
+    /// Where the relay forwards to (the audience's real port).
+    let targetPort: Int
     private let front: Int32
     private let back: Int32
     private let target: sockaddr_in
@@ -24,11 +26,12 @@ final class UDPRelay: @unchecked Sendable {
     private let lock = NSLock()
     private var counters = Counters()
     private var isPaused = false
-    private var stopped = false
     private var presenter: sockaddr_in?
     private var held: [[UInt8]] = []
     private var generator = SystemRandomNumberGenerator()
-    private let finished = DispatchSemaphore(value: 0)
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+    /// Datagrams waiting for partners to be shuffled with.
+    private var pending: [[UInt8]] = []
 
     init(to targetPort: Int, reorder: Bool = false, duplicate: Bool = false, paused: Bool = false,
          pauseAfter: Int? = nil) throws {
@@ -36,14 +39,21 @@ final class UDPRelay: @unchecked Sendable {
         back = try Self.socket(port: 0)
         port = Self.localPort(front)
         target = Self.address(port: targetPort)
+        self.targetPort = targetPort
         self.reorder = reorder
         self.duplicate = duplicate
         self.pauseAfter = pauseAfter
         isPaused = paused
-        Thread.detachNewThread { [self] in run() }
+        // The thread holds the relay only while it works, so that dropping the relay ends it.
+        Thread.detachNewThread { [weak self] in
+            while let relay = self, relay.step() {}
+        }
     }
 
-    deinit { stop() }
+    deinit {
+        close(front)
+        close(back)
+    }
 
     var snapshot: Counters { lock.withLock { counters } }
 
@@ -53,74 +63,58 @@ final class UDPRelay: @unchecked Sendable {
         set { lock.withLock { isPaused = newValue } }
     }
 
-    func stop() {
-        let wasRunning = lock.withLock { () -> Bool in
-            defer { stopped = true }
-            return !stopped
+    /// Waits a few milliseconds for datagrams and relays them.
+    private func step() -> Bool {
+        var fds = [pollfd(fd: front, events: Int16(POLLIN), revents: 0), pollfd(fd: back, events: Int16(POLLIN), revents: 0)]
+        if poll(&fds, 2, 5) <= 0 {
+            // Quiet: whatever waits for a partner to swap with goes out in order.
+            for datagram in pending { forward(datagram) }
+            pending.removeAll()
         }
-        if wasRunning { finished.wait() }
+        if fds[0].revents & Int16(POLLIN) != 0 {
+            var from = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let n = withUnsafeMutablePointer(to: &from) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(front, &buffer, buffer.count, 0, $0, &length) }
+            }
+            if n > 0 {
+                let datagram = Array(buffer[0..<n])
+                lock.withLock { presenter = from }
+                if case .start(_, _, let token, _, _)? = datagram.withUnsafeBytes({ TransferPacket.decode($0) }) {
+                    lock.withLock { counters.starts.append(token) }
+                }
+                lock.withLock { held.append(datagram) }
+            }
+        }
+        if !paused {
+            let waiting = lock.withLock { () -> [[UInt8]] in
+                defer { held = [] }
+                return held
+            }
+            for datagram in waiting { relay(datagram) }
+        }
+        if fds[1].revents & Int16(POLLIN) != 0 {
+            let n = recv(back, &buffer, buffer.count, 0)
+            if n > 0, var destination = lock.withLock({ presenter }) {
+                _ = withUnsafePointer(to: &destination) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(front, buffer, n, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+        }
+        return true
     }
 
-    private func run() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var pending: [[UInt8]] = []
-        var fds = [pollfd(fd: front, events: Int16(POLLIN), revents: 0), pollfd(fd: back, events: Int16(POLLIN), revents: 0)]
-        while !lock.withLock({ stopped }) {
-            let ready = poll(&fds, 2, 5)
-            if ready <= 0 {
-                // Quiet: whatever waits for a partner to swap with goes out in order.
-                for datagram in pending { forward(datagram) }
-                pending.removeAll()
-            }
-            if fds[0].revents & Int16(POLLIN) != 0 {
-                var from = sockaddr_in()
-                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                let n = withUnsafeMutablePointer(to: &from) { pointer in
-                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(front, &buffer, buffer.count, 0, $0, &length) }
-                }
-                if n > 0 {
-                    let datagram = Array(buffer[0..<n])
-                    lock.withLock { presenter = from }
-                    if case .start(_, _, let token, _, _)? = datagram.withUnsafeBytes({ TransferPacket.decode($0) }) {
-                        lock.withLock { counters.starts.append(token) }
-                    }
-                    if paused {
-                        lock.withLock { held.append(datagram) }
-                    } else {
-                        let earlier = lock.withLock { () -> [[UInt8]] in defer { held = [] }; return held }
-                        for datagram in earlier { forward(datagram) }
-                        if reorder {
-                            pending.append(datagram)
-                            if pending.count == 4 {
-                                let shuffled = pending.shuffled(using: &generator)
-                                if shuffled != pending { lock.withLock { counters.reordered += 1 } }
-                                for datagram in shuffled { forward(datagram) }
-                                pending.removeAll()
-                            }
-                        } else {
-                            forward(datagram)
-                        }
-                    }
-                }
-            }
-            if !paused {
-                let earlier = lock.withLock { () -> [[UInt8]] in defer { held = [] }; return held }
-                for datagram in earlier { forward(datagram) }
-            }
-            if fds[1].revents & Int16(POLLIN) != 0 {
-                let n = recv(back, &buffer, buffer.count, 0)
-                if n > 0, var destination = lock.withLock({ presenter }) {
-                    _ = withUnsafePointer(to: &destination) { pointer in
-                        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(front, buffer, n, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                        }
-                    }
-                }
-            }
-        }
-        close(front)
-        close(back)
-        finished.signal()
+    /// Sends a datagram from the presenter on, shuffled with its neighbours if reordering.
+    private func relay(_ datagram: [UInt8]) {
+        guard reorder else { return forward(datagram) }
+        pending.append(datagram)
+        guard pending.count == 4 else { return }
+        let shuffled = pending.shuffled(using: &generator)
+        if shuffled != pending { lock.withLock { counters.reordered += 1 } }
+        for datagram in shuffled { forward(datagram) }
+        pending.removeAll()
     }
 
     private func forward(_ datagram: [UInt8]) {

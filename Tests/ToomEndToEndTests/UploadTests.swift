@@ -50,39 +50,31 @@ import ToomTransfer
     /// The transfer is held up in a relay while both users keep typing: every reply comes,
     /// and the file still arrives once the relay lets it through.
     @Test func promptStaysUsableWhileATransferRuns() async throws {
-        let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, pauseAfter: 50)
-        let hans = try await server.login("hans")
-        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
-        let sent = try randomFile(in: hans, "held.bin", size: 3 << 20)
-        #expect(try await hans.command("UPD yoda held.bin") == [])
-        try await eventually("the transfer to start and be held") { relay.paused }
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50)
+        let sent = try randomFile(in: pair.hans, "held.bin", size: 3 << 20)
+        #expect(try await pair.hans.command("UPD yoda held.bin") == [])
+        try await eventually("the transfer to start and be held") { pair.relay.paused }
         for n in 1...5 {
-            let reply = try await yoda.command("BCM typing \(n)")
+            let reply = try await pair.yoda.command("BCM typing \(n)")
             #expect(reply.count == 1 && reply[0].hasPrefix("Broadcast message, #"), "\(reply)")
-            #expect(try await yoda.command("ATU").first?.hasPrefix("hans, 127.0.0.1, ") == true)
+            #expect(try await pair.yoda.command("ATU").first?.hasPrefix("hans, 127.0.0.1, ") == true)
         }
-        #expect(try await hans.command("RDM b 1 Jan 2020 00:00:00").count == 5)
-        #expect(!hans.lines.contains(Messages.uploaded("held.bin")))
-        relay.paused = false
-        try await hans.expect(Messages.uploaded("held.bin"))
-        try await yoda.expect(Messages.received("held.bin", from: "hans"))
-        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_held.bin")) == sent)
+        #expect(try await pair.hans.command("RDM b 1 Jan 2020 00:00:00").count == 5)
+        #expect(!pair.hans.lines.contains(Messages.uploaded("held.bin")))
+        pair.relay.paused = false
+        try await pair.hans.expect(Messages.uploaded("held.bin"))
+        try await pair.yoda.expect(Messages.received("held.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_held.bin")) == sent)
     }
 
     @Test func reorderedAndDuplicatedDatagramsStillGiveTheFile() async throws {
-        let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, reorder: true, duplicate: true)
-        let hans = try await server.login("hans")
-        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
-        let sent = try randomFile(in: hans, "shuffled.bin", size: 4 << 20)
-        hans.send("UPD yoda shuffled.bin")
-        try await hans.expect(Messages.uploaded("shuffled.bin"))
-        try await yoda.expect(Messages.received("shuffled.bin", from: "hans"))
-        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_shuffled.bin")) == sent)
-        let counters = relay.snapshot
+        let pair = try await hansAndYodaBehindARelay(reorder: true, duplicate: true)
+        let sent = try randomFile(in: pair.hans, "shuffled.bin", size: 4 << 20)
+        pair.hans.send("UPD yoda shuffled.bin")
+        try await pair.hans.expect(Messages.uploaded("shuffled.bin"))
+        try await pair.yoda.expect(Messages.received("shuffled.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_shuffled.bin")) == sent)
+        let counters = pair.relay.snapshot
         #expect(counters.reordered > 0 && counters.duplicated > 0, "\(counters)")
     }
 
@@ -106,11 +98,8 @@ import ToomTransfer
     /// Datagrams without the right token, or from the wrong address, are counted and dropped:
     /// nothing is written, and a running transfer is not disturbed.
     @Test func forgedDatagramsWriteNothing() async throws {
-        let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, pauseAfter: 3)
-        let hans = try await server.login("hans")
-        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 3)
+        let yodaPort = pair.relay.targetPort
 
         // Not announced at all: a START with a made-up token, DATA for a made-up transfer, noise.
         let stranger = TransferToken.random()
@@ -121,10 +110,10 @@ import ToomTransfer
 
         // Announced, but the forger knows only what it overheard: a START with a wrong token,
         // and DATA from another address while the real transfer is held in the relay.
-        let sent = try randomFile(in: hans, "real.bin", size: 100_000)
-        #expect(try await hans.command("UPD yoda real.bin") == [])
-        try await eventually("the transfer to start and be held") { relay.paused }
-        let token = try #require(relay.snapshot.starts.first)
+        let sent = try randomFile(in: pair.hans, "real.bin", size: 100_000)
+        #expect(try await pair.hans.command("UPD yoda real.bin") == [])
+        try await eventually("the transfer to start and be held") { pair.relay.paused }
+        let token = try #require(pair.relay.snapshot.starts.first)
         let wrong = TransferToken(high: token.high, low: token.low ^ 1)
         try UDPRelay.send(Array(TransferPacket.start(id: token.id, timestamp: 0, token: wrong, size: 100_000,
                                                      name: "real.bin").encoded.readableBytesView), toPort: yodaPort)
@@ -132,14 +121,14 @@ import ToomTransfer
         for sequence in 0..<5 {
             try UDPRelay.send(dataDatagram(id: token.id, sequence: UInt64(sequence), payload: garbage), toPort: yodaPort)
         }
-        relay.paused = false
-        try await hans.expect(Messages.uploaded("real.bin"))
-        try await yoda.expect(Messages.received("real.bin", from: "hans"))
-        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_real.bin")) == sent)
-        #expect(try files(in: yoda) == ["hans_real.bin"])
+        pair.relay.paused = false
+        try await pair.hans.expect(Messages.uploaded("real.bin"))
+        try await pair.yoda.expect(Messages.received("real.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_real.bin")) == sent)
+        #expect(try files(in: pair.yoda) == ["hans_real.bin"])
 
-        yoda.send("OUT")
-        let goodbye = try await yoda.expect("Bye, yoda!")
+        pair.yoda.send("OUT")
+        let goodbye = try await pair.yoda.expect("Bye, yoda!")
         let ignored = try #require(goodbye.split(separator: "\n").first { $0.hasPrefix("Ignored ") })
         let count = try #require(Int(ignored.split(separator: " ")[1]))
         #expect(count >= 9 && ignored.hasSuffix("datagrams on UDP port \(yodaPort) that belonged to no announced transfer"),
@@ -184,41 +173,62 @@ import ToomTransfer
     /// The audience vanishes mid-transfer: the presenter says so within its timeout, and no
     /// file appears under the final name.
     @Test func audienceGoneMidTransferIsReported() async throws {
-        let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, pauseAfter: 200)
-        let hans = try await server.login("hans", extra: ["--transfer-timeout", "2"])
-        let yoda = try await server.login("yoda", udpPort: yodaPort, extra: ["--public-udp-port", String(relay.port)])
-        _ = try randomFile(in: hans, "doomed.bin", size: 8 << 20)
-        hans.send("UPD yoda doomed.bin")
-        try await eventually("part of the file to arrive") { relay.paused }
-        yoda.signal(SIGKILL)
-        _ = try await yoda.waitForExit()
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 200, hans: ["--transfer-timeout", "2"])
+        _ = try randomFile(in: pair.hans, "doomed.bin", size: 8 << 20)
+        pair.hans.send("UPD yoda doomed.bin")
+        try await eventually("part of the file to arrive") { pair.relay.paused }
+        pair.yoda.signal(SIGKILL)
+        _ = try await pair.yoda.waitForExit()
         let clock = ContinuousClock()
         let killed = clock.now
-        try await hans.expect(Messages.uploadFailed("doomed.bin", to: "yoda",
+        try await pair.hans.expect(Messages.uploadFailed("doomed.bin", to: "yoda",
                                                     reason: "the receiver stopped answering (nothing for 2 seconds)"))
         #expect(clock.now - killed < .seconds(10))
-        #expect(!FileManager.default.fileExists(atPath: yoda.directory.appendingPathComponent("hans_doomed.bin").path))
-        #expect(try await hans.command("ATU") == [Messages.noOtherActiveUser])
+        #expect(!FileManager.default.fileExists(atPath: pair.yoda.directory.appendingPathComponent("hans_doomed.bin").path))
+        #expect(try await pair.hans.command("ATU") == [Messages.noOtherActiveUser])
     }
 
     /// The presenter vanishes mid-transfer: the audience gives up after its timeout and
     /// leaves nothing behind, not even the temporary file.
     @Test func presenterGoneMidTransferLeavesNothing() async throws {
-        let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, pauseAfter: 200)
-        let hans = try await server.login("hans")
-        let yoda = try await server.login("yoda", udpPort: yodaPort,
-                                          extra: ["--public-udp-port", String(relay.port), "--transfer-timeout", "1"])
-        _ = try randomFile(in: hans, "orphan.bin", size: 8 << 20)
-        hans.send("UPD yoda orphan.bin")
-        try await eventually("part of the file to arrive") { relay.paused }
-        hans.signal(SIGKILL)
-        try await yoda.expect(Messages.receiveFailed("orphan.bin", from: "hans",
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 200, yoda: ["--transfer-timeout", "1"])
+        _ = try randomFile(in: pair.hans, "orphan.bin", size: 8 << 20)
+        pair.hans.send("UPD yoda orphan.bin")
+        try await eventually("part of the file to arrive") { pair.relay.paused }
+        pair.hans.signal(SIGKILL)
+        try await pair.yoda.expect(Messages.receiveFailed("orphan.bin", from: "hans",
                                                      reason: "the sender stopped sending (nothing for 1 second)"))
-        #expect(try files(in: yoda).isEmpty)
+        #expect(try files(in: pair.yoda).isEmpty)
+    }
+
+    /// On a terminal the presenter sees a progress bar above the prompt; it is replaced by
+    /// the final line.
+    @Test(.enabled(if: Tmux.isAvailable, "needs tmux"))
+    func aTerminalShowsAProgressBar() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 300)
+        _ = try randomFile(in: pair.hans, "shown.bin", size: 8 << 20)
+        pair.hans.send("OUT")
+        _ = try await pair.hans.waitForExit()
+        let tmux = try Tmux(command: [ToomBinary.path, "client", "127.0.0.1", String(pair.server.port), "0"], in: pair.hans.directory)
+        defer { tmux.kill() }
+        // A captured screen has no trailing spaces.
+        try await tmux.waitFor { $0.contains(Messages.usernamePrompt.trimmingCharacters(in: .whitespaces)) }
+        tmux.type("hans")
+        try await tmux.waitFor { $0.contains(Messages.passwordPrompt.trimmingCharacters(in: .whitespaces)) }
+        tmux.type(passwords["hans"]!)
+        try await tmux.waitFor { $0.contains(Messages.welcome) }
+        tmux.type("UPD yoda shown.bin")
+        let bar = #"^\[[#-]{20}\] +[0-9]+%  [0-9.]+ [kMG]B/s  ([0-9]+:[0-9]{2}|-:--) left  shown\.bin to yoda$"#
+        let screen = try await tmux.waitFor { screen in
+            screen.split(separator: "\n").contains { $0.range(of: bar, options: .regularExpression) != nil }
+        }
+        // The bar is the last line above the prompt.
+        let lines = screen.split(separator: "\n").map(String.init)
+        let barLine = try #require(lines.lastIndex { $0.range(of: bar, options: .regularExpression) != nil })
+        #expect(lines[barLine + 1].hasPrefix(Command.prompt.trimmingCharacters(in: .whitespaces)), "\(screen)")
+        pair.relay.paused = false
+        try await tmux.waitFor { $0.contains(Messages.uploaded("shown.bin")) }
+        try await pair.yoda.expect(Messages.received("shown.bin", from: "hans"))
     }
 
     /// A script that uploads and ends its input still delivers the file before logging out.
@@ -238,6 +248,35 @@ import ToomTransfer
     }
 
     // MARK: Helpers
+
+    /// A server, hans, and yoda behind a relay.
+    final class RelayedPair {
+        let server: TestServer
+        let relay: UDPRelay
+        let hans: ToomProcess
+        let yoda: ToomProcess
+
+        init(server: TestServer, relay: UDPRelay, hans: ToomProcess, yoda: ToomProcess) {
+            self.server = server
+            self.relay = relay
+            self.hans = hans
+            self.yoda = yoda
+        }
+    }
+
+    /// hans, and yoda behind a relay: what is sent to yoda goes through the relay, which is
+    /// made with `reorder`, `duplicate` and `pauseAfter`. Extra client options for each.
+    private func hansAndYodaBehindARelay(reorder: Bool = false, duplicate: Bool = false, pauseAfter: Int? = nil,
+                                         hans hansOptions: [String] = [], yoda yodaOptions: [String] = [])
+        async throws -> RelayedPair {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, reorder: reorder, duplicate: duplicate, pauseAfter: pauseAfter)
+        let hans = try await server.login("hans", extra: hansOptions)
+        let yoda = try await server.login("yoda", udpPort: yodaPort,
+                                          extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
+        return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
+    }
 
     private func randomFile(in client: ToomProcess, _ name: String, size: Int) throws -> Data {
         let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
