@@ -231,6 +231,18 @@ import ToomTransfer
         try await pair.yoda.expect(Messages.received("shown.bin", from: "hans"))
     }
 
+    @Test(arguments: [(["--max-upload", "10X"], "Invalid maximum upload size: '10X'"),
+                      (["--transfer-timeout", "0"], "Invalid transfer timeout: 0.0"),
+                      (["--public-udp-port", "70000"], "Invalid public UDP port: 70000")])
+    func badTransferOptionsAreRefused(_ options: [String], _ message: String) async throws {
+        let directory = try TemporaryDirectory()
+        let client = try ToomProcess(["client", "127.0.0.1", "4000", "0"] + options, in: directory.url)
+        client.closeInput()
+        #expect(try await client.waitForExit() != 0)
+        #expect(client.stderr.contains("Error: \(message)"), "\(client.stderr)")
+        #expect(!client.stderr.contains("Fatal error"))
+    }
+
     /// A script that uploads and ends its input still delivers the file before logging out.
     @Test func endOfInputWaitsForTheUpload() async throws {
         let server = try await TestServer()
