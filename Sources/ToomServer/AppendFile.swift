@@ -65,13 +65,21 @@ enum FileText {
             throw StorageError(path: path, operation: "open", code: errno)
         }
         defer { close(fd) }
-        var st = stat()
-        fstat(fd, &st)
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var filled = 0
+        var bytes: [UInt8] = []
         while true {
-            if filled == bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count))) }
-            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            let chunk = try read(fd, from: Int64(bytes.count), count: 1 << 20, path: path)
+            if chunk.isEmpty { return bytes }
+            bytes.append(contentsOf: chunk)
+        }
+    }
+
+    /// Up to `count` bytes at `offset` (fewer at the end of the file).
+    static func read(_ fd: Int32, from offset: Int64, count: Int, path: String) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled)) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw StorageError(path: path, operation: "read", code: errno)
@@ -79,7 +87,7 @@ enum FileText {
             if n == 0 { break }
             filled += n
         }
-        bytes.removeLast(bytes.count - filled)
+        bytes.removeLast(count - filled)
         return bytes
     }
 

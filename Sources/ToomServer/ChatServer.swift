@@ -55,7 +55,13 @@ public final class ChatServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: self))
                 }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        // An address literal binds without a resolver round trip; a name is resolved.
+        let channel: Channel
+        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            channel = try await bootstrap.bind(to: address).get()
+        } else {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         lock.withLock { listener = channel }
         return channel.localAddress!
     }
@@ -66,9 +72,8 @@ public final class ChatServer: @unchecked Sendable {
         try await listener.closeFuture.get()
     }
 
-    /// Graceful stop: refuse new connections, tell every client, close them, empty
-    /// `userlog.txt` (nobody is online), and release the event loops. Every caller
-    /// waits for the same stop.
+    /// Graceful stop: refuse new connections, tell every client, close them and empty
+    /// `userlog.txt` (nobody is online). Every caller waits for the same stop.
     public func shutdown() async {
         let task = lock.withLock { () -> Task<Void, Never> in
             if let stopTask { return stopTask }
@@ -76,7 +81,7 @@ public final class ChatServer: @unchecked Sendable {
             let open = Array(sessions.values)
             for session in open { state.disconnect(session) }
             if let problem = state.flushUserLog() { output.diagnostic(problem) }
-            let task = Task { [listener, group] in
+            let task = Task { [listener] in
                 try? await listener?.close()
                 let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
                 for session in open {
@@ -84,12 +89,18 @@ public final class ChatServer: @unchecked Sendable {
                     channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
                 }
                 for session in open { try? await session.channel.closeFuture.get() }
-                try? await group.shutdownGracefully()
             }
             stopTask = task
             return task
         }
         await task.value
+    }
+
+    /// Stops the event loops, after `shutdown`. Nothing may wait on a channel's future once
+    /// they are gone, so this comes last.
+    public func releaseEventLoops() async {
+        await shutdown()
+        try? await group.shutdownGracefully()
     }
 
     // MARK: Connections

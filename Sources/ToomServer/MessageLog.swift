@@ -114,29 +114,18 @@ final class MessageLog: @unchecked Sendable {
     /// Reads every line once: reports malformed ones and notices lines out of time order.
     /// Run in the background after start-up.
     func verify(end: Int64, warn: (String) -> Void) throws {
-        var offset: Int64 = 0
         var lineNumber = 0
         var previous = Int64.min
-        var carry: [UInt8] = []
-        while offset < end {
-            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
-            offset += Int64(chunk.count)
-            carry.append(contentsOf: chunk)
-            var lineStart = 0
-            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
-                lineNumber += 1
-                let line = String(decoding: carry[lineStart..<newline], as: UTF8.self)
-                switch MessageRecord.parse(line) {
-                case .failure(let error):
-                    warn("\(name):\(lineNumber): skipped: \(error)")
-                case .success(let record):
-                    let time = Timestamp.parse(record.timestamp) ?? .min
-                    if time < previous { ordered.withLockedValue { $0 = false } }
-                    previous = time
-                }
-                lineStart = newline + 1
+        try forEachLine(from: 0, to: end) { line in
+            lineNumber += 1
+            switch MessageRecord.parse(String(decoding: line, as: UTF8.self)) {
+            case .failure(let error):
+                warn("\(name):\(lineNumber): skipped: \(error)")
+            case .success(let record):
+                let time = Timestamp.parse(record.timestamp) ?? .min
+                if time < previous { ordered.withLockedValue { $0 = false } }
+                previous = time
             }
-            carry.removeFirst(lineStart)
         }
     }
 
@@ -187,39 +176,34 @@ final class MessageLog: @unchecked Sendable {
     /// Parses the lines in a byte range, skipping malformed ones, keeping those after `time` if given.
     private func records(from start: Int64, to end: Int64, after time: Int64?) throws -> [MessageRecord] {
         var result: [MessageRecord] = []
-        var offset = start
-        var carry: [UInt8] = []
-        while offset < end {
-            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
-            offset += Int64(chunk.count)
-            carry.append(contentsOf: chunk)
-            var lineStart = 0
-            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
-                if case .success(let record) = MessageRecord.parse(String(decoding: carry[lineStart..<newline], as: UTF8.self)),
-                   time == nil || (Timestamp.parse(record.timestamp) ?? .min) > time! {
-                    result.append(record)
-                }
-                lineStart = newline + 1
+        try forEachLine(from: start, to: end) { line in
+            if case .success(let record) = MessageRecord.parse(String(decoding: line, as: UTF8.self)),
+               time == nil || (Timestamp.parse(record.timestamp) ?? .min) > time! {
+                result.append(record)
             }
-            carry.removeFirst(lineStart)
         }
         return result
     }
 
-    private func read(from start: Int64, to end: Int64) throws -> [UInt8] {
-        guard end > start else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(end - start))
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { pread(reader, $0.baseAddress! + filled, $0.count - filled, off_t(start) + off_t(filled)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StorageError(path: name, operation: "read", code: errno)
+    /// Calls `body` with each whole line (without its newline) in a byte range, reading in large chunks.
+    private func forEachLine(from start: Int64, to end: Int64, _ body: (ArraySlice<UInt8>) -> Void) throws {
+        var offset = start
+        var carry: [UInt8] = []
+        while offset < end {
+            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
+            if chunk.isEmpty { break }
+            offset += Int64(chunk.count)
+            carry.append(contentsOf: chunk)
+            var lineStart = 0
+            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
+                body(carry[lineStart..<newline])
+                lineStart = newline + 1
             }
-            if n == 0 { break }
-            filled += n
+            carry.removeFirst(lineStart)
         }
-        bytes.removeLast(bytes.count - filled)
-        return bytes
+    }
+
+    private func read(from start: Int64, to end: Int64) throws -> [UInt8] {
+        try FileText.read(reader, from: start, count: Int(end - start), path: name)
     }
 }

@@ -95,7 +95,7 @@ struct ServerService: Service {
         do {
             address = try await server.start()
         } catch {
-            await server.shutdown()
+            await server.releaseEventLoops()
             let configuration = server.configuration
             throw StartError(message: "cannot listen on \(configuration.host) port \(configuration.port): \(describe(error))")
         }
@@ -105,7 +105,7 @@ struct ServerService: Service {
         } onGracefulShutdown: {
             Task { await server.shutdown() }
         }
-        await server.shutdown()
+        await server.releaseEventLoops()
         output.diagnostic("Server stopped")
     }
 
