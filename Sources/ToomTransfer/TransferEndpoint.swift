@@ -30,8 +30,9 @@ public final class TransferEndpoint: Sendable {
         // With GRO one read can hold a 64 KiB train of datagrams.
         let slot = receiveOffload ? 65536 : 2048
         let vector = 8
+        // No SO_REUSEADDR: on UDP it would let a second endpoint bind the same port (even
+        // one picked for port 0) and take the first one's datagrams.
         let channel = try await DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: configuration.socketBufferBytes)
             .channelOption(.socketOption(.so_sndbuf), value: configuration.socketBufferBytes)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vector))

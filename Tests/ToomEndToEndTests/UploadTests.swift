@@ -243,6 +243,17 @@ import ToomTransfer
         #expect(!client.stderr.contains("Fatal error"))
     }
 
+    /// Two clients cannot share a UDP port: the second would take the first one's files.
+    @Test func aUDPPortInUseIsRefused() async throws {
+        let server = try await TestServer()
+        let port = try UDPRelay.freePort()
+        let hans = try await server.login("hans", udpPort: port)
+        let second = try server.client(directory: "second", udpPort: port)
+        #expect(try await second.waitForExit() == 2)
+        #expect(second.stdout.contains("Cannot listen for files on UDP port \(port): Address already in use"), "\(second.stdout)")
+        #expect(try await hans.command("ATU") == [Messages.noOtherActiveUser])
+    }
+
     /// A script that uploads and ends its input still delivers the file before logging out.
     @Test func endOfInputWaitsForTheUpload() async throws {
         let server = try await TestServer()
