@@ -13,6 +13,12 @@ public final class TransferEndpoint: Sendable {
         self.localAddress = localAddress
     }
 
+    /// An endpoint nobody holds any more closes its port, as `close` does.
+    deinit {
+        let engine = self.engine
+        engine.eventLoop.execute { _ = engine.close() }
+    }
+
     /// Binds the UDP port. `events` hears what becomes of incoming transfers, on the
     /// port's event loop, before `waitUntilIdle` returns. `addHandlers` may put handlers
     /// in front of the transfer handler (the benchmark uses it to lose datagrams).
