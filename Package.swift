@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
@@ -27,11 +28,22 @@ let package = Package(
         .target(name: "LineEditor", dependencies: ["CLineEditor", "ToomCore"]),
         // Reading, merging, filtering and following the message logs (toom replay).
         .target(name: "ToomReplay", dependencies: ["ToomCore"]),
+        // Reliable file transfer over UDP, sender and receiver; knows nothing of chat.
+        .target(
+            name: "ToomTransfer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
                 "LineEditor",
+                "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -45,6 +57,7 @@ let package = Package(
             dependencies: [
                 "ToomCore",
                 "LineEditor",
+                "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -58,6 +71,7 @@ let package = Package(
                 "ToomServer",
                 "ToomClient",
                 "ToomReplay",
+                "ToomTransfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -69,6 +83,7 @@ let package = Package(
             name: "ToomBench",
             dependencies: [
                 "ToomCore",
+                "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -78,8 +93,9 @@ let package = Package(
         ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore"]),
-        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),
+        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer"]),
+        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer"]),
     ]
 )

@@ -224,8 +224,21 @@ _toom_client() {
     repeating_flags=()
     non_repeating_flags=(-h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--max-upload --transfer-timeout --public-udp-port)
     __toom_offer_flags_options 3
+
+    # Offer option value completions
+    case "${prev}" in
+    '--max-upload')
+        return
+        ;;
+    '--transfer-timeout')
+        return
+        ;;
+    '--public-udp-port')
+        return
+        ;;
+    esac
 }
 
 _toom_admin() {

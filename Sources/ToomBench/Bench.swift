@@ -8,13 +8,13 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toom-bench",
         abstract: "Benchmarks of the toom server against same-run references.",
-        subcommands: [RunBenchmarks.self, EchoServerCommand.self],
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, UploadChildCommand.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, history
+    case sessions, ingest, history, upload
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -23,11 +23,14 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, history.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, history, upload.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
     var toom: String?
+
+    @Flag(help: "upload: drop datagrams in-process even where a lossy network namespace could be made.")
+    var inProcessLoss = false
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -40,6 +43,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             case .sessions: table = try await SessionsScenario(context: context).run()
             case .ingest: table = try await IngestScenario(context: context).run()
             case .history: table = try await HistoryScenario(context: context).run()
+            case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             }
             print(table.render())
         }

@@ -3,17 +3,29 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ToomCore
+import ToomTransfer
 
 public struct ClientConfiguration: Sendable {
     public var serverHost: String
     public var serverPort: Int
     /// The UDP port this client listens on for incoming files; 0 picks a free one.
     public var udpPort: Int
+    /// The UDP port other users are told to send to, when something in front of this
+    /// client forwards another port to `udpPort`; nil means `udpPort`.
+    public var publicUDPPort: Int?
+    /// Largest incoming file accepted, in bytes; nil for no limit.
+    public var maxUpload: UInt64?
+    /// How long a file transfer waits for its peer before it fails.
+    public var transferTimeout: TimeAmount = .seconds(10)
 
-    public init(serverHost: String, serverPort: Int, udpPort: Int) {
+    public init(serverHost: String, serverPort: Int, udpPort: Int, publicUDPPort: Int? = nil,
+                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10)) {
         self.serverHost = serverHost
         self.serverPort = serverPort
         self.udpPort = udpPort
+        self.publicUDPPort = publicUDPPort
+        self.maxUpload = maxUpload
+        self.transferTimeout = transferTimeout
     }
 }
 
@@ -34,36 +46,42 @@ public enum ClientExit: Int32 {
 public final class ChatClient: Sendable {
     let configuration: ClientConfiguration
     let input: LineInput
+    private let screen: ClientScreen
 
     public init(configuration: ClientConfiguration, input: LineInput = PlainLineInput()) {
         self.configuration = configuration
         self.input = input
+        screen = ClientScreen(input: input, showsProgress: isatty(1) == 1)
     }
 
     /// Runs the whole session and returns the exit status.
     public func run() async -> ClientExit {
         let group = MultiThreadedEventLoopGroup.singleton
         let input = self.input
-        let udp: Channel
+        let screen = self.screen
+        let transfers: FileTransfers
         do {
-            udp = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: "0.0.0.0", port: configuration.udpPort).get()
+            transfers = try await FileTransfers(host: "0.0.0.0", port: configuration.udpPort,
+                                                maxIncomingSize: configuration.maxUpload,
+                                                timeout: configuration.transferTimeout, screen: screen)
         } catch {
             say("Cannot listen for files on UDP port \(configuration.udpPort): \(Self.describe(error))")
             return .local
         }
-        defer { udp.close(promise: nil) }
-        let udpPort = udp.localAddress?.port ?? configuration.udpPort
+        let udpPort = configuration.publicUDPPort ?? transfers.endpoint.port
 
         let connection: ServerConnection
         do {
             connection = try await ServerConnection.connect(
                 host: configuration.serverHost, port: configuration.serverPort, group: group,
                 onEvent: { frame in
-                    if case .event(_, let fields) = frame {
-                        Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
+                    guard case .event(let kind, let fields) = frame else { return }
+                    if kind == EventKind.offer {
+                        transfers.offer(fields)
+                        return
                     }
+                    guard kind == EventKind.shutdown || kind == EventKind.kicked else { return }
+                    Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
         } catch {
@@ -128,24 +146,35 @@ public final class ChatClient: Sendable {
         // Commands until OUT or end of input.
         while true {
             guard let line = await input.readLine(prompt: Command.prompt, secret: false) else {
+                await transfers.finish()
                 connection.expectClose()
                 say(ReplyRenderer.lines(for: await request(["OUT"])))
                 return .ok
             }
+            screen.lineEntered()
             switch CommandParser.parse(line) {
             case .empty:
                 continue
             case .error(let message):
                 say(message)
             case .command(let command):
-                if case .logout = command { connection.expectClose() }
+                if case .upload(let audience, let file) = command {
+                    await transfers.upload(audience, file) { fields in
+                        let frames = await request(fields)
+                        if case .error(let code, let messages)? = frames.last, code.endsSession {
+                            Self.end(messages, .disconnected, input)
+                        }
+                        return frames
+                    }
+                    continue
+                }
+                if case .logout = command {
+                    await transfers.finish()
+                    connection.expectClose()
+                }
                 let frames = await request([command.word] + command.arguments)
                 if case .error(let code, let messages)? = frames.last, code.endsSession {
                     Self.end(messages, .disconnected, input)
-                }
-                if case .upload = command, case .ok? = frames.last {
-                    say("UPD: peer-to-peer file transfer is not available in this version")
-                    continue
                 }
                 say(ReplyRenderer.lines(for: frames))
                 if case .logout = command { return .ok }
@@ -175,8 +204,8 @@ public final class ChatClient: Sendable {
         return .ok
     }
 
-    private func say(_ lines: [String]) { input.printAbove(lines) }
-    private func say(_ line: String) { input.printAbove([line]) }
+    private func say(_ lines: [String]) { screen.say(lines) }
+    private func say(_ line: String) { screen.say([line]) }
 
     static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }

@@ -16,16 +16,21 @@ public final class PlainLineInput: LineInput, @unchecked Sendable {
     private let queue = DispatchQueue(label: "toom.input")
     private let lock = NSLock()
     private var savedTerminal: termios?
+    /// The prompt on screen while a line is being read from a terminal, to draw it again.
+    private var pendingPrompt: String?
+    private let isTerminal = isatty(0) == 1 && isatty(1) == 1
 
     public init() {}
 
     public func readLine(prompt: String, secret: Bool) async -> String? {
         await withCheckedContinuation { continuation in
             queue.async { [self] in
+                lock.withLock { pendingPrompt = prompt }
                 RawOutput.write(1, prompt)
                 let hide = secret && isatty(0) == 1
                 if hide { setEcho(false) }
                 var line = Swift.readLine(strippingNewline: true)
+                lock.withLock { pendingPrompt = nil }
                 if hide {
                     setEcho(true)
                     RawOutput.write(1, "\n")
@@ -38,7 +43,15 @@ public final class PlainLineInput: LineInput, @unchecked Sendable {
 
     public func printAbove(_ lines: [String]) {
         guard !lines.isEmpty else { return }
-        RawOutput.write(1, lines.joined(separator: "\n") + "\n")
+        lock.lock()
+        defer { lock.unlock() }
+        guard isTerminal, let pendingPrompt else {
+            RawOutput.write(1, lines.joined(separator: "\n") + "\n")
+            return
+        }
+        // Over the prompt line, then the prompt again below (what was typed stays in the
+        // terminal's line buffer, though it is no longer shown).
+        RawOutput.write(1, "\r\u{1B}[K" + lines.joined(separator: "\n") + "\n" + pendingPrompt)
     }
 
     public func restoreTerminal() {

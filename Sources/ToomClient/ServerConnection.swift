@@ -5,7 +5,8 @@ import NIOPosix
 import ToomCore
 
 /// The TCP connection to the server: sends frames, and delivers the server's frames in
-/// order. Events are handed to `onEvent` at once, whatever the client is doing.
+/// order. Events are handed to `onEvent` at once, whatever the client is doing; only
+/// SHUTDOWN and KICKED end the session.
 final class ServerConnection: Sendable {
     let channel: Channel
     let replies: AsyncStream<ServerFrame>
@@ -68,8 +69,11 @@ private final class FrameHandler: ChannelInboundHandler {
             return
         }
         switch frame {
-        case .event:
-            closeExpected.withLockedValue { $0 = true }
+        case .event(let kind, _):
+            // Only these end the session; other events (an upload offer) are news.
+            if kind == EventKind.shutdown || kind == EventKind.kicked {
+                closeExpected.withLockedValue { $0 = true }
+            }
             onEvent(frame)
         case .error(let code, _) where code.endsSession:
             closeExpected.withLockedValue { $0 = true }

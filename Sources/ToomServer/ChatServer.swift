@@ -150,6 +150,9 @@ public final class ChatServer: @unchecked Sendable {
         if let query = outcome.history { outcome = query.answer() }
         output.events(outcome.console)
         if loggedOut { scheduleUserLogFlush() }
+        for notice in outcome.notices {
+            notice.session.channel.writeAndFlush(ByteBuffer(string: notice.frame.encoded), promise: nil)
+        }
         return outcome
     }
 

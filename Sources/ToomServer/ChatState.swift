@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import ToomCore
+import ToomTransfer
 
 /// One client connection as the state sees it. Mutated only under the server's lock.
 final class Session: @unchecked Sendable {
@@ -39,6 +40,8 @@ struct Outcome {
     var history: HistoryQuery?
     /// With `--sync`: the fsync ticket the replies wait for.
     var durable: GroupCommit.Ticket?
+    /// Frames for other sessions (an upload offer for its audience), sent before the replies.
+    var notices: [(session: Session, frame: ServerFrame)] = []
 
     static func error(_ code: ErrorCode, _ messages: String...) -> Outcome {
         Outcome(replies: [.error(code: code, messages: messages)], close: code.endsSession)
@@ -188,7 +191,7 @@ final class ChatState {
             case .roomMessage(let room, let message): return roomMessage(room, message, user: user)
             case .readMessages(let scope, let since): return readMessages(scope, since: since, user: user)
             case .logout: return logout(session, user: user)
-            case .upload(let audience, _): return uploadTarget(audience, user: user)
+            case .upload(let audience, let file): return uploadOffer(audience, file: file, user: user)
             }
         }
     }
@@ -286,11 +289,18 @@ final class ChatState {
         return Outcome(replies: [.ok(kind: "OUT", fields: [user])], console: [Messages.serverLogout(user: user)], close: true)
     }
 
-    private func uploadTarget(_ audience: String, user: String) -> Outcome {
-        if audience == user { return .error(.selfReference, "You cannot upload a file to yourself") }
+    /// UPD: checks the audience and the file name, mints a one-time token, tells the
+    /// audience to expect the transfer, and tells the presenter where to send it.
+    private func uploadOffer(_ audience: String, file: String, user: String) -> Outcome {
+        if audience == user { return .error(.selfReference, Messages.uploadToYourself) }
         guard credentials.contains(audience) else { return .error(.noSuchUser, Messages.doesNotExist(audience)) }
-        guard let entry = userLog.record(for: audience) else { return .error(.offline, Messages.isOffline(audience)) }
-        return Outcome(replies: [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort)])])
+        guard let entry = userLog.record(for: audience), let target = online[audience] else {
+            return .error(.offline, Messages.isOffline(audience))
+        }
+        if let problem = TransferName.problem(file) { return .error(.invalidArgument, problem) }
+        let token = TransferToken.random().hex
+        return Outcome(replies: [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token])],
+                       notices: [(target, .event(kind: EventKind.offer, fields: [user, file, token]))])
     }
 
     private func storageFailure(_ error: Error) -> Outcome {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ToomClient
+import ToomTransfer
 
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,10 +10,12 @@ struct ClientCommand: AsyncParsableCommand {
         discussion: """
         Asks for a username and password, then reads commands: BCM, ATU, SRB, SRM, RDM, OUT, UPD. \
         With standard input from a pipe it reads the same dialogue one line at a time and logs out \
-        at end of input. On a terminal it offers line editing, a history of commands kept in \
-        ~/.toom_history, and tab completion of commands, user names and file names. Exit status: 0 after logging out, 1 when the login is refused, 2 when the \
-        UDP port cannot be used, 3 when the server cannot be reached or the connection is lost, \
-        4 when the server ends the session (shutdown or operator).
+        at end of input, after its running file transfers end. On a terminal it offers line editing, a \
+        history of commands kept in ~/.toom_history, and tab completion of commands, user names and \
+        file names. Files sent with UPD are saved in the \
+        working directory as <presenter>_<file>. Exit status: 0 after logging out, 1 when the login \
+        is refused, 2 when the UDP port cannot be used, 3 when the server cannot be reached or the \
+        connection is lost, 4 when the server ends the session (shutdown or operator).
         """
     )
 
@@ -25,6 +28,17 @@ struct ClientCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("UDP port this client receives files on (0 picks a free one).", valueName: "udp_port"))
     var udpPort: Int
 
+    @Option(help: ArgumentHelp("Refuse incoming files larger than this many bytes (suffixes K, M, G, T: 10M, 2G).",
+                               valueName: "bytes"))
+    var maxUpload: String?
+
+    @Option(help: ArgumentHelp("Seconds a file transfer waits for the other side before it fails.", valueName: "seconds"))
+    var transferTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.",
+                               valueName: "port"))
+    var publicUDPPort: Int?
+
     func validate() throws {
         guard !serverAddress.isEmpty, !serverAddress.contains(where: { $0 == " " || $0.isNewline }) else {
             throw ValidationError("Invalid server address: '\(serverAddress)'")
@@ -35,12 +49,24 @@ struct ClientCommand: AsyncParsableCommand {
         guard (0...65535).contains(udpPort) else {
             throw ValidationError("Invalid UDP port: \(udpPort). It must be an integer from 0 to 65535")
         }
+        if let maxUpload, ByteCount.parse(maxUpload) == nil {
+            throw ValidationError("Invalid maximum upload size: '\(maxUpload)'. Use a number of bytes, optionally with K, M, G or T, e.g. 10M")
+        }
+        guard transferTimeout > 0, transferTimeout <= 3600 else {
+            throw ValidationError("Invalid transfer timeout: \(transferTimeout). It must be more than 0 and at most 3600 seconds")
+        }
+        if let publicUDPPort, !(1...65535).contains(publicUDPPort) {
+            throw ValidationError("Invalid public UDP port: \(publicUDPPort). It must be an integer from 1 to 65535")
+        }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let client = ChatClient(configuration: .init(serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort),
-                                input: ChatClient.standardInput())
+        let client = ChatClient(configuration: .init(
+            serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort, publicUDPPort: publicUDPPort,
+            maxUpload: maxUpload.flatMap(ByteCount.parse),
+            transferTimeout: .nanoseconds(Int64(transferTimeout * 1e9))),
+            input: ChatClient.standardInput())
         let status = await client.run()
         if status != .ok { throw ExitCode(status.rawValue) }
     }

@@ -51,23 +51,28 @@ final class ToomProcess: @unchecked Sendable {
     /// Where `expect` continues searching stdout.
     private var cursor = 0
 
-    init(_ arguments: [String], in directory: URL) throws {
+    /// `launcher` runs the binary through another command, e.g. `ip netns exec <name>`.
+    init(_ arguments: [String], in directory: URL, launcher: [String] = []) throws {
         self.directory = directory
-        process.executableURL = URL(fileURLWithPath: ToomBinary.path)
-        process.arguments = arguments
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [ToomBinary.path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: ToomBinary.path)
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = directory
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
+        // Reading and appending under one lock keeps the order when `waitForExit` drains.
         stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.out.append(data) }
+            guard let self else { return }
+            self.lock.withLock { self.out.append(handle.availableData) }
         }
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.err.append(data) }
+            guard let self else { return }
+            self.lock.withLock { self.err.append(handle.availableData) }
         }
         try process.run()
     }
@@ -125,9 +130,17 @@ final class ToomProcess: @unchecked Sendable {
             .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
+    /// Waits until the process has exited, then reads what it wrote that the handlers
+    /// have not read yet.
     func waitForExit(timeout: Duration = patience) async throws -> Int32 {
         try await eventually("toom \(process.arguments!.joined(separator: " ")) to exit\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
             !process.isRunning
+        }
+        lock.withLock {
+            stdoutPipe.fileHandleForReading.readabilityHandler = nil
+            stderrPipe.fileHandleForReading.readabilityHandler = nil
+            out.append(stdoutPipe.fileHandleForReading.readDataToEndOfFile())
+            err.append(stderrPipe.fileHandleForReading.readDataToEndOfFile())
         }
         return process.terminationStatus
     }
@@ -183,21 +196,26 @@ let passwords: [String: String] = {
 final class TestServer: ServerUnderTest, @unchecked Sendable {
     let root: TemporaryDirectory
     let data: URL
+    /// Prefix for every process this server and its clients run as (see `ToomProcess`).
+    let launcher: [String]
     private(set) var process: ToomProcess
     private(set) var port: Int
 
-    init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials) async throws {
+    init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials,
+         launcher: [String] = []) async throws {
         root = try TemporaryDirectory()
         data = try root.subdirectory("data")
+        self.launcher = launcher
         try credentials.write(to: data.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
-        (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root)
+        (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root,
+                                                launcher: launcher)
     }
 
     /// Starts `toom server` and reads the port from its first line, `Server listening on <host> port <port>`.
     private static func launch(port: Int, attempts: Int, extra: [String], data: URL,
-                               root: TemporaryDirectory) async throws -> (ToomProcess, Int) {
+                               root: TemporaryDirectory, launcher: [String] = []) async throws -> (ToomProcess, Int) {
         let server = try ToomProcess(["server", String(port), String(attempts), "--host", "127.0.0.1",
-                                      "--data-dir", data.path] + extra, in: root.url)
+                                      "--data-dir", data.path] + extra, in: root.url, launcher: launcher)
         let banner = try await server.expect("\n")
         guard banner.hasPrefix("Server listening on 127.0.0.1 port "),
               let bound = Int(banner.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -216,7 +234,7 @@ final class TestServer: ServerUnderTest, @unchecked Sendable {
     /// Starts the server again on the same data directory (and by default the same port).
     func restart(attempts: Int = 3, samePort: Bool = true, extra: [String] = []) async throws {
         (process, port) = try await Self.launch(port: samePort ? port : 0, attempts: attempts, extra: extra,
-                                                data: data, root: root)
+                                                data: data, root: root, launcher: launcher)
     }
 }
 
@@ -225,9 +243,13 @@ protocol ServerUnderTest: AnyObject, Sendable {
     var root: TemporaryDirectory { get }
     var data: URL { get }
     var port: Int { get }
+    /// A command the clients run through, e.g. `ip netns exec <name>`.
+    var launcher: [String] { get }
 }
 
 extension ServerUnderTest {
+    var launcher: [String] { [] }
+
     func file(_ name: String) -> String? {
         try? String(contentsOf: data.appendingPathComponent(name), encoding: .utf8)
     }
@@ -237,14 +259,14 @@ extension ServerUnderTest {
     }
 
     /// A client in its own working directory, not yet logged in.
-    func client(directory name: String = UUID().uuidString, udpPort: Int = 0) throws -> ToomProcess {
+    func client(directory name: String = UUID().uuidString, udpPort: Int = 0, extra: [String] = []) throws -> ToomProcess {
         let dir = try root.subdirectory("client-\(name)")
-        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)], in: dir)
+        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)] + extra, in: dir, launcher: launcher)
     }
 
     /// A client logged in as `user`, at the command prompt.
-    func login(_ user: String, udpPort: Int = 0) async throws -> ToomProcess {
-        let client = try client(directory: user, udpPort: udpPort)
+    func login(_ user: String, udpPort: Int = 0, extra: [String] = []) async throws -> ToomProcess {
+        let client = try client(directory: user, udpPort: udpPort, extra: extra)
         try await client.expect(Messages.usernamePrompt)
         client.send(user)
         try await client.expect(Messages.passwordPrompt)

@@ -125,7 +125,7 @@ extension TestServer {
         online.shutdownWrite()
         #expect(online.isClosedByServer())
         try await server.process.expect("hans disconnected")
-        #expect(server.fileLines("userlog.txt").isEmpty)
+        try await eventually("userlog.txt to be empty") { server.fileLines("userlog.txt").isEmpty }
         #expect(server.file("messagelog.txt") == "")
         try await server.servesANormalClient(as: "hans")
     }

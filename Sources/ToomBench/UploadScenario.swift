@@ -1,0 +1,306 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import ToomTransfer
+
+/// UPD's data path: a file moved between two transfer endpoints on loopback, against a
+/// plain TCP copy of the same bytes in the same run; then again with datagrams lost.
+struct UploadScenario {
+    let context: BenchContext
+    /// Drop datagrams in-process even where a lossy network namespace could be made.
+    var inProcessLoss = false
+
+    static let lossPercent = 10
+    /// The receiver's port inside the namespace, which the drop rule names.
+    static let namespacePort = 40000
+
+    func run() async throws -> ResultTable {
+        let bytes: UInt64 = context.quick ? 256 << 20 : 1 << 30
+        let runs = context.quick ? 1 : 3
+        // In memory where possible, so that the disk is not what is measured.
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-upload-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let source = work.appendingPathComponent("payload.bin").path
+        try Self.writeRandomFile(source, bytes: bytes)
+
+        var tcp: [Measurement] = []
+        var udp: [Measurement] = []
+        for _ in 0..<runs {
+            tcp.append(try await Self.tcpTransfer(source: source, destination: work.appendingPathComponent("tcp.bin").path))
+            udp.append(try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0, dropping: 0))
+        }
+
+        var lossy: [Measurement] = []
+        let lossMethod: String
+        if let reason = inProcessLoss ? "asked for" : LossyNamespace.unavailableReason {
+            lossMethod = "in-process: whole reads dropped before the transfer handler (no namespace: \(reason))"
+            for _ in 0..<runs {
+                lossy.append(try await Self.udpTransfer(source: source, directory: work.path, receiverPort: 0,
+                                                        dropping: Self.lossPercent))
+            }
+        } else {
+            lossMethod = "nftables in a network namespace, on the receiver's UDP port"
+            let namespace = try LossyNamespace(dropping: Self.lossPercent, ofUDPTo: Self.namespacePort)
+            defer { namespace.remove() }
+            let output = try namespace.run([context.benchPath, "upload-child", "--runs", String(runs),
+                                            "--source", source, "--directory", work.path])
+            lossy = output.split(separator: "\n").compactMap(Measurement.init(line:))
+            guard lossy.count == runs else { throw BenchError("the lossy runs printed: \(output)") }
+        }
+
+        let size = ByteCount.describe(bytes)
+        var table = ResultTable("upload: \(size) peer to peer over loopback, median of \(runs)")
+        let clean = median(udp.map(\.rate)) / 1e6
+        table.add("UDP transfer, no loss (vs plain TCP)", value: clean, reference: median(tcp.map(\.rate)) / 1e6,
+                  unit: .rate("MB"), target: .ratioAtLeast(0.25))
+        table.add("UDP transfer, no loss", value: clean, reference: nil, unit: .rate("MB"),
+                  target: .valueAtLeast(1000, "≥ 1 GB/s"))
+        table.add("UDP transfer, \(Self.lossPercent)% loss (vs no loss)", value: median(lossy.map(\.rate)) / 1e6,
+                  reference: clean, unit: .rate("MB"), target: .ratioAtLeast(0.5))
+        func cpu(_ runs: [Measurement]) -> String {
+            String(format: "%.2f", median(runs.map { $0.cpuSeconds / (Double(bytes) / Double(1 << 30)) }))
+        }
+        table.notes = [
+            "CPU seconds per GiB (whole process, both ends): UDP \(cpu(udp)), TCP \(cpu(tcp)); "
+                + "UDP includes SHA-256 on both ends, TCP is read, send, receive, write.",
+            "Loss: \(lossMethod); datagrams retransmitted: \(lossy.map { String($0.retransmissions) }.joined(separator: ", ")).",
+            "Datagrams of \(TransferPacket.maxDatagram) bytes (\(TransferPacket.segmentPayload) of file); "
+                + "GSO \(System.supportsUDPSegmentationOffload ? "on" : "off"), GRO \(System.supportsUDPReceiveOffload ? "on" : "off"). "
+                + "Files in \(base).",
+        ]
+        return table
+    }
+
+    /// One timed transfer.
+    struct Measurement {
+        var seconds: Double
+        var bytes: UInt64
+        var cpuSeconds: Double
+        var retransmissions = 0
+
+        var rate: Double { Double(bytes) / seconds }
+
+        /// The line the namespace child prints for each run.
+        var line: String { "RESULT \(seconds) \(bytes) \(cpuSeconds) \(retransmissions)" }
+
+        init(seconds: Double, bytes: UInt64, cpuSeconds: Double, retransmissions: Int = 0) {
+            self.seconds = seconds
+            self.bytes = bytes
+            self.cpuSeconds = cpuSeconds
+            self.retransmissions = retransmissions
+        }
+
+        init?(line: Substring) {
+            let fields = line.split(separator: " ")
+            guard fields.count == 5, fields[0] == "RESULT", let seconds = Double(fields[1]), let bytes = UInt64(fields[2]),
+                  let cpu = Double(fields[3]), let retransmissions = Int(fields[4]) else { return nil }
+            self.init(seconds: seconds, bytes: bytes, cpuSeconds: cpu, retransmissions: retransmissions)
+        }
+    }
+
+    // MARK: Measurements
+
+    /// One file sent between two endpoints of this process; timed from the first datagram
+    /// to the receiver's confirmation that the SHA-256 matched.
+    static func udpTransfer(source: String, directory: String, receiverPort: Int, dropping percent: Int) async throws -> Measurement {
+        var configuration = TransferConfiguration()
+        configuration.directory = directory
+        @Sendable func addDropper(_ channel: any Channel) throws {
+            let handler = DroppingHandler(percent: percent)
+            try channel.pipeline.syncOperations.addHandler(handler)
+        }
+        let dropper: (@Sendable (any Channel) throws -> Void)? = percent == 0 ? nil : addDropper
+        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort,
+                                                       configuration: configuration, addHandlers: dropper)
+        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
+        defer {
+            unlink(directory + "/received.bin")
+        }
+        let token = TransferToken.random()
+        if let problem = receiver.expect(IncomingOffer(token: token, fileName: "payload.bin", saveAs: "received.bin", sender: "bench")) {
+            throw BenchError(problem)
+        }
+        let file = try SourceFile(path: source)
+        let cpuBefore = processCPUSeconds()
+        let started = ContinuousClock.now
+        let upload = sender.send(file, name: "payload.bin", token: token, to: receiver.localAddress)
+        let outcome = await upload.result()
+        let elapsed = ContinuousClock.now - started
+        let cpu = processCPUSeconds() - cpuBefore
+        await sender.close()
+        await receiver.close()
+        switch outcome {
+        case .success(let summary):
+            return Measurement(seconds: elapsed.seconds, bytes: file.size, cpuSeconds: cpu,
+                               retransmissions: summary.retransmissions)
+        case .failure(let failure):
+            throw BenchError("the UDP transfer failed: \(failure)")
+        }
+    }
+
+    /// The same bytes through a plain TCP connection on loopback: read, send, receive, write.
+    static func tcpTransfer(source: String, destination: String) async throws -> Measurement {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try PlainTCPCopy.run(source: source, destination: destination) })
+            }
+        }
+    }
+
+    static func writeRandomFile(_ path: String, bytes: UInt64) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BenchError("cannot create \(path)") }
+        defer { close(fd) }
+        let chunk = 4 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 8)
+        defer { buffer.deallocate() }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())
+        var written: UInt64 = 0
+        while written < bytes {
+            for i in 0..<(chunk / 8) {
+                // splitmix64: fast, and incompressible enough for a transfer.
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                buffer.storeBytes(of: z ^ (z >> 31), toByteOffset: i * 8, as: UInt64.self)
+            }
+            let count = Int(min(UInt64(chunk), bytes - written))
+            guard write(fd, buffer.baseAddress!, count) == count else { throw BenchError("cannot write \(path)") }
+            written += UInt64(count)
+        }
+    }
+}
+
+/// Drops a share of what the channel reads, before the transfer handler sees it: whole
+/// reads, as nftables drops whole GSO trains on loopback.
+final class DroppingHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let percent: Int
+    private var generator = SystemRandomNumberGenerator()
+
+    init(percent: Int) { self.percent = percent }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if Int.random(in: 0..<100, using: &generator) < percent { return }
+        context.fireChannelRead(data)
+    }
+}
+
+/// A blocking TCP copy between two threads of this process.
+enum PlainTCPCopy {
+    static let chunk = 4 << 20
+
+    static func run(source: String, destination: String) throws -> UploadScenario.Measurement {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw BenchError("socket failed") }
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(listener, raw, length) == 0, listen(listener, 1) == 0,
+                      getsockname(listener, raw, &length) == 0 else { throw BenchError("bind failed") }
+            }
+        }
+        let done = DispatchSemaphore(value: 0)
+        let failure = LockedBox<String?>(nil)
+        let cpuBefore = processCPUSeconds()
+        let started = ContinuousClock.now
+        Thread.detachNewThread {
+            let connection = accept(listener, nil, nil)
+            let out = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
+            var offset: off_t = 0
+            while true {
+                let n = read(connection, buffer, chunk)
+                if n <= 0 { break }
+                if pwrite(out, buffer, n, offset) != n { failure.set("write failed") }
+                offset += off_t(n)
+            }
+            buffer.deallocate()
+            close(out)
+            close(connection)
+            done.signal()
+        }
+        let connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection, $0, length) }
+        }
+        guard connected == 0 else { throw BenchError("connect failed") }
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
+        var offset: off_t = 0
+        while true {
+            let n = pread(input, buffer, chunk, offset)
+            if n <= 0 { break }
+            var sent = 0
+            while sent < n {
+                let m = write(connection, buffer + sent, n - sent)
+                if m <= 0 { break }
+                sent += m
+            }
+            offset += off_t(n)
+        }
+        buffer.deallocate()
+        close(input)
+        close(connection)
+        done.wait()
+        let elapsed = ContinuousClock.now - started
+        let cpu = processCPUSeconds() - cpuBefore
+        unlink(destination)
+        if let problem = failure.get() { throw BenchError(problem) }
+        return UploadScenario.Measurement(seconds: elapsed.seconds, bytes: UInt64(offset), cpuSeconds: cpu)
+    }
+}
+
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    func get() -> Value { lock.withLock { value } }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
+
+/// User plus system CPU time of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The lossy runs, inside the network namespace: prints one result line per run.
+struct UploadChildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "upload-child", abstract: "One side of the upload scenario (used by the benchmarks).",
+                                                    shouldDisplay: false)
+
+    @Option var runs = 1
+    @Option var source: String
+    @Option var directory: String
+
+    func run() async throws {
+        for _ in 0..<runs {
+            let result = try await UploadScenario.udpTransfer(source: source, directory: directory,
+                                                              receiverPort: UploadScenario.namespacePort, dropping: 0)
+            print(result.line)
+        }
+    }
+}

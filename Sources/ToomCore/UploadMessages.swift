@@ -1,0 +1,23 @@
+/// What UPD (spec §6) puts on the wire and on the screen.
+extension EventKind {
+    /// `EVENT OFFER <presenter> <file> <token>`: the server tells the audience to expect a
+    /// transfer; only a sender holding the token can start it.
+    public static let offer = "OFFER"
+}
+
+extension Messages {
+    public static func uploaded(_ file: String) -> String { "\(file) has been uploaded" }
+    public static func received(_ file: String, from presenter: String) -> String { "Received \(file) from \(presenter)" }
+    public static func uploadFailed(_ file: String, to audience: String, reason: String) -> String {
+        "Upload of \(file) to \(audience) failed: \(reason)"
+    }
+    public static func receiveFailed(_ file: String, from presenter: String, reason: String) -> String {
+        "Receiving \(file) from \(presenter) failed: \(reason)"
+    }
+    public static func receiveRefused(_ file: String, from presenter: String, reason: String) -> String {
+        "Refused \(file) from \(presenter): \(reason)"
+    }
+    public static let uploadToYourself = "You cannot upload a file to yourself"
+    /// The name the audience saves a file under (spec §6).
+    public static func savedName(_ file: String, from presenter: String) -> String { "\(presenter)_\(file)" }
+}

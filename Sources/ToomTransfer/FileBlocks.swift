@@ -1,0 +1,112 @@
+import Crypto
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A block of file bytes: `segmentsPerBlock` segments, read or written in one system
+/// call. Owned by one side at a time: the event loop while it fills or sends from it,
+/// the worker thread while it reads, hashes or writes it.
+final class Block: @unchecked Sendable {
+    let index: UInt64
+    let memory: UnsafeMutableRawBufferPointer
+    /// Bytes of the file this block holds (the last block of a file is shorter).
+    let length: Int
+
+    init(index: UInt64, length: Int, capacity: Int) {
+        self.index = index
+        self.length = length
+        memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, 1), alignment: 64)
+    }
+
+    deinit { memory.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[0..<length]) }
+}
+
+/// The running SHA-256 of a file, fed in order by one worker job at a time.
+final class FileDigest: @unchecked Sendable {
+    private var hasher = SHA256()
+
+    func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+
+    func finish() -> [UInt8] { Array(hasher.finalize()) }
+}
+
+/// An open file descriptor, closed when the last reference goes.
+final class FileDescriptor: @unchecked Sendable {
+    let fd: Int32
+
+    init(_ fd: Int32) { self.fd = fd }
+
+    deinit { _ = close(fd) }
+
+    /// Reads exactly `count` bytes at `offset`; throws on error or a short file.
+    func read(into memory: UnsafeMutableRawBufferPointer, count: Int, at offset: UInt64) throws {
+        var done = 0
+        while done < count {
+            let n = pread(fd, memory.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransferFileError(errno: errno)
+            }
+            if n == 0 { throw TransferFileError(message: "the file became shorter while it was being sent") }
+            done += n
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransferFileError(errno: errno)
+            }
+            done += n
+        }
+    }
+}
+
+struct TransferFileError: Error, CustomStringConvertible {
+    let description: String
+
+    init(message: String) { description = message }
+
+    init(errno code: Int32) { description = String(cString: strerror(code)) }
+}
+
+/// Where a file's segments and blocks start and end.
+struct FileLayout {
+    let size: UInt64
+    let segmentPayload: Int
+    let segmentsPerBlock: Int
+
+    var segments: UInt64 { (size + UInt64(segmentPayload) - 1) / UInt64(segmentPayload) }
+    var blocks: UInt64 { (segments + UInt64(segmentsPerBlock) - 1) / UInt64(segmentsPerBlock) }
+    var blockBytes: Int { segmentPayload * segmentsPerBlock }
+
+    func block(of segment: UInt64) -> UInt64 { segment / UInt64(segmentsPerBlock) }
+    func firstSegment(of block: UInt64) -> UInt64 { block * UInt64(segmentsPerBlock) }
+    func offset(of block: UInt64) -> UInt64 { block * UInt64(blockBytes) }
+
+    func length(of block: UInt64) -> Int {
+        let start = offset(of: block)
+        return start >= size ? 0 : Int(min(UInt64(blockBytes), size - start))
+    }
+
+    func segmentCount(of block: UInt64) -> Int {
+        let first = firstSegment(of: block)
+        return first >= segments ? 0 : Int(min(UInt64(segmentsPerBlock), segments - first))
+    }
+
+    func length(ofSegment segment: UInt64) -> Int {
+        let start = segment * UInt64(segmentPayload)
+        return start >= size ? 0 : Int(min(UInt64(segmentPayload), size - start))
+    }
+}

@@ -1,0 +1,508 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// One UDP port that sends files and receives announced ones, several at a time in both
+/// directions (docs/TRANSFER.md). Thread-safe: every call hops to the port's event loop.
+public final class TransferEndpoint: Sendable {
+    let engine: TransferEngine
+    public let localAddress: SocketAddress
+
+    private init(engine: TransferEngine, localAddress: SocketAddress) {
+        self.engine = engine
+        self.localAddress = localAddress
+    }
+
+    /// An endpoint nobody holds any more closes its port, as `close` does.
+    deinit {
+        let engine = self.engine
+        engine.eventLoop.execute { _ = engine.close() }
+    }
+
+    /// Binds the UDP port. `events` hears what becomes of incoming transfers, on the
+    /// port's event loop, before `waitUntilIdle` returns. `addHandlers` may put handlers
+    /// in front of the transfer handler (the benchmark uses it to lose datagrams).
+    public static func bind(host: String, port: Int, configuration: TransferConfiguration = .init(),
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            threadPool: NIOThreadPool = .singleton,
+                            events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
+                            addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
+        let eventLoop = group.next()
+        let offload = configuration.segmentationOffload
+        let receiveOffload = offload && System.supportsUDPReceiveOffload
+        let engine = TransferEngine(configuration: configuration, eventLoop: eventLoop, threadPool: threadPool,
+                                    events: events,
+                                    datagramsPerWrite: offload && System.supportsUDPSegmentationOffload ? 44 : 1)
+        // With GRO one read can hold a 64 KiB train of datagrams.
+        let slot = receiveOffload ? 65536 : 2048
+        let vector = 8
+        // No SO_REUSEADDR: on UDP it would let a second endpoint bind the same port (even
+        // one picked for port 0) and take the first one's datagrams.
+        let channel = try await DatagramBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.so_rcvbuf), value: configuration.socketBufferBytes)
+            .channelOption(.socketOption(.so_sndbuf), value: configuration.socketBufferBytes)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vector))
+            .channelOption(.datagramVectorReadMessageCount, value: vector)
+            .channelOption(.maxMessagesPerRead, value: 4)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 2 << 20))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if receiveOffload {
+                        try channel.syncOptions?.setOption(.datagramReceiveOffload, value: true)
+                        try channel.syncOptions?.setOption(.datagramReceiveSegmentSize, value: true)
+                    }
+                    try addHandlers?(channel)
+                    try channel.pipeline.syncOperations.addHandler(TransferHandler(engine: engine))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return TransferEndpoint(engine: engine, localAddress: channel.localAddress!)
+    }
+
+    public var port: Int { localAddress.port ?? 0 }
+
+    /// Announces an incoming transfer. Returns a one-line problem instead if either name
+    /// is not a plain file name.
+    public func expect(_ offer: IncomingOffer) -> String? {
+        if let problem = TransferName.problem(offer.fileName) ?? TransferName.problem(offer.saveAs) { return problem }
+        engine.eventLoop.execute { [engine] in engine.addOffer(offer) }
+        return nil
+    }
+
+    /// Starts sending `file` to the endpoint at `address`, which expects `token`.
+    public func send(_ file: SourceFile, name: String, token: TransferToken, to address: SocketAddress) -> OutgoingTransfer {
+        let promise = engine.eventLoop.makePromise(of: TransferSummary.self)
+        let handle = OutgoingTransfer(name: name, size: file.size, outcome: promise.futureResult)
+        engine.eventLoop.execute { [engine] in
+            engine.startSender(file: file, name: name, token: token, peer: address, handle: handle, promise: promise)
+        }
+        return handle
+    }
+
+    /// Datagrams dropped because they belonged to no announced transfer, carried a wrong
+    /// token, came from the wrong address or were malformed.
+    public var unexpectedDatagrams: Int { engine.unexpected.withLockedValue { $0 } }
+
+    /// Transfers running now, in both directions.
+    public func activeTransfers() async -> Int {
+        (try? await engine.eventLoop.submit { [engine] in engine.activeCount }.get()) ?? 0
+    }
+
+    /// Completes when no transfer runs (each ends by itself, at the latest after its timeout).
+    public func waitUntilIdle() async {
+        try? await engine.eventLoop.flatSubmit { [engine] in engine.idleFuture() }.get()
+    }
+
+    /// Cancels what still runs (peers are told), removes temporary files, closes the port.
+    public func close() async {
+        try? await engine.eventLoop.flatSubmit { [engine] in engine.close() }.get()
+    }
+}
+
+/// The endpoint's state, touched only on its event loop.
+final class TransferEngine: @unchecked Sendable {
+    private enum Incoming {
+        case active(Receiver)
+        /// Finished or refused: kept a while to answer the sender's repeats.
+        case closed(reply: TransferPacket, peer: SocketAddress, until: Int64)
+    }
+
+    /// Receivers send an ACK at least this often, in segments, within a burst of reads.
+    static let acknowledgeEvery = 128
+    static let tickInterval = TimeAmount.milliseconds(5)
+
+    let configuration: TransferConfiguration
+    let eventLoop: any EventLoop
+    let threadPool: NIOThreadPool
+    let datagramsPerWrite: Int
+    let unexpected = NIOLockedValueBox(0)
+    private var socketReceiveBytes = 0
+    private(set) var channel: Channel?
+    private let events: @Sendable (IncomingEvent) -> Void
+    private var senders: [UInt64: Sender] = [:]
+    private var finishedSenders: [UInt64: Int64] = [:]
+    private var incoming: [UInt64: Incoming] = [:]
+    private var offers: [UInt64: (offer: IncomingOffer, expires: Int64)] = [:]
+    /// STARTs that came before their offer (the offer travels another way and may be
+    /// late): kept briefly, and counted as unexpected unless their offer comes.
+    private var earlyStarts: [UInt64: (start: TransferPacket, source: SocketAddress, expires: Int64)] = [:]
+    static let earlyStartWait: Int64 = 500_000_000
+    static let maxEarlyStarts = 64
+    private var receiverCount = 0
+    private var waitingForAck: [Receiver] = []
+    private var needsFlush = false
+    private var unflushedWrites = 0
+    private var timer: RepeatedTask?
+    private var idleWaiters: [EventLoopPromise<Void>] = []
+    private var closed = false
+
+    init(configuration: TransferConfiguration, eventLoop: any EventLoop, threadPool: NIOThreadPool,
+         events: @escaping @Sendable (IncomingEvent) -> Void, datagramsPerWrite: Int) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.threadPool = threadPool
+        self.events = events
+        self.datagramsPerWrite = datagramsPerWrite
+    }
+
+    func attach(_ channel: Channel) {
+        self.channel = channel
+        socketReceiveBytes = (try? channel.syncOptions?.getOption(ChannelOptions.socketOption(.so_rcvbuf))) ?? 0
+    }
+
+    var allocator: ByteBufferAllocator { channel?.allocator ?? ByteBufferAllocator() }
+    var isWritable: Bool { channel?.isWritable ?? false }
+    var activeCount: Int { senders.count + receiverCount }
+
+    /// Segments one incoming transfer may have in flight: its share of the socket's
+    /// receive buffer, so that several senders together do not overflow it. The kernel
+    /// reports twice the payload room it grants (its bookkeeping overhead).
+    var receiveBudgetSegments: Int {
+        let room = max(socketReceiveBytes / 2, 256 * 1024)
+        return max(room / TransferPacket.maxDatagram / max(receiverCount, 1), 64)
+    }
+
+    // MARK: Requests from the API
+
+    func addOffer(_ offer: IncomingOffer) {
+        guard !closed else { return }
+        let now = Clock.now()
+        offers[offer.token.id] = (offer, now + configuration.offerLifetime.nanoseconds)
+        startTicking()
+        if let early = earlyStarts.removeValue(forKey: offer.token.id) {
+            unexpected.withLockedValue { $0 -= 1 }
+            handle(early.start, from: early.source, now: now)
+            flush()
+        }
+    }
+
+    func startSender(file: SourceFile, name: String, token: TransferToken, peer: SocketAddress,
+                     handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>) {
+        guard !closed, senders[token.id] == nil else {
+            promise.fail(TransferFailure(closed ? "the transfer port is closed" : "that transfer is already running"))
+            return
+        }
+        let now = Clock.now()
+        let sender = Sender(engine: self, file: file, name: name, token: token, peer: peer,
+                            handle: handle, promise: promise, now: now)
+        senders[token.id] = sender
+        startTicking()
+        sender.start(now: now)
+        flush()
+    }
+
+    func idleFuture() -> EventLoopFuture<Void> {
+        if activeCount == 0 { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        idleWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    func close() -> EventLoopFuture<Void> {
+        guard !closed else { return eventLoop.makeSucceededVoidFuture() }
+        for sender in Array(senders.values) { sender.cancel("the sender closed its transfer port") }
+        for case .active(let receiver) in Array(incoming.values) {
+            receiver.fail("the receiver closed its transfer port", tellSender: true)
+        }
+        closed = true
+        offers = [:]
+        earlyStarts = [:]
+        flush()
+        timer?.cancel()
+        timer = nil
+        return channel?.close() ?? eventLoop.makeSucceededVoidFuture()
+    }
+
+    // MARK: Datagrams in
+
+    func receive(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        let now = Clock.now()
+        let source = envelope.remoteAddress
+        var step = envelope.metadata?.segmentSize ?? envelope.data.readableBytes
+        if step <= 0 { step = envelope.data.readableBytes }
+        envelope.data.withUnsafeReadableBytes { all in
+            var offset = 0
+            // The receiver whose address this envelope already matched.
+            var verified: Receiver?
+            while offset < all.count {
+                let end = min(offset + step, all.count)
+                let datagram = UnsafeRawBufferPointer(rebasing: all[offset..<end])
+                offset = end
+                if let header = TransferPacket.dataHeader(datagram) {
+                    let receiver: Receiver
+                    if let verified, verified.id == header.id {
+                        receiver = verified
+                    } else {
+                        guard let found = activeReceiver(header.id, from: source, now: now, isData: true) else { continue }
+                        receiver = found
+                        verified = found
+                    }
+                    receiver.data(header, payload: UnsafeRawBufferPointer(rebasing: datagram[TransferPacket.dataHeaderSize...]),
+                                  now: now)
+                    if receiver.unacknowledged >= Self.acknowledgeEvery {
+                        send(receiver.makeAck(), to: receiver.peer)
+                        flush()
+                    } else if receiver.ackPending {
+                        queueAck(receiver)
+                    }
+                } else if let packet = TransferPacket.decode(datagram) {
+                    handle(packet, from: source, now: now)
+                } else {
+                    countUnexpected()
+                }
+            }
+        }
+    }
+
+    /// After a burst of reads: one ACK per receiver that got something.
+    func readComplete() {
+        for receiver in waitingForAck where receiver.ackPending && !receiver.isOver {
+            send(receiver.makeAck(), to: receiver.peer)
+        }
+        waitingForAck.removeAll(keepingCapacity: true)
+        flush()
+    }
+
+    private func queueAck(_ receiver: Receiver) {
+        if !waitingForAck.contains(where: { $0 === receiver }) { waitingForAck.append(receiver) }
+    }
+
+    private func handle(_ packet: TransferPacket, from source: SocketAddress, now: Int64) {
+        switch packet {
+        case .start(let id, let timestamp, let token, let size, let name):
+            start(id: id, timestamp: timestamp, token: token, size: size, name: name, from: source, now: now)
+        case .ping(let id, let transmission, let timestamp):
+            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
+            receiver.ping(transmission: transmission, timestamp: timestamp, now: now)
+            queueAck(receiver)
+        case .finish(let id, let transmission, let timestamp, let digest):
+            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
+            receiver.finish(transmission: transmission, timestamp: timestamp, digest: digest, now: now)
+            if !receiver.isOver { queueAck(receiver) }
+        case .cancel(let id, let reason):
+            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
+            receiver.cancelled(reason)
+        case .accept(let id, let echo, let limit):
+            sender(id, from: source)?.accepted(echo: echo, limit: limit, now: now)
+        case .ack(let ack):
+            sender(ack.id, from: source)?.acknowledged(ack, now: now)
+        case .done(let id):
+            sender(id, from: source)?.done(now: now)
+        case .reject(let id, let reason):
+            sender(id, from: source)?.rejected(reason)
+        case .data:
+            return
+        }
+    }
+
+    /// The running receiver for `id` if `source` is its sender. Repeats to a finished
+    /// transfer get its final answer again; anything else is counted and dropped.
+    private func activeReceiver(_ id: UInt64, from source: SocketAddress, now: Int64, isData: Bool) -> Receiver? {
+        switch incoming[id] {
+        case .active(let receiver)? where receiver.peer == source:
+            return receiver
+        case .closed(let reply, let peer, let until)? where peer == source:
+            // Answer repeats, but not every datagram of a window still in flight.
+            if !isData || until - now < configuration.timeout.nanoseconds - 10_000_000 {
+                send(reply, to: peer)
+                incoming[id] = .closed(reply: reply, peer: peer, until: now + configuration.timeout.nanoseconds)
+            }
+            return nil
+        default:
+            countUnexpected()
+            return nil
+        }
+    }
+
+    private func sender(_ id: UInt64, from source: SocketAddress) -> Sender? {
+        if let sender = senders[id], sender.peer == source { return sender }
+        if finishedSenders[id] == nil { countUnexpected() }
+        return nil
+    }
+
+    private func countUnexpected() { unexpected.withLockedValue { $0 += 1 } }
+
+    // MARK: START
+
+    private func start(id: UInt64, timestamp: UInt32, token: TransferToken, size: UInt64, name: String,
+                       from source: SocketAddress, now: Int64) {
+        if incoming[id] != nil {
+            // A repeated START (the ACCEPT was lost) is answered again.
+            if case .active(let receiver)? = incoming[id], receiver.peer == source, receiver.offer.token == token {
+                send(receiver.acceptPacket(echo: timestamp), to: source)
+            } else {
+                _ = activeReceiver(id, from: source, now: now, isData: false)
+            }
+            return
+        }
+        guard let entry = offers[id] else {
+            if earlyStarts[id] == nil, earlyStarts.count < Self.maxEarlyStarts {
+                earlyStarts[id] = (.start(id: id, timestamp: timestamp, token: token, size: size, name: name),
+                                   source, now + Self.earlyStartWait)
+                startTicking()
+            }
+            countUnexpected()
+            return
+        }
+        guard entry.offer.token == token else {
+            countUnexpected()
+            return
+        }
+        offers[id] = nil
+        let offer = entry.offer
+        func refuse(_ reason: String) {
+            incoming[id] = .closed(reply: .reject(id: id, reason: reason), peer: source,
+                                   until: now + configuration.timeout.nanoseconds)
+            send(.reject(id: id, reason: reason), to: source)
+            events(.refused(offer, reason: reason))
+        }
+        if name != offer.fileName { return refuse("the file name differs from the one announced") }
+        if let problem = TransferName.problem(name) { return refuse(problem) }
+        if let limit = configuration.maxIncomingSize, size > limit {
+            return refuse("the file (\(ByteCount.describe(size))) is larger than the \(ByteCount.describe(limit)) this receiver accepts")
+        }
+        // ".<name>.part-xxxxxxxx" must fit a file system's 255-byte names.
+        if offer.saveAs.utf8.count > 240 { return refuse("the file name is too long to be saved") }
+        for case .active(let other) in incoming.values where other.offer.saveAs == offer.saveAs {
+            return refuse("\(offer.saveAs) is already being received")
+        }
+        let receiver: Receiver
+        do {
+            receiverCount += 1
+            receiver = try Receiver(engine: self, offer: offer, size: size, peer: source, now: now)
+        } catch {
+            receiverCount -= 1
+            return refuse(error.reason)
+        }
+        incoming[id] = .active(receiver)
+        send(receiver.acceptPacket(echo: timestamp), to: source)
+    }
+
+    // MARK: Outcomes
+
+    func received(_ receiver: Receiver, bytes: UInt64) {
+        events(.received(receiver.offer, bytes: bytes))
+        close(receiver, reply: .done(id: receiver.id), tellSender: true)
+    }
+
+    func failed(_ receiver: Receiver, reason: String, tellSender: Bool) {
+        events(.failed(receiver.offer, reason: reason))
+        close(receiver, reply: .reject(id: receiver.id, reason: reason), tellSender: tellSender)
+    }
+
+    private func close(_ receiver: Receiver, reply: TransferPacket, tellSender: Bool) {
+        guard case .active(let current)? = incoming[receiver.id], current === receiver else { return }
+        incoming[receiver.id] = .closed(reply: reply, peer: receiver.peer,
+                                        until: Clock.now() + configuration.timeout.nanoseconds)
+        receiverCount -= 1
+        if tellSender { send(reply, to: receiver.peer) }
+        wakeIdleWaiters()
+    }
+
+    func remove(_ sender: Sender) {
+        guard senders[sender.id] === sender else { return }
+        senders[sender.id] = nil
+        finishedSenders[sender.id] = Clock.now() + configuration.timeout.nanoseconds
+        wakeIdleWaiters()
+    }
+
+    private func wakeIdleWaiters() {
+        guard activeCount == 0 else { return }
+        let waiters = idleWaiters
+        idleWaiters = []
+        for waiter in waiters { waiter.succeed() }
+    }
+
+    // MARK: Datagrams out
+
+    func send(_ packet: TransferPacket, to address: SocketAddress) {
+        guard let channel else { return }
+        var buffer = channel.allocator.buffer(capacity: 64)
+        packet.encode(into: &buffer)
+        channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        needsFlush = true
+    }
+
+    private static let segmentation = AddressedEnvelope<ByteBuffer>.Metadata(
+        ecnState: .transportNotCapable, packetInfo: nil, segmentSize: TransferPacket.maxDatagram)
+
+    /// Writes a train of `datagrams` full-size datagrams (the last may be shorter) as one
+    /// GSO send.
+    func write(_ train: ByteBuffer, datagrams: Int, to address: SocketAddress) {
+        guard let channel else { return }
+        channel.write(AddressedEnvelope(remoteAddress: address, data: train,
+                                        metadata: datagrams > 1 ? Self.segmentation : nil), promise: nil)
+        needsFlush = true
+        unflushedWrites += 1
+        // Hand the kernel work early rather than after the whole window.
+        if unflushedWrites >= 16 { flush() }
+    }
+
+    func flush() {
+        guard needsFlush, let channel else { return }
+        needsFlush = false
+        unflushedWrites = 0
+        channel.flush()
+    }
+
+    func acknowledgeNow(_ receiver: Receiver) {
+        send(receiver.makeAck(), to: receiver.peer)
+    }
+
+    func writable() {
+        let now = Clock.now()
+        for sender in Array(senders.values) { sender.pump(now: now) }
+        flush()
+    }
+
+    // MARK: Timers
+
+    private func startTicking() {
+        guard timer == nil, !closed else { return }
+        timer = eventLoop.scheduleRepeatedTask(initialDelay: Self.tickInterval, delay: Self.tickInterval) { [self] _ in
+            tick()
+        }
+    }
+
+    private func tick() {
+        let now = Clock.now()
+        for sender in Array(senders.values) { sender.tick(now: now) }
+        for case .active(let receiver) in Array(incoming.values) { receiver.tick(now: now) }
+        for (id, entry) in incoming {
+            if case .closed(_, _, let until) = entry, until <= now { incoming[id] = nil }
+        }
+        offers = offers.filter { $0.value.expires > now }
+        earlyStarts = earlyStarts.filter { $0.value.expires > now }
+        finishedSenders = finishedSenders.filter { $0.value > now }
+        flush()
+        if senders.isEmpty, incoming.isEmpty, offers.isEmpty, finishedSenders.isEmpty, earlyStarts.isEmpty {
+            timer?.cancel()
+            timer = nil
+        }
+    }
+}
+
+/// Feeds the engine from the channel.
+final class TransferHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let engine: TransferEngine
+
+    init(engine: TransferEngine) { self.engine = engine }
+
+    func handlerAdded(context: ChannelHandlerContext) { engine.attach(context.channel) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        engine.receive(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { engine.readComplete() }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { engine.writable() }
+    }
+
+    /// ICMP errors (port unreachable) arrive here on a socket that stays open: the
+    /// transfer's own timeout decides, so they are ignored.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {}
+}

@@ -1,0 +1,324 @@
+import Foundation
+import Testing
+import ToomCore
+import ToomTransfer
+
+/// UPD (spec §6) between real clients on real sockets: what arrives is compared byte for
+/// byte with what was sent.
+@Suite struct UploadTests {
+    @Test func filesOfEverySizeArriveIntact() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        let window = TransferConfiguration().receiveWindowBytes
+        let sizes = [("empty.bin", 0), ("one.bin", 1), ("window.bin", window), ("big.bin", 50 << 20)]
+        for (name, size) in sizes {
+            let sent = try randomFile(in: hans, name, size: size)
+            #expect(try await hans.command("UPD yoda \(name)") == [], "\(name)")
+            try await hans.expect(Messages.uploaded(name))
+            try await yoda.expect(Messages.received(name, from: "hans"))
+            #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_\(name)")) == sent, "\(name)")
+        }
+        #expect(try files(in: yoda).sorted() == sizes.map { "hans_\($0.0)" }.sorted())
+        #expect(hans.stderr.isEmpty && yoda.stderr.isEmpty)
+    }
+
+    @Test func threeTransfersAtOnceInBothDirections() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        let vader = try await server.login("vader")
+        let a = try randomFile(in: hans, "a.bin", size: 6 << 20)
+        let b = try randomFile(in: yoda, "b.bin", size: 6 << 20)
+        let c = try randomFile(in: vader, "c.bin", size: 6 << 20)
+        hans.send("UPD yoda a.bin")
+        yoda.send("UDP hans b.bin")
+        vader.send("UPD yoda c.bin")
+        try await hans.expect(Messages.uploaded("a.bin"))
+        try await yoda.expect(Messages.uploaded("b.bin"))
+        try await vader.expect(Messages.uploaded("c.bin"))
+        try await eventually("both files at yoda and one at hans") {
+            yoda.lines.contains(Messages.received("a.bin", from: "hans"))
+                && yoda.lines.contains(Messages.received("c.bin", from: "vader"))
+                && hans.lines.contains(Messages.received("b.bin", from: "yoda"))
+        }
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_a.bin")) == a)
+        #expect(try Data(contentsOf: hans.directory.appendingPathComponent("yoda_b.bin")) == b)
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("vader_c.bin")) == c)
+    }
+
+    /// The transfer is held up in a relay while both users keep typing: every reply comes,
+    /// and the file still arrives once the relay lets it through.
+    @Test func promptStaysUsableWhileATransferRuns() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50)
+        let sent = try randomFile(in: pair.hans, "held.bin", size: 3 << 20)
+        #expect(try await pair.hans.command("UPD yoda held.bin") == [])
+        try await eventually("the transfer to start and be held") { pair.relay.paused }
+        for n in 1...5 {
+            let reply = try await pair.yoda.command("BCM typing \(n)")
+            #expect(reply.count == 1 && reply[0].hasPrefix("Broadcast message, #"), "\(reply)")
+            #expect(try await pair.yoda.command("ATU").first?.hasPrefix("hans, 127.0.0.1, ") == true)
+        }
+        #expect(try await pair.hans.command("RDM b 1 Jan 2020 00:00:00").count == 5)
+        #expect(!pair.hans.lines.contains(Messages.uploaded("held.bin")))
+        pair.relay.paused = false
+        try await pair.hans.expect(Messages.uploaded("held.bin"))
+        try await pair.yoda.expect(Messages.received("held.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_held.bin")) == sent)
+    }
+
+    @Test func reorderedAndDuplicatedDatagramsStillGiveTheFile() async throws {
+        let pair = try await hansAndYodaBehindARelay(reorder: true, duplicate: true)
+        let sent = try randomFile(in: pair.hans, "shuffled.bin", size: 4 << 20)
+        pair.hans.send("UPD yoda shuffled.bin")
+        try await pair.hans.expect(Messages.uploaded("shuffled.bin"))
+        try await pair.yoda.expect(Messages.received("shuffled.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_shuffled.bin")) == sent)
+        let counters = pair.relay.snapshot
+        #expect(counters.reordered > 0 && counters.duplicated > 0, "\(counters)")
+    }
+
+    /// 10% of the datagrams to the audience's port are dropped by the kernel (nftables in a
+    /// network namespace, where the server and both clients run).
+    @Test(.enabled(if: LossyTestNamespace.isAvailable, "needs root, ip and nft (Debian: iproute2, nftables)"))
+    func tenPercentLossInANetworkNamespace() async throws {
+        let namespace = try LossyTestNamespace(dropping: 10, ofUDPTo: LossyTestNamespace.audiencePort)
+        defer { namespace.remove() }
+        let server = try await TestServer(launcher: namespace.launcher)
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", udpPort: LossyTestNamespace.audiencePort)
+        let sent = try randomFile(in: hans, "lossy.bin", size: 20 << 20)
+        hans.send("UPD yoda lossy.bin")
+        try await hans.expect(Messages.uploaded("lossy.bin"))
+        try await yoda.expect(Messages.received("lossy.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_lossy.bin")) == sent)
+        #expect(try namespace.droppedPackets() > 0)
+    }
+
+    /// Datagrams without the right token, or from the wrong address, are counted and dropped:
+    /// nothing is written, and a running transfer is not disturbed.
+    @Test func forgedDatagramsWriteNothing() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 3)
+        let yodaPort = pair.relay.targetPort
+
+        // Not announced at all: a START with a made-up token, DATA for a made-up transfer, noise.
+        let stranger = TransferToken.random()
+        try UDPRelay.send(Array(TransferPacket.start(id: stranger.id, timestamp: 0, token: stranger, size: 4,
+                                                     name: "evil.bin").encoded.readableBytesView), toPort: yodaPort)
+        try UDPRelay.send(dataDatagram(id: stranger.id, sequence: 0, payload: Array("evil".utf8)), toPort: yodaPort)
+        try UDPRelay.send(Array("not a transfer datagram".utf8), toPort: yodaPort)
+
+        // Announced, but the forger knows only what it overheard: a START with a wrong token,
+        // and DATA from another address while the real transfer is held in the relay.
+        let sent = try randomFile(in: pair.hans, "real.bin", size: 100_000)
+        #expect(try await pair.hans.command("UPD yoda real.bin") == [])
+        try await eventually("the transfer to start and be held") { pair.relay.paused }
+        let token = try #require(pair.relay.snapshot.starts.first)
+        let wrong = TransferToken(high: token.high, low: token.low ^ 1)
+        try UDPRelay.send(Array(TransferPacket.start(id: token.id, timestamp: 0, token: wrong, size: 100_000,
+                                                     name: "real.bin").encoded.readableBytesView), toPort: yodaPort)
+        let garbage = [UInt8](repeating: 0x41, count: TransferPacket.segmentPayload)
+        for sequence in 0..<5 {
+            try UDPRelay.send(dataDatagram(id: token.id, sequence: UInt64(sequence), payload: garbage), toPort: yodaPort)
+        }
+        pair.relay.paused = false
+        try await pair.hans.expect(Messages.uploaded("real.bin"))
+        try await pair.yoda.expect(Messages.received("real.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_real.bin")) == sent)
+        #expect(try files(in: pair.yoda) == ["hans_real.bin"])
+
+        pair.yoda.send("OUT")
+        let goodbye = try await pair.yoda.expect("Bye, yoda!")
+        let ignored = try #require(goodbye.split(separator: "\n").first { $0.hasPrefix("Ignored ") })
+        let count = try #require(Int(ignored.split(separator: " ")[1]))
+        #expect(count >= 9 && ignored.hasSuffix("datagrams on UDP port \(yodaPort) that belonged to no announced transfer"),
+                "\(ignored)")
+    }
+
+    @Test func pathNamesAreRefusedByPresenterAndServer() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda")
+        for name in ["../secret.txt", "dir/file.txt", "..", "a..b"] {
+            let reply = try await hans.command("UPD yoda \(name)")
+            #expect(reply.count == 1 && reply[0].hasSuffix("is not a plain file name: '/', '..' and control characters are not allowed"),
+                    "\(name): \(reply)")
+        }
+        // A client that skips its own check meets the server's.
+        let raw = try RawConnection(port: server.port)
+        raw.send("HELLO\t\(Wire.protocolVersion)\traw\nUSER\tvader\nPASS\tsithlord**\t7000\nUPD\tyoda\t../../etc/passwd\n")
+        _ = raw.readLine()
+        _ = raw.readLine()
+        _ = raw.readLine()
+        let refusal = try #require(raw.readLine())
+        #expect(refusal.hasPrefix("ERR\tinvalid_argument\t") && refusal.contains("is not a plain file name"), "\(refusal)")
+        #expect(try files(in: yoda).isEmpty)
+        #expect(!yoda.stdout.contains("Received"))
+    }
+
+    @Test func missingFileAndOversizedFileAreRefused() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans")
+        let yoda = try await server.login("yoda", extra: ["--max-upload", "1K"])
+        #expect(try await hans.command("UPD yoda nothing.bin") == ["nothing.bin does not exist"])
+        _ = try randomFile(in: hans, "large.bin", size: 2048)
+        #expect(try await hans.command("UPD yoda large.bin") == [])
+        let reason = "refused by the receiver: the file (2.0 KiB) is larger than the 1.0 KiB this receiver accepts"
+        try await hans.expect(Messages.uploadFailed("large.bin", to: "yoda", reason: reason))
+        try await yoda.expect(Messages.receiveRefused("large.bin", from: "hans",
+                                                      reason: "the file (2.0 KiB) is larger than the 1.0 KiB this receiver accepts"))
+        #expect(try files(in: yoda).isEmpty)
+    }
+
+    /// The audience vanishes mid-transfer: the presenter says so within its timeout, and no
+    /// file appears under the final name.
+    @Test func audienceGoneMidTransferIsReported() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 200, hans: ["--transfer-timeout", "2"])
+        _ = try randomFile(in: pair.hans, "doomed.bin", size: 8 << 20)
+        pair.hans.send("UPD yoda doomed.bin")
+        try await eventually("part of the file to arrive") { pair.relay.paused }
+        pair.yoda.signal(SIGKILL)
+        _ = try await pair.yoda.waitForExit()
+        let clock = ContinuousClock()
+        let killed = clock.now
+        try await pair.hans.expect(Messages.uploadFailed("doomed.bin", to: "yoda",
+                                                    reason: "the receiver stopped answering (nothing for 2 seconds)"))
+        #expect(clock.now - killed < .seconds(10))
+        #expect(!FileManager.default.fileExists(atPath: pair.yoda.directory.appendingPathComponent("hans_doomed.bin").path))
+        #expect(try await pair.hans.command("ATU") == [Messages.noOtherActiveUser])
+    }
+
+    /// The presenter vanishes mid-transfer: the audience gives up after its timeout and
+    /// leaves nothing behind, not even the temporary file.
+    @Test func presenterGoneMidTransferLeavesNothing() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 200, yoda: ["--transfer-timeout", "1"])
+        _ = try randomFile(in: pair.hans, "orphan.bin", size: 8 << 20)
+        pair.hans.send("UPD yoda orphan.bin")
+        try await eventually("part of the file to arrive") { pair.relay.paused }
+        pair.hans.signal(SIGKILL)
+        try await pair.yoda.expect(Messages.receiveFailed("orphan.bin", from: "hans",
+                                                     reason: "the sender stopped sending (nothing for 1 second)"))
+        #expect(try files(in: pair.yoda).isEmpty)
+    }
+
+    /// On a terminal the presenter sees a progress bar above the prompt; it is replaced by
+    /// the final line.
+    @Test(.enabled(if: TmuxSession.available, "needs tmux"))
+    func aTerminalShowsAProgressBar() async throws {
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 300)
+        _ = try randomFile(in: pair.hans, "shown.bin", size: 8 << 20)
+        pair.hans.send("OUT")
+        _ = try await pair.hans.waitForExit()
+        let tmux = try TmuxSession(["client", "127.0.0.1", String(pair.server.port), "0"], in: pair.hans.directory)
+        try await tmux.waitFor(Messages.usernamePrompt)
+        try tmux.type("hans")
+        try tmux.press("Enter")
+        try await tmux.waitFor(Messages.passwordPrompt)
+        try tmux.type(passwords["hans"]!)
+        try tmux.press("Enter")
+        try await tmux.waitFor(Messages.welcome)
+        try tmux.type("UPD yoda shown.bin")
+        try tmux.press("Enter")
+        let bar = #"^\[[#-]{20}\] +[0-9]+%  [0-9.]+ [kMG]B/s  ([0-9]+:[0-9]{2}|-:--) left  shown\.bin to yoda$"#
+        var lines: [String] = []
+        try await tmux.waitUntil("a progress bar") { screen in
+            lines = screen
+            return screen.contains { $0.range(of: bar, options: .regularExpression) != nil }
+        }
+        // The bar is the last line above the prompt.
+        let barLine = try #require(lines.lastIndex { $0.range(of: bar, options: .regularExpression) != nil })
+        #expect(lines[barLine + 1].hasPrefix(Command.prompt.trimmingCharacters(in: .whitespaces)), "\(lines)")
+        pair.relay.paused = false
+        try await tmux.waitFor(Messages.uploaded("shown.bin"))
+        try await pair.yoda.expect(Messages.received("shown.bin", from: "hans"))
+    }
+
+    @Test(arguments: [(["--max-upload", "10X"], "Invalid maximum upload size: '10X'"),
+                      (["--transfer-timeout", "0"], "Invalid transfer timeout: 0.0"),
+                      (["--public-udp-port", "70000"], "Invalid public UDP port: 70000")])
+    func badTransferOptionsAreRefused(_ options: [String], _ message: String) async throws {
+        let directory = try TemporaryDirectory()
+        let client = try ToomProcess(["client", "127.0.0.1", "4000", "0"] + options, in: directory.url)
+        client.closeInput()
+        #expect(try await client.waitForExit() != 0)
+        #expect(client.stderr.contains("Error: \(message)"), "\(client.stderr)")
+        #expect(!client.stderr.contains("Fatal error"))
+    }
+
+    /// Two clients cannot share a UDP port: the second would take the first one's files.
+    @Test func aUDPPortInUseIsRefused() async throws {
+        let server = try await TestServer()
+        let port = try UDPRelay.freePort()
+        let hans = try await server.login("hans", udpPort: port)
+        let second = try server.client(directory: "second", udpPort: port)
+        #expect(try await second.waitForExit() == 2)
+        #expect(second.stdout.contains("Cannot listen for files on UDP port \(port): Address already in use"), "\(second.stdout)")
+        #expect(try await hans.command("ATU") == [Messages.noOtherActiveUser])
+    }
+
+    /// A script that uploads and ends its input still delivers the file before logging out.
+    @Test func endOfInputWaitsForTheUpload() async throws {
+        let server = try await TestServer()
+        let yoda = try await server.login("yoda")
+        let hans = try server.client(directory: "hans")
+        let sent = try randomFile(in: hans, "scripted.bin", size: 10 << 20)
+        hans.send("hans")
+        hans.send(passwords["hans"]!)
+        hans.send("UPD yoda scripted.bin")
+        hans.closeInput()
+        #expect(try await hans.waitForExit() == 0)
+        #expect(Array(hans.lines.suffix(2)) == [Messages.uploaded("scripted.bin"), "Bye, hans!"])
+        try await yoda.expect(Messages.received("scripted.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_scripted.bin")) == sent)
+    }
+
+    // MARK: Helpers
+
+    /// A server, hans, and yoda behind a relay.
+    final class RelayedPair {
+        let server: TestServer
+        let relay: UDPRelay
+        let hans: ToomProcess
+        let yoda: ToomProcess
+
+        init(server: TestServer, relay: UDPRelay, hans: ToomProcess, yoda: ToomProcess) {
+            self.server = server
+            self.relay = relay
+            self.hans = hans
+            self.yoda = yoda
+        }
+    }
+
+    /// hans, and yoda behind a relay: what is sent to yoda goes through the relay, which is
+    /// made with `reorder`, `duplicate` and `pauseAfter`. Extra client options for each.
+    private func hansAndYodaBehindARelay(reorder: Bool = false, duplicate: Bool = false, pauseAfter: Int? = nil,
+                                         hans hansOptions: [String] = [], yoda yodaOptions: [String] = [])
+        async throws -> RelayedPair {
+        let server = try await TestServer()
+        let yodaPort = try UDPRelay.freePort()
+        let relay = try UDPRelay(to: yodaPort, reorder: reorder, duplicate: duplicate, pauseAfter: pauseAfter)
+        let hans = try await server.login("hans", extra: hansOptions)
+        let yoda = try await server.login("yoda", udpPort: yodaPort,
+                                          extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
+        return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
+    }
+
+    private func randomFile(in client: ToomProcess, _ name: String, size: Int) throws -> Data {
+        let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? random.close() }
+        let data = size == 0 ? Data() : try random.read(upToCount: size) ?? Data()
+        try data.write(to: client.directory.appendingPathComponent(name))
+        return data
+    }
+
+    /// Everything in a client's working directory, hidden files included.
+    private func files(in client: ToomProcess) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: client.directory.path).sorted()
+    }
+
+    private func dataDatagram(id: UInt64, sequence: UInt64, payload: [UInt8]) -> [UInt8] {
+        var buffer = TransferPacket.data(.init(id: id, transmission: 1, sequence: sequence, timestamp: 0)).encoded
+        buffer.writeBytes(payload)
+        return Array(buffer.readableBytesView)
+    }
+}
