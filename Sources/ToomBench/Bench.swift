@@ -1,4 +1,5 @@
 import ArgumentParser
+import ToomCore
 import Foundation
 
 /// `toom-bench`: drives a real `toom server` over real loopback connections and prints,
@@ -36,7 +37,8 @@ struct RunBenchmarks: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         Resources.raiseFileLimit()
         let context = try BenchContext(quick: quick, toomPath: toom)
-        print(context.machineDescription)
+        // Unbuffered, so each table shows as soon as its scenario ends.
+        RawOutput.write(1, context.machineDescription + "\n")
         for scenario in scenarios {
             let table: ResultTable
             switch scenario {
@@ -45,7 +47,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             case .history: table = try await HistoryScenario(context: context).run()
             case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             }
-            print(table.render())
+            RawOutput.write(1, table.render() + "\n")
         }
     }
 }

@@ -38,6 +38,10 @@ final class LineClient: Sendable {
         let channel = self.channel
         return try await channel.eventLoop.flatSubmit {
             let promise = channel.eventLoop.makePromise(of: Int.self)
+            guard channel.isActive else {
+                promise.fail(ChannelError.ioOnClosedChannel)
+                return promise.futureResult
+            }
             handler.pending.append(promise)
             channel.writeAndFlush(ByteBuffer(string: frame), promise: nil)
             return promise.futureResult

@@ -15,7 +15,8 @@ struct SessionsScenario {
         let scratch = try Scratch("sessions")
         try scratch.write("credentials.txt", benchCredentials(count))
         let server = try ServerProcess(executable: context.toomPath,
-                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
+                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path,
+                                                   "--max-connections", String(count + 100)],
                                        directory: scratch.url)
         let toomBefore = server.residentBytes
         let (toomSeconds, toomClients) = try await logIn(count, port: server.port, peer: .toom, group: group)

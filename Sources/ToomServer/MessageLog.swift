@@ -158,17 +158,22 @@ final class MessageLog: @unchecked Sendable {
     /// The first whole line starting at or after `offset` and before `end`: its start, the start
     /// of the line after it, and its time (nil when the line does not parse).
     private func line(atOrAfter offset: Int64, end: Int64) throws -> (Int64, Int64, Int64?)? {
-        var start = offset
-        if offset > 0 {
-            // Skip to just after the previous line's newline.
-            let head = try read(from: offset - 1, to: min(end, offset - 1 + Int64(Wire.maxFrameBytes)))
-            guard let newline = head.firstIndex(of: 0x0A) else { return nil }
-            start = offset + Int64(newline)
+        // One small read usually holds the end of the line at `offset` and the whole next
+        // line; a longer window is read only when it does not.
+        for window in [Int64(1024), Int64(2 * Wire.maxFrameBytes)] {
+            let from = max(0, offset - 1)
+            let bytes = try read(from: from, to: min(end, from + window))
+            var lineStart = 0
+            if offset > 0 {
+                guard let newline = bytes.firstIndex(of: 0x0A) else { continue }
+                lineStart = newline + 1
+            }
+            let start = from + Int64(lineStart)
+            guard start < end else { return nil }
+            guard let newline = bytes[lineStart...].firstIndex(of: 0x0A) else { continue }
+            return (start, from + Int64(newline) + 1, Self.time(of: bytes[lineStart..<newline]))
         }
-        guard start < end else { return nil }
-        let bytes = try read(from: start, to: min(end, start + Int64(Wire.maxFrameBytes)))
-        guard let newline = bytes.firstIndex(of: 0x0A) else { return nil }
-        return (start, start + Int64(newline) + 1, Self.time(of: bytes[..<newline]))
+        return nil
     }
 
     /// The time of a log line, from its second field.
