@@ -42,7 +42,7 @@ struct HistoryScenario {
 
         var startTimes: [Double] = []
         var server: ServerProcess?
-        for _ in 0..<5 {
+        for _ in 0..<9 {
             server?.stop()
             server = try ServerProcess(executable: context.toomPath,
                                        arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
@@ -78,7 +78,7 @@ struct HistoryScenario {
         let start = startTimes.min()!
         table.add("server start-up with this history", value: start, reference: readAll, unit: .seconds, target: .ratioAtMost(2))
         table.add("server start-up with no history", value: emptyStart, reference: readAll, unit: .seconds, target: nil)
-        table.notes.append("References: RDM rows against one full scan of messagelog.txt (read and parse every line, keep those after the time); start-up (best of 5, from launch until it prints that it listens) against one sequential read of all \(logs.count) log files. Files are in the page cache for both.")
+        table.notes.append("References: RDM rows against one full scan of messagelog.txt (read and parse every line, keep those after the time); start-up (best of 9, from launch until it prints that it listens) against one sequential read of all \(logs.count) log files. Files are in the page cache for both.")
         return table
     }
 
@@ -136,7 +136,7 @@ struct HistoryScenario {
         let scratch = try Scratch("history-empty")
         try scratch.write("credentials.txt", benchCredentials(1))
         var times: [Double] = []
-        for _ in 0..<5 {
+        for _ in 0..<9 {
             let server = try ServerProcess(executable: context.toomPath,
                                            arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
                                            directory: scratch.url)

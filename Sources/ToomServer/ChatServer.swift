@@ -32,17 +32,6 @@ public final class ChatServer: @unchecked Sendable {
         state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
         commit = state.commit
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        // Start-up reads only the tails of the logs; the rest is checked in the background.
-        let logs = state.logsToVerify
-        Thread.detachNewThread {
-            for (log, end) in logs {
-                do {
-                    try log.verify(end: end) { output.diagnostic("warning: " + $0) }
-                } catch {
-                    output.diagnostic("warning: \(error)")
-                }
-            }
-        }
     }
 
     /// Binds the listening socket and returns the address it is bound to.
@@ -67,7 +56,26 @@ public final class ChatServer: @unchecked Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         }
         lock.withLock { listener = channel }
+        verifyLogsInTheBackground()
         return channel.localAddress!
+    }
+
+    private func verifyLogsInTheBackground() {
+        let logs = lock.withLock { state.logsToVerify }
+        let output = self.output
+        // Start-up read only the tails of the logs; the rest is checked in the background,
+        // once the server is serving.
+        Thread.detachNewThread {
+            // Lowest priority: checking old lines must not slow down serving new ones.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)  // 0: this thread, on Linux
+            for (log, end) in logs {
+                do {
+                    try log.verify(end: end) { output.diagnostic("warning: " + $0) }
+                } catch {
+                    output.diagnostic("warning: \(error)")
+                }
+            }
+        }
     }
 
     /// Completes when the listening socket has closed.
