@@ -91,11 +91,13 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // Helpers shared by the test targets (a seeded random source); not part of toom.
+        .target(name: "ToomTestSupport", path: "Sources/ToomTestSupport"),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
-        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore"]),
+        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),
-        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer"]),
-        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer"]),
+        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomTestSupport"]),
+        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]
 )

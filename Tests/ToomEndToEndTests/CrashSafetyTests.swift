@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToomTestSupport
 import ToomCore
 
 /// Spec §3, "the files are the record", under SIGKILL. Fifty clients speak the wire protocol

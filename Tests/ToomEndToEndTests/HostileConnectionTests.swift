@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToomTestSupport
 import ToomCore
 
 extension RawConnection {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ToomTestSupport
 import ToomCore
 @testable import ToomServer
 
@@ -20,7 +21,7 @@ import ToomCore
 
     /// A log of `count` lines with non-decreasing times, some sharing a second, some long.
     private static func sortedLog(count: Int, seed: UInt64) -> (text: String, times: [Int64]) {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var time = base
         var text = ""
         var times: [Int64] = []
@@ -96,18 +97,5 @@ import ToomCore
             let found = try log.messages(after: time - 1, end: log.size)
             #expect(found == [record])
         }
-    }
-}
-
-/// A small deterministic generator, so a failing case can be reproduced.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
+import ToomTestSupport
 @testable import ToomTransfer
 
 /// Two endpoints of this process on loopback, sending real files through real sockets.
@@ -41,7 +42,7 @@ import Testing
     final class Dropper: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         let percent: Int
-        var generator = SplitMix(seed: 42)
+        var generator = SeededRandom(seed: 42)
         init(percent: Int) { self.percent = percent }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if Int(generator.next() % 100) >= percent { context.fireChannelRead(data) }
@@ -55,7 +56,7 @@ import Testing
     }
 
     private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededRandom(seed: seed)
         return (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import ToomTestSupport
 @testable import ToomTransfer
 
 @Suite struct SegmentSetTests {
@@ -57,7 +58,7 @@ import Testing
     }
 
     @Test func randomInsertionsAgreeWithASimpleModel() {
-        var generator = SplitMix(seed: 7)
+        var generator = SeededRandom(seed: 7)
         for _ in 0..<50 {
             var set = SegmentSet()
             var model = Set<UInt64>()
@@ -75,18 +76,5 @@ import Testing
             for (a, b) in zip(set.ranges, set.ranges.dropFirst()) { #expect(a.upperBound < b.lowerBound) }
             #expect(set.ranges.allSatisfy { $0.lowerBound > set.cumulative })
         }
-    }
-}
-
-/// A small deterministic generator for repeatable tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
