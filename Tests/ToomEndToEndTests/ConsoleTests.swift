@@ -213,6 +213,29 @@ struct ClientTerminalTests {
         #expect(history.contains("ATU") && history.contains("SRB\\040yoda") && !history.contains("falcon") && !history.contains("hans\n"))
     }
 
+    @Test func aReceivedFileNoticeDoesNotGarbleTheTypedLine() async throws {
+        let server = try await TestServer()
+        let home = try server.root.subdirectory("home")
+        let term = try await hansOnATerminal(server, home: home)
+        try term.type("BCM half typed")
+        try await term.waitUntil("the half-typed command") { $0.last == Command.prompt + "BCM half typed" }
+
+        let yoda = try await server.login("yoda")
+        try Data("a small file".utf8).write(to: yoda.directory.appendingPathComponent("note.txt"))
+        yoda.send("UPD hans note.txt")
+        try await yoda.expect(Messages.uploaded("note.txt"))
+        try await term.waitUntil("the notice above the typed line") { lines in
+            lines.contains(Messages.received("note.txt", from: "yoda")) && lines.last == Command.prompt + "BCM half typed"
+        }
+        #expect(try String(contentsOf: home.appendingPathComponent("yoda_note.txt"), encoding: .utf8) == "a small file")
+
+        // The line is intact: finishing it sends what was typed before the notice and after.
+        try term.type(" and done")
+        try term.press("Enter")
+        try await term.waitFor("Broadcast message, #1 broadcast at ")
+        #expect(server.fileLines("messagelog.txt").last?.hasSuffix("; hans; half typed and done") == true)
+    }
+
     @Test func aNoticeFromTheServerDoesNotGarbleTheTypedLine() async throws {
         let server = try await TestServer()
         let term = try await hansOnATerminal(server, home: try server.root.subdirectory("home"))
