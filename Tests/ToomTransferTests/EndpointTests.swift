@@ -138,7 +138,11 @@ import ToomTestSupport
         let (file, url) = try sourceFile([UInt8](repeating: 7, count: 30 << 20))
         defer { try? FileManager.default.removeItem(at: url) }
         let upload = presenter.send(file, name: "cut.bin", token: audience.offer("cut.bin"), to: audience.endpoint.localAddress)
-        while upload.bytesAcknowledged == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while upload.bytesAcknowledged == 0 {
+            try #require(ContinuousClock.now < deadline, "no byte acknowledged within 20 s")
+            try await Task.sleep(for: .milliseconds(5))
+        }
         #expect(await audience.endpoint.activeTransfers() == 1)
         await presenter.close()
         #expect(await upload.result() == .failure(TransferFailure("the sender closed its transfer port")))
