@@ -91,9 +91,9 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // Helpers shared by the test targets (a seeded random source); not part of toom.
+        // Helpers shared by the test targets (a seeded random source, running a program); not part of toom.
         .target(name: "ToomTestSupport", path: "Sources/ToomTestSupport"),
-        .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore"]),
+        .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore", "ToomTestSupport"]),
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),

@@ -12,7 +12,8 @@ public enum RawOutput {
         _ = writeChecked(fd, text)
     }
 
-    /// Returns false when the text could not all be written (e.g. a closed pipe).
+    /// Returns false when the text could not all be written (e.g. a closed pipe); `errno`
+    /// then says why.
     public static func writeChecked(_ fd: Int32, _ text: String) -> Bool {
         var text = text
         return text.withUTF8 { bytes in

@@ -27,20 +27,11 @@ final class AppendFile: Durable {
     deinit { close(fd) }
 
     func append(_ text: String) throws {
-        var text = text
         let start = size
-        try text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let code = errno
-                    _ = ftruncate(fd, off_t(start))
-                    throw StorageError(path: path, operation: "write", code: code)
-                }
-                offset += n
-            }
+        guard RawOutput.writeChecked(fd, text) else {
+            let code = errno
+            _ = ftruncate(fd, off_t(start))
+            throw StorageError(path: path, operation: "write", code: code)
         }
         size = start + Int64(text.utf8.count)
     }
@@ -96,16 +87,7 @@ enum FileText {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageError(path: temporary, operation: "open", code: errno) }
-        var text = text
-        let ok = text.withUTF8 { bytes -> Bool in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                offset += n
-            }
-            return true
-        }
+        let ok = RawOutput.writeChecked(fd, text)
         let code = errno
         close(fd)
         guard ok else { unlink(temporary); throw StorageError(path: temporary, operation: "write", code: code) }

@@ -96,10 +96,8 @@ public final class ChatServer: @unchecked Sendable {
             if let problem = state.flushUserLog() { output.diagnostic(problem) }
             let task = Task { [listener, commit, output] in
                 try? await listener?.close()
-                let notice = ServerFrame.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]).encoded
                 for session in open {
-                    let channel = session.channel
-                    channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
+                    Self.sendLast(.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]), on: session.channel)
                 }
                 for session in open { try? await session.channel.closeFuture.get() }
                 if let commit {
@@ -242,10 +240,13 @@ public final class ChatServer: @unchecked Sendable {
         guard let session else { return false }
         scheduleUserLogFlush()
         output.events(["\(user) disconnected by the operator"])
-        let channel = session.channel
-        let notice = ServerFrame.event(kind: EventKind.kicked, fields: [Messages.kicked]).encoded
-        channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
+        Self.sendLast(.event(kind: EventKind.kicked, fields: [Messages.kicked]), on: session.channel)
         return true
+    }
+
+    /// Sends a connection's last frame, then closes it.
+    private static func sendLast(_ frame: ServerFrame, on channel: Channel) {
+        channel.writeAndFlush(ByteBuffer(string: frame.encoded)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     public enum UnblockResult: Sendable { case unblocked, notBlocked, noSuchUser }

@@ -247,7 +247,7 @@ final class ChatState {
                 }
             }
         }
-        outcome.console = [Messages.serverIssued(user: user, command: "SRB")] + Self.render(outcome.replies)
+        outcome.console = [Messages.serverIssued(user: user, command: "SRB")] + ReplyRenderer.lines(for: outcome.replies)
         return outcome
     }
 
@@ -352,13 +352,6 @@ final class ChatState {
         [(broadcasts, broadcasts.size)] + rooms.rooms.keys.sorted().compactMap { id in
             rooms.rooms[id]?.log.map { ($0, $0.size) }
         }
-    }
-
-    // MARK: Rendering for the server's terminal
-
-    /// The lines a client prints for these replies: the server's terminal shows the same.
-    static func render(_ replies: [ServerFrame]) -> [String] {
-        ReplyRenderer.lines(for: replies)
     }
 }
 

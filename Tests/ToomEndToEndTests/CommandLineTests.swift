@@ -9,7 +9,6 @@ import ToomCore
         let process = try ToomProcess(arguments, in: dir.url)
         process.closeInput()
         let status = try await process.waitForExit()
-        try await eventually("output drained") { true }
         return (status, process.stdout, process.stderr)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 
 /// A network namespace in which the kernel drops a share of the UDP datagrams sent to
 /// one port (nftables), for running a server and its clients under real loss.
@@ -55,17 +56,9 @@ struct LossyTestNamespace {
     /// Runs a shell script (stopping at the first failure, then running `cleanup`).
     @discardableResult
     private static func shell(_ script: String, cleanup: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-ec", script]
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, text) = try runCapturing("/bin/sh", ["-ec", script],
+                                              environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        guard status == 0 else {
             if let cleanup { _ = try? shell(cleanup) }
             throw HarnessError(description: "\(script)\nfailed: \(text)")
         }
