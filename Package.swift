@@ -22,7 +22,10 @@ let package = Package(
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
         .target(name: "ToomCore"),
         // The chat rules, pure: the time and an input in, actions out. No NIO, no files, no clock.
-        .target(name: "ToomChat", dependencies: ["ToomCore"]),
+        .target(name: "ToomChat", dependencies: [
+            "ToomCore",
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
         // Where the record lives: the file store of spec §3, behind the `ChatStore` interface.
         .target(name: "ToomStore", dependencies: ["ToomCore", "ToomChat"]),
         // libedit opened with dlopen at run time: builds without libedit headers, runs without libedit.

@@ -1,3 +1,4 @@
+import OrderedCollections
 import ToomCore
 
 /// Every chat rule of spec §4, §5 and §8: login, blocks, commands, rooms, who receives
@@ -34,6 +35,8 @@ public struct ChatCore {
     private var addresses: AddressPolicy
     private var sessions: [SessionID: Session] = [:]
     private var online: [String: SessionID] = [:]
+    /// The online sessions that asked for live delivery, in login order.
+    private var live = OrderedSet<SessionID>()
     /// Who is online, in login order, numbered as in `userlog.txt`.
     public private(set) var onlineUsers: [UserLogRecord] = []
     private var rooms: RoomDirectory
@@ -184,6 +187,7 @@ public struct ChatCore {
                                    address: session.address, udpPort: udpPort)
         onlineUsers.append(record)
         online[user] = id
+        if session.live { live.append(id) }
         sessions[id]?.phase = .online(user)
         let flood = FloodControl(rate: settings.messageRate, burst: settings.messageBurst, now: now.monotonic)
         sessions[id]?.flood = flood
@@ -241,7 +245,7 @@ public struct ChatCore {
         let number = String(record.number)
         return [.write(.broadcast(record, time: now.wall), by: id),
                 .send(id, [.ok(kind: "BCM", fields: [number, record.timestamp])]),
-                .deliver(liveSessions(of: onlineUsers.lazy.map(\.user), except: id),
+                .deliver(live.filter { $0 != id },
                          .event(kind: EventKind.broadcast, fields: [number, record.timestamp, user, message])),
                 .print([Messages.serverBroadcast(user: user, number: record.number, message: message, timestamp: record.timestamp)])]
     }
@@ -356,7 +360,7 @@ public struct ChatCore {
             rooms.removeNewest(record.id)
         case .login(let record):
             onlineUsers.removeAll { $0.user == record.user }
-            online[record.user] = nil
+            if let id = online.removeValue(forKey: record.user) { live.remove(id) }
             if let id { sessions[id]?.phase = .password(record.user) }
             if let id { actions.append(.send(id, [.error(code: .storage, messages: ["The server could not record your login; please try again later"])])) }
             return actions
@@ -401,7 +405,8 @@ public struct ChatCore {
 
     /// Forgets a user's login; the `userlog.txt` line goes with the write.
     private mutating func logout(_ user: String) -> [ChatAction] {
-        guard online.removeValue(forKey: user) != nil else { return [] }
+        guard let id = online.removeValue(forKey: user) else { return [] }
+        live.remove(id)
         if let index = onlineUsers.firstIndex(where: { $0.user == user }) {
             onlineUsers.remove(at: index)
             for i in index..<onlineUsers.count { onlineUsers[i].sequence = i + 1 }
@@ -410,9 +415,9 @@ public struct ChatCore {
     }
 
     /// The sessions of these users that are online and asked for live delivery, but `sender`.
-    private func liveSessions(of users: some Sequence<String>, except sender: SessionID) -> [SessionID] {
+    private func liveSessions(of users: [String], except sender: SessionID) -> [SessionID] {
         users.compactMap { user in
-            guard let id = online[user], id != sender, sessions[id]?.live == true else { return nil }
+            guard let id = online[user], id != sender, live.contains(id) else { return nil }
             return id
         }
     }
