@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 
@@ -48,7 +49,7 @@ import ToomCore
         _ = try await server.login("yoda")
 
         // Once the block ends, the right password works again.
-        try await eventuallyAsync("the block to expire") {
+        try await eventually("the block to expire") {
             let client = try server.client()
             client.send("hans")
             client.send("falcon*solo")
@@ -80,7 +81,7 @@ import ToomCore
             client.signal(SIGKILL)
         }
         // After the block, one wrong password is a first failure again, not a new block.
-        try await eventuallyAsync("the block to expire", timeout: .seconds(blockSeconds) + patience) {
+        try await eventually("the block to expire", timeout: .seconds(blockSeconds) + patience) {
             let client = try server.client()
             client.send("vader")
             client.send("wrong again")
@@ -168,16 +169,4 @@ func waitForEither(_ client: ToomProcess, _ texts: String...) async throws -> St
         return !seen.isEmpty
     }
     return seen
-}
-
-/// Polls an async condition.
-func eventuallyAsync(_ what: @autoclosure () -> String, timeout: Duration = patience,
-                     _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while true {
-        if try await condition() { return }
-        if clock.now >= deadline { throw HarnessError(description: "timed out waiting for \(what())") }
-        try await Task.sleep(for: .milliseconds(50))
-    }
 }
