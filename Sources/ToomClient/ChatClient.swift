@@ -17,15 +17,18 @@ public struct ClientConfiguration: Sendable {
     public var maxUpload: UInt64?
     /// How long a file transfer waits for its peer before it fails.
     public var transferTimeout: TimeAmount = .seconds(10)
+    /// Ask the server for live delivery (spec §8) and print what others say as it arrives.
+    public var live: Bool
 
     public init(serverHost: String, serverPort: Int, udpPort: Int, publicUDPPort: Int? = nil,
-                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10)) {
+                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10), live: Bool = false) {
         self.serverHost = serverHost
         self.serverPort = serverPort
         self.udpPort = udpPort
         self.publicUDPPort = publicUDPPort
         self.maxUpload = maxUpload
         self.transferTimeout = transferTimeout
+        self.live = live
     }
 }
 
@@ -69,18 +72,21 @@ public final class ChatClient: Sendable {
             return .local
         }
         let udpPort = configuration.publicUDPPort ?? transfers.endpoint.port
+        let live = LiveDisplay(screen: screen)
 
         let connection: ServerConnection
         do {
             connection = try await ServerConnection.connect(
                 host: configuration.serverHost, port: configuration.serverPort, group: group,
                 onEvent: { frame in
+                    // An unsolicited refusal (the login timed out) ends the session even at a prompt.
+                    if case .error(_, let messages) = frame { Self.end(messages, .loginRefused, input) }
                     guard case .event(let kind, let fields) = frame else { return }
                     if kind == EventKind.offer {
                         transfers.offer(fields)
                         return
                     }
-                    guard kind == EventKind.shutdown || kind == EventKind.kicked else { return }
+                    guard EventKind.endsSession(kind) else { return live.deliver(frame) }
                     Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
@@ -91,6 +97,7 @@ public final class ChatClient: Sendable {
         var replies = connection.replies.makeAsyncIterator()
 
         func request(_ fields: [String]) async -> [ServerFrame] {
+            live.replyPending()
             connection.send(fields)
             var frames: [ServerFrame] = []
             while let frame = await replies.next() {
@@ -104,7 +111,8 @@ public final class ChatClient: Sendable {
         }
 
         // Version handshake.
-        if case .error(_, let messages)? = await request(LoginFrame.hello()).last {
+        let hello = LoginFrame.hello(capabilities: configuration.live ? [Capability.live] : [])
+        if case .error(_, let messages)? = await request(hello).last {
             say(messages)
             return .loginRefused
         }
@@ -145,6 +153,7 @@ public final class ChatClient: Sendable {
 
         // Commands until OUT or end of input.
         while true {
+            live.replyShown()
             guard let line = await input.readLine(prompt: Command.prompt, secret: false) else {
                 await transfers.finish()
                 connection.expectClose()

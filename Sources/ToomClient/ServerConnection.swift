@@ -70,10 +70,14 @@ private final class FrameHandler: ChannelInboundHandler {
         }
         switch frame {
         case .event(let kind, _):
-            // Only these end the session; other events (an upload offer) are news.
-            if kind == EventKind.shutdown || kind == EventKind.kicked {
+            // Only these end the session; other events (an upload offer, a delivery) are news.
+            if EventKind.endsSession(kind) {
                 closeExpected.withLockedValue { $0 = true }
             }
+            onEvent(frame)
+        case .error(.loginTimeout, _):
+            // Unsolicited: it comes while the user may be typing at a login prompt.
+            closeExpected.withLockedValue { $0 = true }
             onEvent(frame)
         case .error(let code, _) where code.endsSession:
             closeExpected.withLockedValue { $0 = true }

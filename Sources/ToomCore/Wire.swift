@@ -22,8 +22,10 @@ public enum Wire {
 
 /// What the client sends before it is logged in.
 public enum LoginFrame {
-    /// `HELLO <version> <agent>`: the first frame of every connection.
-    public static func hello(agent: String = "toom") -> [String] { ["HELLO", String(Wire.protocolVersion), agent] }
+    /// `HELLO <version> <agent> [<capability> ...]`: the first frame of every connection.
+    public static func hello(agent: String = "toom", capabilities: [String] = []) -> [String] {
+        ["HELLO", String(Wire.protocolVersion), agent] + capabilities
+    }
     /// `USER <username>`
     public static func user(_ name: String) -> [String] { ["USER", name] }
     /// `PASS <password> <udp_port>`
