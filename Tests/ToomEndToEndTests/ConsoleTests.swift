@@ -169,8 +169,8 @@ struct ConsoleTests {
 @Suite(.enabled(if: TmuxSession.available, "tmux is not installed"))
 struct ClientTerminalTests {
     /// A client on a terminal, logged in as hans by typing, its HOME (and history) in `home`.
-    func hansOnATerminal(_ server: TestServer, home: URL) async throws -> TmuxSession {
-        let term = try await TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: home,
+    func hansOnATerminal(_ server: TestServer, home: URL, extra: [String] = []) async throws -> TmuxSession {
+        let term = try await TmuxSession(["client", "127.0.0.1", String(server.port), "0"] + extra, in: home,
                                    environment: ["HOME": home.path])
         try await term.waitFor(Messages.usernamePrompt)
         try await term.type("hans")
