@@ -80,14 +80,14 @@ public final class ChatClient: Sendable {
                 host: configuration.serverHost, port: configuration.serverPort, group: group,
                 onEvent: { frame in
                     // An unsolicited refusal (the login timed out) ends the session even at a prompt.
-                    if case .error(_, let messages) = frame { Self.end(messages, .loginRefused, input) }
+                    if case .error(_, let messages) = frame { return live.end { Self.end(messages, .loginRefused, input) } }
                     guard case .event(let kind, let fields) = frame else { return }
                     if kind == EventKind.offer {
                         transfers.offer(fields)
                         return
                     }
                     guard EventKind.endsSession(kind) else { return live.deliver(frame) }
-                    Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
+                    live.end { Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input) }
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
         } catch {
@@ -107,7 +107,14 @@ public final class ChatClient: Sendable {
                     return frames
                 }
             }
+            live.endWithoutReply()
             Self.end([Messages.connectionLost], .unreachable, input)
+        }
+
+        // What the server said unasked is shown before the next prompt.
+        func readLine(prompt: String, secret: Bool) async -> String? {
+            live.replyShown()
+            return await input.readLine(prompt: prompt, secret: secret)
         }
 
         // Version handshake.
@@ -119,7 +126,7 @@ public final class ChatClient: Sendable {
 
         // Login: the username until it is known, then the password until it is right.
         login: while true {
-            guard let name = await input.readLine(prompt: Messages.usernamePrompt, secret: false) else {
+            guard let name = await readLine(prompt: Messages.usernamePrompt, secret: false) else {
                 return quietly(connection)
             }
             switch await request(LoginFrame.user(name)).last {
@@ -133,7 +140,7 @@ public final class ChatClient: Sendable {
                 return .unreachable
             }
             while true {
-                guard let password = await input.readLine(prompt: Messages.passwordPrompt, secret: true) else {
+                guard let password = await readLine(prompt: Messages.passwordPrompt, secret: true) else {
                     return quietly(connection)
                 }
                 switch await request(LoginFrame.password(password, udpPort: udpPort)).last {
@@ -153,8 +160,7 @@ public final class ChatClient: Sendable {
 
         // Commands until OUT or end of input.
         while true {
-            live.replyShown()
-            guard let line = await input.readLine(prompt: Command.prompt, secret: false) else {
+            guard let line = await readLine(prompt: Command.prompt, secret: false) else {
                 await transfers.finish()
                 connection.expectClose()
                 say(ReplyRenderer.lines(for: await request(["OUT"])))

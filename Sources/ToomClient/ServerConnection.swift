@@ -5,8 +5,8 @@ import NIOPosix
 import ToomCore
 
 /// The TCP connection to the server: sends frames, and delivers the server's frames in
-/// order. Events are handed to `onEvent` at once, whatever the client is doing; only
-/// SHUTDOWN and KICKED end the session.
+/// order. Events (and the unasked ERR login_timeout) are handed to `onEvent` at once,
+/// whatever the client is doing; SHUTDOWN, KICKED and TOO_SLOW end the session.
 final class ServerConnection: Sendable {
     let channel: Channel
     let replies: AsyncStream<ServerFrame>
