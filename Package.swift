@@ -16,11 +16,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
         .target(name: "ToomCore"),
+        // The chat rules, pure: the time and an input in, actions out. No NIO, no files, no clock.
+        .target(name: "ToomChat", dependencies: ["ToomCore"]),
+        // Where the record lives: the file store of spec §3, behind the `ChatStore` interface.
+        .target(name: "ToomStore", dependencies: ["ToomCore", "ToomChat"]),
         // libedit opened with dlopen at run time: builds without libedit headers, runs without libedit.
         .target(
             name: "CLineEditor",
@@ -28,11 +33,12 @@ let package = Package(
         ),
         .target(name: "LineEditor", dependencies: ["CLineEditor", "ToomCore"]),
         // Reading, merging, filtering and following the message logs (toom replay).
-        .target(name: "ToomReplay", dependencies: ["ToomCore"]),
+        .target(name: "ToomReplay", dependencies: ["ToomCore", "ToomStore"]),
         // Reliable file transfer over UDP, sender and receiver; knows nothing of chat.
         .target(
             name: "ToomTransfer",
             dependencies: [
+                "ToomCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -43,8 +49,10 @@ let package = Package(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
+                "ToomChat",
+                "ToomStore",
                 "LineEditor",
-                "ToomTransfer",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -69,6 +77,7 @@ let package = Package(
             name: "toom",
             dependencies: [
                 "ToomCore",
+                "ToomChat",
                 "ToomServer",
                 "ToomClient",
                 "ToomReplay",
@@ -101,10 +110,11 @@ let package = Package(
             path: "Sources/ToomTestSupport"
         ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore", "ToomTestSupport"]),
-        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore", "ToomTestSupport"]),
+        .testTarget(name: "ToomChatTests", dependencies: ["ToomChat", "ToomCore"]),
+        .testTarget(name: "ToomStoreTests", dependencies: ["ToomStore", "ToomChat", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
-        .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),
-        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomTestSupport"]),
+        .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore", "ToomStore"]),
+        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]
 )

@@ -23,7 +23,7 @@ function __toom_parse_tokens -S
         __toom_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'server'
-            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'version' 'h/help'
+            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'message-rate=' 'message-burst=' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'version' 'h/help'
         case 'client'
             __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'live' 'no-live' 'version' 'h/help'
         case 'admin'
@@ -105,6 +105,8 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" host' -l 'host' -d 'Address of the interface to listen on.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" fresh' -l 'fresh' -d 'Start with empty logs, moving the old ones into a dated folder in the data directory.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" sync' -l 'sync' -d 'fsync every log write before replying (survives power loss; concurrent writers share one fsync).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" message-rate' -l 'message-rate' -d 'Messages (BCM, SRM, SRB) a second one user may send once the burst is spent; faster senders are slowed down, never refused (0: no limit).' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" message-burst' -l 'message-burst' -d 'Messages one user may send at once before --message-rate applies.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" login-timeout' -l 'login-timeout' -d 'Seconds a connection has to log in before it is closed.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" max-connections' -l 'max-connections' -d 'Open connections at most; more are refused with a message.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" max-unread-bytes' -l 'max-unread-bytes' -d 'Reply bytes a client may leave unread before it is disconnected.' -rfka ''

@@ -1,3 +1,4 @@
+import ToomCore
 import ArgumentParser
 import Foundation
 import NIOCore

@@ -86,7 +86,7 @@ public final class ChatClient: Sendable {
                         transfers.offer(fields)
                         return
                     }
-                    guard EventKind.endsSession(kind) else { return live.deliver(frame) }
+                    guard EventKind.endingSession.contains(kind) else { return live.deliver(frame) }
                     live.end { Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input) }
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })

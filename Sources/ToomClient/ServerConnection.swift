@@ -71,7 +71,7 @@ private final class FrameHandler: ChannelInboundHandler {
         switch frame {
         case .event(let kind, _):
             // Only these end the session; other events (an upload offer, a delivery) are news.
-            if EventKind.endsSession(kind) {
+            if EventKind.endingSession.contains(kind) {
                 closeExpected.withLockedValue { $0 = true }
             }
             onEvent(frame)

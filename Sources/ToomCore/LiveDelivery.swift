@@ -1,26 +1,5 @@
-/// Live delivery (spec §8, docs/PROTOCOL.md §8): the capability a client asks for in
-/// HELLO, the events that carry what others say, and the lines a client prints for them.
-public enum Capability {
-    /// `HELLO 1 <agent> live`: deliver broadcasts, room messages and room notices as they happen.
-    public static let live = "live"
-}
-
-extension EventKind {
-    /// `EVENT B <n> <ts> <user> <message>`: a new broadcast.
-    public static let broadcast = "B"
-    /// `EVENT S <room> <n> <ts> <user> <message>`: a new message in one of the user's rooms.
-    public static let roomMessage = "S"
-    /// `EVENT SRB <id> <issuer> <u1> ...`: a room that includes the user was built.
-    public static let roomBuilt = "SRB"
-    /// `EVENT TOO_SLOW <reason>`: the client fell too far behind; the connection closes next.
-    public static let tooSlow = "TOO_SLOW"
-
-    /// Events after which the server closes the connection.
-    public static func endsSession(_ kind: String) -> Bool {
-        kind == shutdown || kind == kicked || kind == tooSlow
-    }
-}
-
+/// What a live client (spec §8, docs/PROTOCOL.md §8) prints for a delivery. The event
+/// kinds and the capability are in Wire.swift.
 extension ReplyRenderer {
     /// The line a live client prints for a delivery, or nil for a frame that is not one
     /// (or is malformed: a client ignores what it cannot read).

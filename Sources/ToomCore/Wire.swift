@@ -69,8 +69,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
 
 /// A frame from the server, decoded.
 public enum ServerFrame: Equatable, Sendable {
-    /// `HELLO <version>`: the server accepts the protocol version.
-    case hello(version: Int)
+    /// `HELLO <version> [<capability> ...]`: the server accepts the protocol version and
+    /// grants the capabilities listed (those the client asked for and the server has).
+    case hello(version: Int, capabilities: [String] = [])
     /// `ITEM <kind> ...`: one entry of a list reply; a final `OK` or `ERR` follows.
     case item(kind: String, fields: [String])
     /// `OK <kind> ...`: the request succeeded.
@@ -87,7 +88,7 @@ public enum ServerFrame: Equatable, Sendable {
         switch tag {
         case "HELLO":
             guard let v = rest.first.flatMap({ Int($0) }) else { return nil }
-            return .hello(version: v)
+            return .hello(version: v, capabilities: Array(rest.dropFirst()))
         case "ITEM", "OK", "EVENT":
             guard let kind = rest.first else { return nil }
             let fields = Array(rest.dropFirst())
@@ -106,7 +107,7 @@ public enum ServerFrame: Equatable, Sendable {
 
     public var fields: [String] {
         switch self {
-        case .hello(let version): return ["HELLO", String(version)]
+        case .hello(let version, let capabilities): return ["HELLO", String(version)] + capabilities
         case .item(let kind, let fields): return ["ITEM", kind] + fields
         case .ok(let kind, let fields): return ["OK", kind] + fields
         case .error(let code, let messages): return ["ERR", code.rawValue] + messages
@@ -123,4 +124,21 @@ public enum EventKind {
     public static let shutdown = "SHUTDOWN"
     /// `EVENT KICKED <message>`: the operator disconnected this user; the connection closes next.
     public static let kicked = "KICKED"
+    /// `EVENT TOO_SLOW <message>`: the client left too much unread; the connection closes next.
+    public static let tooSlow = "TOO_SLOW"
+    /// Live delivery (capability `live`): `EVENT B <n> <ts> <user> <message>`.
+    public static let broadcast = "B"
+    /// Live delivery: `EVENT S <room> <n> <ts> <user> <message>`.
+    public static let roomMessage = "S"
+    /// Live delivery: `EVENT SRB <id> <issuer> <member> ...`, a room that includes this user.
+    public static let roomBuilt = "SRB"
+
+    /// Kinds after which the server closes the connection.
+    public static let endingSession: Set<String> = [shutdown, kicked, tooSlow]
+}
+
+/// Capabilities a client may ask for in HELLO, after its agent field.
+public enum Capability {
+    /// Live delivery (spec §8): the server sends new messages as `EVENT B`/`S`/`SRB` frames.
+    public static let live = "live"
 }

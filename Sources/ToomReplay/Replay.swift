@@ -1,5 +1,6 @@
 import Foundation
 import ToomCore
+import ToomStore
 
 /// `toom replay`: reads `messagelog.txt` and every `SR_<id>_messageLog.txt` in a data
 /// directory and writes their messages merged in time order, filtered and formatted.

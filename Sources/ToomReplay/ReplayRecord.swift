@@ -1,30 +1,5 @@
 import ToomCore
-
-/// Which log a message comes from.
-public enum LogKind: Equatable, Hashable, Sendable, Comparable {
-    case broadcast
-    case room(Int)
-
-    /// The file it is kept in (spec §3).
-    public var fileName: String {
-        switch self {
-        case .broadcast: return "messagelog.txt"
-        case .room(let id): return "SR_\(id)_messageLog.txt"
-        }
-    }
-
-    /// `messagelog.txt` or `SR_<id>_messageLog.txt`; nil for any other name.
-    public init?(fileName: String) {
-        if fileName == "messagelog.txt" {
-            self = .broadcast
-            return
-        }
-        guard fileName.hasPrefix("SR_"), fileName.hasSuffix("_messageLog.txt") else { return nil }
-        let digits = fileName.dropFirst(3).dropLast("_messageLog.txt".count)
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let id = Int(digits), id > 0 else { return nil }
-        self = .room(id)
-    }
-}
+import ToomStore
 
 /// One message read back from a log.
 public struct ReplayRecord: Equatable, Sendable {

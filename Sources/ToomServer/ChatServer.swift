@@ -1,51 +1,64 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
 import NIOPosix
+import ToomChat
 import ToomCore
+import ToomStore
 
-/// The TOOM server: every connection on SwiftNIO event loops, one `ChatState` behind one
-/// lock. A command runs atomically under the lock, log writes included; its reply leaves
-/// after the lock is released.
+/// The TOOM server: connections on SwiftNIO event loops, the chat rules in one `ChatEngine`,
+/// the record in a `ChatStore`. Its lifecycle — start, serve, quiesce, stop — is driven by
+/// `ServerService` under swift-service-lifecycle.
 public final class ChatServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     let output: ServerOutput
-    private let lock = NIOLock()
-    private let state: ChatState
-    /// With `--sync`: the shared fsync replies to log writes wait for.
-    let commit: GroupCommit?
-    private var sessions: [Int: Session] = [:]
-    private var nextSessionId = 1
-    private var stopping = false
-    private var stopTask: Task<Void, Never>?
+    public let logger: Logger
+    let engine: ChatEngine
+    private let store: ChatStore
     private let group: MultiThreadedEventLoopGroup
-    private var listener: Channel?
+    private let pool: NIOThreadPool
+    /// Released before the event loops stop: its deinit completes a promise on one of them.
+    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
+    private let stopTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let listener = NIOLockedValueBox<Channel?>(nil)
 
-    /// Loads credentials and history (or moves them aside with `fresh`). Throws on files it cannot use.
+    /// Loads the accounts and the history (or moves them aside with `fresh`). Throws on files it cannot use.
     public init(configuration: ServerConfiguration, output: ServerOutput = StandardServerOutput()) throws {
         self.configuration = configuration
         self.output = output
+        let logger = Logger.server(output)
+        self.logger = logger
         if configuration.fresh, let folder = try LogArchive.moveAside(in: configuration.dataDirectory) {
-            output.diagnostic("Old logs moved to \(folder)")
+            logger.info("Old logs moved to \(folder)")
         }
-        state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
-        commit = state.commit
+        store = try FileChatStore(directory: configuration.dataDirectory, sync: configuration.sync,
+                                  warn: { logger.warning("\($0)") })
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
+        engine = try ChatEngine(store: store, settings: configuration.chatSettings, limits: configuration.limits,
+                                output: output, logger: logger, pool: pool)
     }
 
     /// Binds the listening socket and returns the address it is bound to.
     public func start() async throws -> SocketAddress {
+        guard let quiesce = quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { [quiesce] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .probingIdleConnections()
-            .childChannelInitializer { [self] channel in
+            .childChannelInitializer { [engine] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: Wire.maxFrameBytes))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: self))
+                    try channel.pipeline.syncOperations.addHandler(Connection(engine: engine))
                 }
             }
         // An address literal binds without a resolver round trip; a name is resolved.
@@ -55,59 +68,36 @@ public final class ChatServer: @unchecked Sendable {
         } else {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         }
-        lock.withLock { listener = channel }
-        verifyLogsInTheBackground()
+        listener.withLockedValue { $0 = channel }
+        store.verify { [logger] in logger.warning("\($0)") }
         return channel.localAddress!
-    }
-
-    private func verifyLogsInTheBackground() {
-        let logs = lock.withLock { state.logsToVerify }
-        let output = self.output
-        // Start-up read only the tails of the logs; the rest is checked in the background,
-        // once the server is serving.
-        Thread.detachNewThread {
-            // Lowest priority: checking old lines must not slow down serving new ones.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)  // 0: this thread, on Linux
-            for (log, end) in logs {
-                do {
-                    try log.verify(end: end) { output.diagnostic("warning: " + $0) }
-                } catch {
-                    output.diagnostic("warning: \(error)")
-                }
-            }
-        }
     }
 
     /// Completes when the listening socket has closed.
     public func waitUntilClosed() async throws {
-        guard let listener = lock.withLock({ listener }) else { return }
+        guard let listener = listener.withLockedValue({ $0 }) else { return }
         try await listener.closeFuture.get()
     }
 
-    /// Graceful stop: refuse new connections, tell every client, close them, empty
-    /// `userlog.txt` (nobody is online) and finish pending fsyncs. Every caller waits for
-    /// the same stop.
+    /// Graceful stop: refuse new connections, tell every client, close them (swift-nio-extras'
+    /// quiescing helper waits for each), empty `userlog.txt` and finish pending fsyncs. Every
+    /// caller waits for the same stop.
     public func shutdown() async {
-        let task = lock.withLock { () -> Task<Void, Never> in
-            if let stopTask { return stopTask }
-            stopping = true
-            let open = Array(sessions.values)
-            for session in open { state.disconnect(session) }
-            if let problem = state.flushUserLog() { output.diagnostic(problem) }
-            let task = Task { [listener, commit, output] in
-                try? await listener?.close()
-                for session in open {
-                    Self.sendLast(.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown]), on: session.channel)
+        let task = stopTask.withLockedValue { task -> Task<Void, Never> in
+            if let task { return task }
+            // Only a server that listened has connections to wait for.
+            let listened = listener.withLockedValue { $0 != nil }
+            let started = Task { [engine, quiesce, group, store, logger] in
+                engine.shutdown()
+                if listened, let helper = quiesce.withLockedValue({ $0 }) {
+                    let closed = group.next().makePromise(of: Void.self)
+                    helper.initiateShutdown(promise: closed)
+                    try? await closed.futureResult.get()
                 }
-                for session in open { try? await session.channel.closeFuture.get() }
-                if let commit {
-                    commit.stop()
-                    let done = commit.statistics
-                    output.diagnostic("--sync: \(done.writes) writes made durable by \(done.batches) fsync batches")
-                }
+                if let report = store.close() { logger.info("\(report)") }
             }
-            stopTask = task
-            return task
+            task = started
+            return started
         }
         await task.value
     }
@@ -116,92 +106,9 @@ public final class ChatServer: @unchecked Sendable {
     /// they are gone, so this comes last.
     public func releaseEventLoops() async {
         await shutdown()
+        quiesce.withLockedValue { $0 = nil }
+        try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
-    }
-
-    // MARK: Connections
-
-    enum Admission {
-        case accepted(Session)
-        /// Closed at once, after the reply if there is one.
-        case refused(ServerFrame?)
-    }
-
-    func open(_ channel: Channel) -> Admission {
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
-        let limit = configuration.limits.maxConnections
-        return lock.withLock {
-            guard !stopping else { return .refused(nil) }
-            guard sessions.count < limit else {
-                return .refused(.error(code: .limit, messages: ["The server is full (\(limit) connections). Please try again later"]))
-            }
-            let session = Session(id: nextSessionId, channel: channel, address: address)
-            nextSessionId += 1
-            sessions[session.id] = session
-            return .accepted(session)
-        }
-    }
-
-    /// Runs one frame. With `--sync`, an outcome that wrote to a log carries the ticket its
-    /// reply must wait for.
-    func handle(_ fields: [Substring], from session: Session) -> Outcome {
-        var (outcome, loggedOut) = lock.withLock { () -> (Outcome, Bool) in
-            if stopping { return (Outcome(close: true), false) }
-            let before = commit?.latest
-            let wasOnline = session.user != nil
-            var outcome = state.handle(fields, from: session)
-            if let after = commit?.latest, after != before { outcome.durable = after }
-            return (outcome, wasOnline && session.user == nil)
-        }
-        if let query = outcome.history { outcome = query.answer() }
-        output.events(outcome.console)
-        if loggedOut { scheduleUserLogFlush() }
-        for notice in outcome.notices {
-            notice.session.channel.writeAndFlush(ByteBuffer(string: notice.frame.encoded), promise: nil)
-        }
-        return outcome
-    }
-
-    private let userLogQueue = DispatchQueue(label: "toom.userlog")
-
-    /// Has `userlog.txt` rewritten soon, off the event loop; departures in the meantime
-    /// share the rewrite.
-    private func scheduleUserLogFlush() {
-        userLogQueue.async { [self] in
-            if let problem = lock.withLock({ state.flushUserLog() }) { output.diagnostic(problem) }
-        }
-    }
-
-    /// The reply for a write whose fsync failed: the line is in the file, but may not survive power loss.
-    func notDurable(_ error: Error) -> Outcome {
-        output.events(["error: \(error)"])
-        return Outcome(replies: [.error(code: .storage, messages: [
-            "Error. The server could not make that durable (fsync failed); it may be lost if the machine stops"])])
-    }
-
-    /// True while the session has not logged in (and is not closing).
-    func awaitsLogin(_ session: Session) -> Bool {
-        lock.withLock { session.user == nil && session.phase != .closed }
-    }
-
-    /// A client that is not reading its replies is being disconnected.
-    func stoppedReading(_ session: Session, unread: Int) {
-        let who = lock.withLock { session.user } ?? "a connection from \(session.address)"
-        output.events(["\(who) disconnected: not reading its replies (\(unread) bytes unread)"])
-    }
-
-    func closed(_ session: Session) {
-        let lines: [String] = lock.withLock {
-            sessions[session.id] = nil
-            guard let user = session.user, state.session(of: user) === session else {
-                session.phase = .closed
-                return []
-            }
-            state.disconnect(session)
-            return ["\(user) disconnected"]
-        }
-        output.events(lines)
-        if !lines.isEmpty { scheduleUserLogFlush() }
     }
 
     // MARK: Operator actions
@@ -219,181 +126,22 @@ public final class ChatServer: @unchecked Sendable {
     }
 
     public var onlineUsers: [OnlineUser] {
-        lock.withLock { state.onlineEntries.map { OnlineUser(user: $0.user, address: $0.address, udpPort: $0.udpPort, since: $0.timestamp) } }
+        engine.onlineUsers.map { OnlineUser(user: $0.user, address: $0.address, udpPort: $0.udpPort, since: $0.timestamp) }
     }
 
-    public var rooms: [Room] {
-        lock.withLock { state.roomList.map { Room(id: $0.id, members: $0.members) } }
-    }
+    public var rooms: [Room] { engine.rooms.map { Room(id: $0.id, members: $0.members) } }
 
     public var blockedUsers: [(user: String, secondsLeft: Int)] {
-        lock.withLock { state.blockedUsers.map { ($0.user, Int(($0.remaining.nanoseconds + 999_999_999) / 1_000_000_000)) } }
+        engine.blocked.map { entry in
+            let (seconds, attoseconds) = entry.remaining.components
+            return (entry.user, Int(seconds) + (attoseconds > 0 ? 1 : 0))
+        }
     }
 
     /// Disconnects a user; their client prints the operator notice. False when not online.
-    public func kick(_ user: String) -> Bool {
-        let session: Session? = lock.withLock {
-            guard let session = state.session(of: user) else { return nil }
-            state.disconnect(session)
-            return session
-        }
-        guard let session else { return false }
-        scheduleUserLogFlush()
-        output.events(["\(user) disconnected by the operator"])
-        Self.sendLast(.event(kind: EventKind.kicked, fields: [Messages.kicked]), on: session.channel)
-        return true
-    }
+    public func kick(_ user: String) -> Bool { engine.kick(user) }
 
-    /// Sends a connection's last frame, then closes it.
-    private static func sendLast(_ frame: ServerFrame, on channel: Channel) {
-        channel.writeAndFlush(ByteBuffer(string: frame.encoded)).whenComplete { _ in channel.close(promise: nil) }
-    }
+    public typealias UnblockResult = ChatCore.UnblockResult
 
-    public enum UnblockResult: Sendable { case unblocked, notBlocked, noSuchUser }
-
-    public func unblock(_ user: String) -> UnblockResult {
-        switch lock.withLock({ state.unblock(user) }) {
-        case nil: return .noSuchUser
-        case true?: return .unblocked
-        case false?: return .notBlocked
-        }
-    }
-}
-
-/// One connection: frames in, replies out. A frame that is too long or not UTF-8 closes
-/// only this connection, after a one-line explanation; so does a login that takes too long.
-/// Replies leave in the order of the frames, each after its log line is written (and, with
-/// `--sync`, made durable).
-final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private let server: ChatServer
-    private var session: Session?
-    private var closing = false
-    private var loginTimer: Scheduled<Void>?
-    /// Set while a reply waits for fsync; frames read meanwhile wait their turn in `backlog`
-    /// (reading is paused, so it holds at most one read's worth).
-    private var awaitingDurability = false
-    private var backlog: [ByteBuffer] = []
-    /// Reply bytes written to the channel but not yet taken by the socket.
-    private var unread = 0
-
-    init(server: ChatServer) { self.server = server }
-
-    func channelActive(context: ChannelHandlerContext) {
-        switch server.open(context.channel) {
-        case .accepted(let session):
-            self.session = session
-            loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: server.configuration.limits.loginTimeout) { [self] in
-                loginTimedOut(context)
-            }
-        case .refused(let reply):
-            send(context, reply.map { [$0] } ?? [], close: true)
-        }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        if awaitingDurability {
-            backlog.append(frame)
-        } else {
-            handle(context, frame)
-        }
-    }
-
-    private func handle(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
-        guard !closing, let session else { return }
-        let fields: [Substring]
-        switch Wire.decodeFrame(frame.readableBytesView) {
-        case .failure(let error):
-            fail(context, error.description)
-            return
-        case .success(let decoded):
-            fields = decoded
-        }
-        let outcome = server.handle(fields, from: session)
-        if loginTimer != nil, outcome.replies.contains(where: { if case .ok("LOGIN", _) = $0 { true } else { false } }) {
-            loginTimer?.cancel()
-            loginTimer = nil
-        }
-        guard let ticket = outcome.durable, let commit = server.commit else {
-            send(context, outcome.replies, close: outcome.close)
-            return
-        }
-        awaitingDurability = true
-        context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        commit.whenDurable(ticket) { error in
-            bound.eventLoop.execute {
-                let (handler, context) = bound.value
-                handler.durable(context, error.map(handler.server.notDurable) ?? outcome)
-            }
-        }
-    }
-
-    private func durable(_ context: ChannelHandlerContext, _ outcome: Outcome) {
-        awaitingDurability = false
-        send(context, outcome.replies, close: outcome.close)
-        guard !closing else { return }
-        while !awaitingDurability, !closing, !backlog.isEmpty {
-            handle(context, backlog.removeFirst())
-        }
-        if !awaitingDurability { context.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
-    }
-
-    private func loginTimedOut(_ context: ChannelHandlerContext) {
-        loginTimer = nil
-        guard !closing, let session, server.awaitsLogin(session) else { return }
-        let seconds = server.configuration.limits.loginTimeout.seconds
-        send(context, [.error(code: .loginTimeout, messages: ["Login timed out: no login within \(seconds) seconds. Please connect again"])],
-             close: true)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        loginTimer?.cancel()
-        loginTimer = nil
-        if let session { server.closed(session) }
-        session = nil
-        backlog = []
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is ByteToMessageDecoderError.PayloadTooLargeError {
-            fail(context, FrameError.tooLong.description)
-        } else {
-            context.close(promise: nil)
-        }
-    }
-
-    private func fail(_ context: ChannelHandlerContext, _ message: String) {
-        send(context, [.error(code: .badFrame, messages: [message])], close: true)
-    }
-
-    private func send(_ context: ChannelHandlerContext, _ replies: [ServerFrame], close: Bool) {
-        if close { closing = true }
-        guard !replies.isEmpty else {
-            if close { context.close(promise: nil) }
-            return
-        }
-        if unread > server.configuration.limits.maxUnreadBytes {
-            // Not reading: more replies would only pile up in memory.
-            if let session { server.stoppedReading(session, unread: unread) }
-            closing = true
-            context.close(promise: nil)
-            return
-        }
-        var text = ""
-        for reply in replies { text += reply.encoded }
-        let size = text.utf8.count
-        unread += size
-        let future = context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)))
-        future.assumeIsolated().whenComplete { [self] _ in unread -= size }
-        if close {
-            let channel = context.channel
-            future.whenComplete { _ in channel.close(promise: nil) }
-        }
-    }
+    public func unblock(_ user: String) -> UnblockResult { engine.unblock(user) }
 }

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import ToomChat
 import ToomCore
 
 public struct ServerConfiguration: Sendable {
@@ -17,10 +18,14 @@ public struct ServerConfiguration: Sendable {
     /// fsync each log write before replying (group commit: concurrent writers share an fsync).
     public var sync: Bool
     public var limits: ServerLimits
+    /// Flood control (spec §8): messages a second per user once `messageBurst` is spent; 0 is off.
+    public var messageRate: Double
+    public var messageBurst: Int
 
     public init(host: String = "0.0.0.0", port: Int, attempts: Int, dataDirectory: String = ".",
                 blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false,
-                limits: ServerLimits = ServerLimits()) {
+                limits: ServerLimits = ServerLimits(), messageRate: Double = ChatSettings.defaultMessageRate,
+                messageBurst: Int = ChatSettings.defaultMessageBurst) {
         self.host = host
         self.port = port
         self.attempts = attempts
@@ -29,6 +34,18 @@ public struct ServerConfiguration: Sendable {
         self.fresh = fresh
         self.sync = sync
         self.limits = limits
+        self.messageRate = messageRate
+        self.messageBurst = messageBurst
+    }
+
+    /// The rules' share of the configuration.
+    var chatSettings: ChatSettings {
+        ChatSettings(attempts: attempts, blockDuration: .nanoseconds(blockDuration.nanoseconds),
+                     loginTimeout: .nanoseconds(limits.loginTimeout.nanoseconds),
+                     addressFailures: limits.maxAddressFailures,
+                     addressWindow: .nanoseconds(limits.addressWindow.nanoseconds),
+                     addressBlockDuration: .nanoseconds(limits.addressBlockDuration.nanoseconds),
+                     messageRate: messageRate, messageBurst: messageBurst)
     }
 }
 

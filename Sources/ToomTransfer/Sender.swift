@@ -1,3 +1,4 @@
+import ToomCore
 import NIOCore
 
 /// The sending side of one transfer. Lives on the endpoint's event loop; only its file

@@ -1,3 +1,4 @@
+import ToomCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix

@@ -1,3 +1,4 @@
+import ToomCore
 import NIOCore
 
 /// The datagrams of the transfer protocol (docs/TRANSFER.md). Every datagram starts with

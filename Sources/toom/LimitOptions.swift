@@ -55,7 +55,7 @@ struct LimitOptions: ParsableArguments {
             setrlimit(openFiles, &limit)
         }
         guard limit.rlim_cur < wanted else { return nil }
-        return "warning: the open-file limit (\(limit.rlim_cur)) is below --max-connections \(maxConnections) plus 64; raise it (ulimit -n) or lower --max-connections"
+        return "the open-file limit (\(limit.rlim_cur)) is below --max-connections \(maxConnections) plus 64; raise it (ulimit -n) or lower --max-connections"
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import ToomChat
 import ToomCore
 import ToomServer
 
@@ -41,6 +42,12 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "fsync every log write before replying (survives power loss; concurrent writers share one fsync).")
     var sync = false
 
+    @Option(name: .customLong("message-rate"), help: ArgumentHelp("Messages (BCM, SRM, SRB) a second one user may send once the burst is spent; faster senders are slowed down, never refused (0: no limit).", valueName: "per-second"))
+    var messageRate: Double = ChatSettings.defaultMessageRate
+
+    @Option(name: .customLong("message-burst"), help: ArgumentHelp("Messages one user may send at once before --message-rate applies.", valueName: "n"))
+    var messageBurst: Int = ChatSettings.defaultMessageBurst
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
@@ -55,6 +62,12 @@ struct ServerCommand: AsyncParsableCommand {
         guard blockSeconds > 0, blockSeconds <= 86_400 else {
             throw ValidationError("Invalid --block-seconds: \(blockSeconds). It must be more than 0 and at most 86400")
         }
+        guard messageRate >= 0, messageRate <= 1_000_000 else {
+            throw ValidationError("Invalid --message-rate: \(messageRate). It must be 0 (no limit) or more, at most 1000000")
+        }
+        guard messageBurst >= 1, messageBurst <= 1_000_000 else {
+            throw ValidationError("Invalid --message-burst: \(messageBurst). It must be from 1 to 1000000")
+        }
     }
 
     static func reportInvalidAttempts(_ value: String) {
@@ -65,17 +78,18 @@ struct ServerCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
-            blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits)
+            blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits,
+            messageRate: messageRate, messageBurst: messageBurst)
         // With a terminal on standard input the server's terminal is the operator console.
         let console = isatty(0) == 1 ? OperatorConsole(dataDirectory: dataDirectory) : nil
         let output: ServerOutput = console ?? StandardServerOutput()
-        if let warning = limits.raiseOpenFileLimit() { output.diagnostic(warning) }
+        if let warning = limits.raiseOpenFileLimit() { Logger.server(output).warning("\(warning)") }
         let server: ChatServer
         do {
             try await AdminChannel.claim(dataDirectory: dataDirectory)
             server = try ChatServer(configuration: configuration, output: output)
         } catch {
-            output.diagnostic("error: cannot start: \(error)")
+            Logger.server(output).error("cannot start: \(error)")
             throw ExitCode.failure
         }
         let actions = OperatorActions(server: server)
@@ -85,13 +99,13 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             services.append(.init(service: try await AdminChannel.bind(dataDirectory: dataDirectory, actions: actions)))
         } catch {
-            output.diagnostic("warning: \(error); toom admin will not reach this server")
+            Logger.server(output).warning("\(error); toom admin will not reach this server")
         }
         if let console {
             services.append(.init(service: ConsoleService(console: console, actions: actions),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let logger = Logger(label: "toom.server", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logger = Logger.server(output)
         let group = ServiceGroup(configuration: .init(
             services: services,
             // With a console, a hang-up of its terminal also stops the server gracefully.
@@ -100,7 +114,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as ServerService.StartError {
-            output.diagnostic("error: \(error.message)")
+            Logger.server(output).error("\(error.message)")
             throw ExitCode.failure
         }
     }
@@ -129,6 +143,6 @@ struct ServerService: Service {
             Task { await server.shutdown() }
         }
         await server.releaseEventLoops()
-        output.diagnostic("Server stopped")
+        server.logger.info("Server stopped")
     }
 }

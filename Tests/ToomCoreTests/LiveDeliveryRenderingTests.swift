@@ -27,11 +27,6 @@ import ToomCore
         #expect(ReplyRenderer.delivery(frame) == nil)
     }
 
-    @Test func sessionEndingEvents() {
-        #expect(EventKind.endsSession("SHUTDOWN") && EventKind.endsSession("KICKED") && EventKind.endsSession("TOO_SLOW"))
-        #expect(!EventKind.endsSession("OFFER") && !EventKind.endsSession("B"))
-    }
-
     @Test func helloAsksForCapabilitiesAfterTheAgent() {
         #expect(LoginFrame.hello() == ["HELLO", "1", "toom"])
         #expect(Wire.encode(LoginFrame.hello(capabilities: [Capability.live])) == "HELLO\t1\ttoom\tlive\n")

@@ -104,7 +104,7 @@ import Testing
 
     @Test func decodesEveryKind() {
         #expect(ServerFrame.decode("HELLO\t1") == .hello(version: 1))
-        #expect(ServerFrame.decode("HELLO\t2\textra") == .hello(version: 2))
+        #expect(ServerFrame.decode("HELLO\t2\tlive") == .hello(version: 2, capabilities: ["live"]))
         #expect(ServerFrame.decode("OK\tUSER") == .ok(kind: "USER", fields: []))
         #expect(ServerFrame.decode("OK\tLOGIN\tyoda") == .ok(kind: "LOGIN", fields: ["yoda"]))
         #expect(ServerFrame.decode("OK\tBCM\t1\t\(ts)") == .ok(kind: "BCM", fields: ["1", ts]))

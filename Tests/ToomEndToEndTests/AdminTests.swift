@@ -27,7 +27,7 @@ func admin(_ arguments: [String]) async throws -> Completed {
         #expect(lines[0] == "Users online: 2")
         #expect(matches(lines[1], #"  hans, 127\.0\.0\.1, UDP port [0-9]+, since "# + timestampPattern))
         #expect(lines[3...5] == ["Rooms: 1", "  room 1: hans, yoda", "Blocked accounts: 1"])
-        #expect(matches(lines[6], "  vader, (600|599) seconds left"))
+        #expect(matches(lines[6], "  vader, (600|5[0-9][0-9]) seconds left"))
 
         let json = try await admin(["list", "--json"] + dir)
         #expect(json.status == 0)

@@ -117,18 +117,4 @@ import ToomTestSupport
         try await term.waitUntil("the prompt after the reply") { $0.last == Command.prompt.trimmingCharacters(in: .whitespaces) }
         #expect(try await term.lines().filter { $0.contains("\"unseen until asked\"") }.count == 1)
     }
-
-    @Test func aClientThatDidNotAskReceivesNothingUnsolicited() async throws {
-        guard let server = try await liveServer() else { return }
-        let old = try RawConnection(port: server.port)
-        try old.login("luke", passwords["luke"]!)
-        let hans = try await server.login("hans", extra: ["--live"])
-        _ = try await hans.command("BCM one")
-        _ = try await hans.command("SRB luke")
-        _ = try await hans.command("SRM 1 two")
-        // The next frames luke reads are his ATU reply: nothing came before it.
-        old.send("ATU\n")
-        #expect(old.readLine()?.hasPrefix("ITEM\tUSER\thans\t127.0.0.1\t") == true)
-        #expect(old.readLine() == "OK\tATU\t1")
-    }
 }

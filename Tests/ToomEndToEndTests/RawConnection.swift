@@ -60,10 +60,10 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// Greets and logs in, returning after the server's `OK LOGIN`.
-    func login(_ user: String, _ password: String, udpPort: Int = 9) throws {
-        send("HELLO\t1\ttest\n")
-        guard readLine() == "HELLO\t1" else { throw HarnessError(description: "no HELLO") }
+    /// Greets (asking for live delivery if `live`) and logs in, returning after the server's `OK LOGIN`.
+    func login(_ user: String, _ password: String, udpPort: Int = 9, live: Bool = false) throws {
+        send(live ? "HELLO\t1\ttest\tlive\n" : "HELLO\t1\ttest\n")
+        guard readLine() == (live ? "HELLO\t1\tlive" : "HELLO\t1") else { throw HarnessError(description: "no HELLO") }
         send("USER\t\(user)\n")
         guard readLine() == "OK\tUSER" else { throw HarnessError(description: "USER refused") }
         send("PASS\t\(password)\t\(udpPort)\n")

@@ -51,7 +51,9 @@ import ToomTransfer
     /// The transfer is held up in a relay while both users keep typing: every reply comes,
     /// and the file still arrives once the relay lets it through.
     @Test func promptStaysUsableWhileATransferRuns() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50)
+        // A loaded machine may take a while over the commands: the transfer must outlast them.
+        let patient = ["--transfer-timeout", "120"]
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50, hans: patient, yoda: patient)
         let sent = try randomFile(in: pair.hans, "held.bin", size: 3 << 20)
         #expect(try await pair.hans.command("UPD yoda held.bin") == [])
         try await eventually("the transfer to start and be held") { pair.relay.paused }

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import ToomCore
+import ToomStore
 @testable import ToomReplay
 
 /// A data directory with message logs written by the test.

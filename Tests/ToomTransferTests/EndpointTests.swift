@@ -1,3 +1,4 @@
+import ToomCore
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,3 +1,4 @@
+import ToomCore
 import Testing
 import ToomTransfer
 

@@ -1,3 +1,4 @@
+import ToomCore
 import NIOCore
 import Testing
 @testable import ToomTransfer

@@ -1,16 +1,11 @@
 import Foundation
 
 /// `--fresh`: moves the old logs into a dated folder rather than deleting them.
-enum LogArchive {
-    static func isLog(_ name: String) -> Bool {
-        name == "messagelog.txt" || name == "userlog.txt" || name == "rooms.txt"
-            || (name.hasPrefix("SR_") && name.hasSuffix("_messageLog.txt"))
-    }
-
+public enum LogArchive {
     /// Returns the folder the logs went to, or nil when there were none.
-    static func moveAside(in directory: String, now: Date = Date()) throws -> String? {
+    public static func moveAside(in directory: String, now: Date = Date()) throws -> String? {
         let fm = FileManager.default
-        let logs = try fm.contentsOfDirectory(atPath: directory).filter(isLog).sorted()
+        let logs = try fm.contentsOfDirectory(atPath: directory).filter(LogFiles.isLog).sorted()
         guard !logs.isEmpty else { return nil }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

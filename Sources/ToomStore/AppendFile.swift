@@ -12,21 +12,21 @@ public struct StorageError: Error, CustomStringConvertible {
 
 /// A file opened for appending whole lines. A line goes out in one write; if a write fails
 /// part-way, the file is cut back to where it was, so it never holds a torn line.
-final class AppendFile: Durable {
-    let path: String
+public final class AppendFile: Durable {
+    public let path: String
     private let fd: Int32
-    private(set) var size: Int64
+    public private(set) var size: Int64
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, FileText.mode)
         guard fd >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
         size = Int64(lseek(fd, 0, SEEK_END))
     }
 
     deinit { close(fd) }
 
-    func append(_ text: String) throws {
+    public func append(_ text: String) throws {
         let start = size
         guard RawOutput.writeChecked(fd, text) else {
             let code = errno
@@ -42,14 +42,18 @@ final class AppendFile: Durable {
         size = length
     }
 
-    func sync() throws {
+    public func sync() throws {
         guard fsync(fd) == 0 else { throw StorageError(path: path, operation: "fsync", code: errno) }
     }
 }
 
-enum FileText {
+public enum FileText {
+    /// The logs hold what users said to each other and who is online from where: only the
+    /// server's owner may read them (spec §3 files, docs/SECURITY.md).
+    public static let mode: mode_t = 0o600
+
     /// The whole file as bytes, or nil when it does not exist.
-    static func read(_ path: String) throws -> [UInt8]? {
+    public static func read(_ path: String) throws -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -65,7 +69,7 @@ enum FileText {
     }
 
     /// Up to `count` bytes at `offset` (fewer at the end of the file).
-    static func read(_ fd: Int32, from offset: Int64, count: Int, path: String) throws -> [UInt8] {
+    public static func read(_ fd: Int32, from offset: Int64, count: Int, path: String) throws -> [UInt8] {
         guard count > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
@@ -83,9 +87,9 @@ enum FileText {
     }
 
     /// Replaces a file's contents atomically: a temporary file, then rename.
-    static func replace(_ path: String, with text: String) throws {
+    public static func replace(_ path: String, with text: String) throws {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StorageError(path: temporary, operation: "open", code: errno) }
         let ok = RawOutput.writeChecked(fd, text)
         let code = errno
@@ -96,7 +100,7 @@ enum FileText {
 
     /// Splits into lines. A final line without its newline is returned separately:
     /// it was being written when the server stopped.
-    static func lines(_ bytes: [UInt8]) -> (complete: [Substring], partial: Substring?) {
+    public static func lines(_ bytes: [UInt8]) -> (complete: [Substring], partial: Substring?) {
         var lines = Text.lines(String(decoding: bytes, as: UTF8.self))
         let last = lines.removeLast()
         return (lines, last.isEmpty ? nil : last)

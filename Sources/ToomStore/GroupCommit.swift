@@ -1,7 +1,7 @@
 import Foundation
 
 /// A file (or directory) that fsync makes durable.
-protocol Durable: AnyObject {
+public protocol Durable: AnyObject {
     func sync() throws
 }
 
@@ -10,8 +10,8 @@ protocol Durable: AnyObject {
 /// until an fsync that started after the write has finished. One fsync covers every write
 /// made before it started, so concurrent writers share it, and writes arriving during an
 /// fsync share the next one. fsync runs on a thread of its own, never on an event loop.
-final class GroupCommit: @unchecked Sendable {
-    typealias Ticket = UInt64
+public final class GroupCommit: @unchecked Sendable {
+    public typealias Ticket = UInt64
 
     private let condition = NSCondition()
     private var dirty: [ObjectIdentifier: Durable] = [:]
@@ -26,12 +26,14 @@ final class GroupCommit: @unchecked Sendable {
     private var thread: Thread?
     private var batches = 0
 
+    public init() {}
+
     /// The ticket of the latest write, which covers every earlier write.
-    var latest: Ticket { condition.withLock { written } }
+    public var latest: Ticket { condition.withLock { written } }
 
     /// Records a write to `file` made just now; returns its ticket.
     @discardableResult
-    func wrote(_ file: Durable) -> Ticket {
+    public func wrote(_ file: Durable) -> Ticket {
         condition.withLock {
             if thread == nil {
                 let thread = Thread { [self] in run() }
@@ -48,7 +50,7 @@ final class GroupCommit: @unchecked Sendable {
 
     /// Calls `done` (on the fsync thread, or at once) when every write up to `ticket` is
     /// durable, with the error when an fsync failed.
-    func whenDurable(_ ticket: Ticket, _ done: @escaping @Sendable (Error?) -> Void) {
+    public func whenDurable(_ ticket: Ticket, _ done: @escaping @Sendable (Error?) -> Void) {
         condition.lock()
         guard ticket > completed else {
             let error = failures.last(where: { $0.tickets.contains(ticket) })?.error
@@ -61,11 +63,11 @@ final class GroupCommit: @unchecked Sendable {
     }
 
     /// Writes so far, and the fsync batches that made them durable.
-    var statistics: (writes: Ticket, batches: Int) { condition.withLock { (written, batches) } }
+    public var statistics: (writes: Ticket, batches: Int) { condition.withLock { (written, batches) } }
 
     /// Finishes the writes already made (their waiters are called), then ends the fsync
     /// thread; returns when it has ended.
-    func stop() {
+    public func stop() {
         condition.withLock {
             stopping = true
             condition.broadcast()
@@ -106,11 +108,11 @@ final class GroupCommit: @unchecked Sendable {
 }
 
 /// A directory, so that a file created in it survives power loss too.
-final class DirectoryHandle: Durable {
-    let path: String
+public final class DirectoryHandle: Durable {
+    public let path: String
     private let fd: Int32
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
@@ -118,7 +120,7 @@ final class DirectoryHandle: Durable {
 
     deinit { close(fd) }
 
-    func sync() throws {
+    public func sync() throws {
         guard fsync(fd) == 0 else { throw StorageError(path: path, operation: "fsync", code: errno) }
     }
 }

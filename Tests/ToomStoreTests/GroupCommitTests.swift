@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import ToomServer
+@testable import ToomStore
 
 /// `--sync`: a reply waits for an fsync that started after its write, and writers that
 /// arrive while an fsync runs share the next one.

@@ -6,10 +6,10 @@ import Darwin
 
 /// Reads a log file line by line through one fixed buffer, so memory stays the same
 /// however long the file. Keeps its place, so a followed file can be read again as it grows.
-final class LogFileReader {
-    static let bufferSize = 64 * 1024
+public final class LogFileReader {
+    public static let bufferSize = 64 * 1024
 
-    let path: String
+    public let path: String
     private var fd: Int32
     private var buffer: [UInt8]
     private var start = 0
@@ -17,19 +17,25 @@ final class LogFileReader {
     /// Skipping the rest of a line too long for the buffer.
     private var discarding = false
     private var atEnd = false
-    private(set) var lineNumber = 0
+    public private(set) var lineNumber = 0
     /// Bytes read from the file so far.
     private var offset: Int64 = 0
     private var inode: UInt64
 
-    enum Line {
+    public enum Line {
         case text(String, number: Int)
         case malformed(reason: String, number: Int)
     }
 
-    init?(path: String) {
+    /// Opens the file to read from byte `offset`, which must start a line.
+    public init?(path: String, offset: Int64 = 0) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
+        if offset > 0, lseek(fd, off_t(offset), SEEK_SET) != off_t(offset) {
+            close(fd)
+            return nil
+        }
+        self.offset = offset
         var info = stat()
         fstat(fd, &info)
         self.path = path
@@ -42,7 +48,7 @@ final class LogFileReader {
 
     /// The next line; nil when no whole line is available now. With `finalLine`, text after
     /// the last newline at the end of the file counts as a line.
-    func next(finalLine: Bool) -> Line? {
+    public func next(finalLine: Bool) -> Line? {
         while true {
             let found = buffer.withUnsafeBufferPointer { b in memchr(b.baseAddress! + start, 0x0A, end - start) }
             if let found {
@@ -101,7 +107,7 @@ final class LogFileReader {
 
     /// Whether the file at `path` is no longer the one being read (moved aside, replaced or
     /// cut short), after everything in the old one was read.
-    var wasReplaced: Bool {
+    public var wasReplaced: Bool {
         guard atEnd else { return false }
         var info = stat()
         guard stat(path, &info) == 0 else { return false }

@@ -4,7 +4,7 @@ import ToomCore
 /// A login appends a line; a logout rewrites the file (atomically) renumbered.
 final class UserLog {
     let path: String
-    private(set) var entries: [UserLogRecord] = []
+    private var entries: [UserLogRecord] = []
     private var file: AppendFile
 
     /// Starts empty: nobody is online when the server starts.
@@ -17,16 +17,17 @@ final class UserLog {
     /// True while the file still lists someone who left; `flush` rewrites it.
     private(set) var needsRewrite = false
 
-    func add(user: String, timestamp: String, address: String, udpPort: Int) throws -> UserLogRecord {
-        let record = UserLogRecord(sequence: entries.count + 1, timestamp: timestamp, user: user,
-                                   address: address, udpPort: udpPort)
+    /// Appends a login line; the rules numbered it.
+    func add(_ record: UserLogRecord) throws {
+        var record = record
+        record.sequence = entries.count + 1
         entries.append(record)
-        if needsRewrite {
-            try flush()
-        } else {
-            try file.append(record.line + "\n")
+        do {
+            if needsRewrite { try flush() } else { try file.append(record.line + "\n") }
+        } catch {
+            entries.removeLast()
+            throw error
         }
-        return record
     }
 
     /// Forgets a user now; the file follows at the next `flush`, so that many users leaving at
@@ -45,6 +46,4 @@ final class UserLog {
         file = try AppendFile(path: path)
         needsRewrite = false
     }
-
-    func record(for user: String) -> UserLogRecord? { entries.first { $0.user == user } }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import ToomTestSupport
 import ToomCore
-@testable import ToomServer
+@testable import ToomStore
 
 /// The log file is its own index: these check the bisection against a plain filter.
 @Suite struct MessageLogTests {
@@ -18,6 +18,12 @@ import ToomCore
     }
 
     private static let base = Timestamp.parse("1 Mar 2022 00:00:00")!
+
+    private static func all(_ cursor: MessageCursor) throws -> [MessageRecord] {
+        var records: [MessageRecord] = []
+        while let record = try cursor.next() { records.append(record) }
+        return records
+    }
 
     /// A log of `count` lines with non-decreasing times, some sharing a second, some long.
     private static func sortedLog(count: Int, seed: UInt64) -> (text: String, times: [Int64]) {
@@ -39,11 +45,11 @@ import ToomCore
     func bisectionAgreesWithAFilter(count: Int) throws {
         let (text, times) = Self.sortedLog(count: count, seed: UInt64(count))
         try withLog(text) { log, _, _ in
-            #expect(log.nextNumber == count + 1)
+            #expect(log.lastNumber == count)
             #expect(log.inTimeOrder)
             for probe in [Self.base - 1, Self.base, times[times.count / 2], times[times.count / 3] + 1, times.last!, times.last! + 1] {
                 let expected = times.indices.filter { times[$0] > probe }.map { $0 + 1 }
-                let found = try log.messages(after: probe, end: log.size).map(\.number)
+                let found = try Self.all(log.messages(after: probe, through: count)).map(\.number)
                 #expect(found == expected, "after \(probe)")
             }
         }
@@ -56,7 +62,7 @@ import ToomCore
             try log.verify(end: log.size) { warnings.append($0) }
             #expect(!log.inTimeOrder)
             let after = Timestamp.parse("1 Mar 2022 10:30:00")!
-            let found = try log.messages(after: after, end: log.size).map(\.number)
+            let found = try Self.all(log.messages(after: after, through: 4)).map(\.number)
             #expect(found == [2, 3, 4])
             #expect(warnings.isEmpty)
         }
@@ -65,11 +71,11 @@ import ToomCore
     @Test func malformedLinesAreSkippedAndReported() throws {
         let text = "1; 1 Mar 2022 10:00:00; hans; a\ngarbage\n2; 1 Mar 2022 10:00:01; hans; b\n3; not a time; hans; c\n"
         try withLog(text) { log, _, warnings in
-            #expect(log.nextNumber == 3)  // the last line that parses is #2
+            #expect(log.lastNumber == 2)  // the last line that parses
             try log.verify(end: log.size) { warnings.append($0) }
             #expect(warnings.contains { $0.hasPrefix("messagelog.txt:2: skipped") })
             #expect(warnings.contains { $0.hasPrefix("messagelog.txt:4: skipped") })
-            let found = try log.messages(after: Self.base, end: log.size).map(\.number)
+            let found = try Self.all(log.messages(after: Self.base, through: 2)).map(\.number)
             #expect(found == [1, 2])
         }
     }
@@ -78,13 +84,13 @@ import ToomCore
         try withLog("1; 1 Mar 2022 10:00:00; hans; a\n2; 1 Mar 2022 10:0") { log, path, warnings in
             let contents = try String(contentsOfFile: path, encoding: .utf8)
             #expect(contents == "1; 1 Mar 2022 10:00:00; hans; a\n")
-            #expect(log.nextNumber == 2)
+            #expect(log.lastNumber == 1)
             #expect(warnings == ["messagelog.txt: removed a torn last line (18 bytes)"])
         }
         try withLog("1; 1 Mar 2022 10:00:00; hans; a\n2; 1 Mar 2022 10:00:01; hans; whole") { log, path, warnings in
             let contents = try String(contentsOfFile: path, encoding: .utf8)
             #expect(contents.hasSuffix("hans; whole\n"))
-            #expect(log.nextNumber == 3)
+            #expect(log.lastNumber == 2)
             #expect(warnings == ["messagelog.txt: completed a last line that had no newline"])
         }
     }
@@ -92,10 +98,13 @@ import ToomCore
     @Test func appendsContinueTheNumberingAndAreFound() throws {
         try withLog("1; 1 Mar 2022 10:00:00; hans; a\n") { log, _, _ in
             let time = Timestamp.parse("1 Mar 2022 10:00:05")!
-            let record = try log.append(user: "yoda", message: "b; c", time: time, timestamp: Timestamp.format(time))
-            #expect(record.number == 2)
-            let found = try log.messages(after: time - 1, end: log.size)
-            #expect(found == [record])
+            let record = MessageRecord(number: 2, timestamp: Timestamp.format(time), user: "yoda", message: "b; c")
+            _ = try log.append(record, time: time)
+            #expect(log.lastNumber == 2)
+            #expect(try Self.all(log.messages(after: time - 1, through: 2)) == [record])
+            // A reader stops at the number it was given: later lines are not in its answer.
+            _ = try log.append(MessageRecord(number: 3, timestamp: Timestamp.format(time), user: "hans", message: "d"), time: time)
+            #expect(try Self.all(log.messages(after: time - 1, through: 2)) == [record])
         }
     }
 }

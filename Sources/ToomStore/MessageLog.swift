@@ -1,5 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 import ToomCore
 
 /// `messagelog.txt` or one room's `SR_<id>_messageLog.txt`. The file is the record and
@@ -7,37 +7,39 @@ import ToomCore
 /// time by binary search over the file's bytes. No history is held in memory, and start-up
 /// reads only the tail of the file (to continue the numbering and repair a torn last line).
 ///
-/// The mutable parts (`append`, `nextNumber`) are used under the server's lock; the
-/// reading parts work on an immutable descriptor with explicit offsets and may run
-/// outside it, on a range captured under the lock.
-final class MessageLog: @unchecked Sendable {
-    let name: String
+/// The mutable parts (`append`, `lastNumber`) are used under the server's lock; the
+/// reading parts work on their own descriptors and may run outside it: logs only grow.
+public final class MessageLog: @unchecked Sendable {
+    public let name: String
+    let path: String
     private let file: AppendFile
     /// With `--sync`: where each append is marked for the next shared fsync.
     private let commit: GroupCommit?
     private let reader: Int32
-    private(set) var nextNumber: Int
+    /// The number of the last message.
+    public private(set) var lastNumber: Int
     private var lastTime: Int64
     /// False once a line is older than the one before it (the clock went back, as at the
     /// end of daylight saving time); then searches scan the file instead of bisecting.
-    private let ordered = NIOLockedValueBox(true)
+    private let ordered = Atomic(true)
 
     /// Bytes of whole lines in the file.
-    var size: Int64 { file.size }
-    var inTimeOrder: Bool { ordered.withLockedValue { $0 } }
+    public var size: Int64 { file.size }
+    var inTimeOrder: Bool { ordered.load(ordering: .relaxed) }
 
     /// Opens (creating if needed) the log, repairing a torn last line.
-    init(path: String, commit: GroupCommit?, warn: (String) -> Void) throws {
+    public init(path: String, commit: GroupCommit?, warn: (String) -> Void) throws {
         name = (path as NSString).lastPathComponent
+        self.path = path
         self.commit = commit
         file = try AppendFile(path: path)
         reader = open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { throw StorageError(path: path, operation: "open", code: errno) }
-        nextNumber = 1
+        lastNumber = 0
         lastTime = .min
         try repairTail(path: path, warn: warn)
         if let last = try lastRecord() {
-            nextNumber = last.number + 1
+            lastNumber = last.number
             lastTime = Timestamp.parse(last.timestamp) ?? .min
         }
     }
@@ -93,43 +95,50 @@ final class MessageLog: @unchecked Sendable {
         return nil
     }
 
-    /// Appends a message; the line is in the file when this returns (and, with `--sync`,
-    /// marked for the next fsync, which the reply waits for).
-    func append(user: String, message: String, time: Int64, timestamp: String) throws -> MessageRecord {
-        let record = MessageRecord(number: nextNumber, timestamp: timestamp, user: user, message: message)
+    /// Appends a message numbered by the rules; the line is in the file when this returns
+    /// (and, with `--sync`, marked for the next fsync, whose ticket is returned).
+    public func append(_ record: MessageRecord, time: Int64) throws -> GroupCommit.Ticket? {
         try file.append(record.line + "\n")
-        commit?.wrote(file)
-        nextNumber += 1
-        if time < lastTime { ordered.withLockedValue { $0 = false } }
+        let ticket = commit?.wrote(file)
+        lastNumber = record.number
+        if time < lastTime { ordered.store(false, ordering: .relaxed) }
         lastTime = time
-        return record
+        return ticket
     }
 
     // MARK: Reading (safe outside the server's lock)
 
-    /// Messages strictly after `time` among the first `end` bytes, in file order.
-    func messages(after time: Int64, end: Int64) throws -> [MessageRecord] {
-        if inTimeOrder {
-            let start = try firstLine(after: time, end: end)
-            return try records(from: start, to: end, after: nil)
-        }
-        return try records(from: 0, to: end, after: time)
+    /// The messages after `time` numbered up to `through`, in file order, read lazily.
+    public func messages(after time: Int64, through: Int) -> MessageCursor {
+        MessageCursor(log: self, after: time, through: through)
+    }
+
+    /// Where reading for messages after `time` starts: bisected when the log is in time order.
+    func start(after time: Int64) throws -> (offset: Int64, filter: Bool) {
+        if inTimeOrder { return (try firstLine(after: time, end: size), false) }
+        return (0, true)
     }
 
     /// Reads every line once: reports malformed ones and notices lines out of time order.
     /// Run in the background after start-up.
-    func verify(end: Int64, warn: (String) -> Void) throws {
-        var lineNumber = 0
+    public func verify(end: Int64, warn: (String) -> Void) throws {
+        guard let reader = LogFileReader(path: path) else { throw StorageError(path: path, operation: "open", code: errno) }
+        var read: Int64 = 0
         var previous = Int64.min
-        try forEachLine(from: 0, to: end) { line in
-            lineNumber += 1
-            switch MessageRecord.parse(String(decoding: line, as: UTF8.self)) {
-            case .failure(let error):
-                warn("\(name):\(lineNumber): skipped: \(error)")
-            case .success(let record):
-                let time = Timestamp.parse(record.timestamp) ?? .min
-                if time < previous { ordered.withLockedValue { $0 = false } }
-                previous = time
+        while read < end, let line = reader.next(finalLine: false) {
+            switch line {
+            case .malformed(let reason, let number):
+                warn("\(name):\(number): skipped: \(reason)")
+            case .text(let text, let number):
+                read += Int64(text.utf8.count) + 1
+                switch MessageRecord.parse(text) {
+                case .failure(let error):
+                    warn("\(name):\(number): skipped: \(error)")
+                case .success(let record):
+                    let time = Timestamp.parse(record.timestamp) ?? .min
+                    if time < previous { ordered.store(false, ordering: .relaxed) }
+                    previous = time
+                }
             }
         }
     }
@@ -183,37 +192,48 @@ final class MessageLog: @unchecked Sendable {
         return Timestamp.parse(fields[1])
     }
 
-    /// Parses the lines in a byte range, skipping malformed ones, keeping those after `time` if given.
-    private func records(from start: Int64, to end: Int64, after time: Int64?) throws -> [MessageRecord] {
-        var result: [MessageRecord] = []
-        try forEachLine(from: start, to: end) { line in
-            if case .success(let record) = MessageRecord.parse(String(decoding: line, as: UTF8.self)),
-               time == nil || (Timestamp.parse(record.timestamp) ?? .min) > time! {
-                result.append(record)
-            }
-        }
-        return result
-    }
-
-    /// Calls `body` with each whole line (without its newline) in a byte range, reading in large chunks.
-    private func forEachLine(from start: Int64, to end: Int64, _ body: (ArraySlice<UInt8>) -> Void) throws {
-        var offset = start
-        var carry: [UInt8] = []
-        while offset < end {
-            let chunk = try read(from: offset, to: min(end, offset + 1 << 20))
-            if chunk.isEmpty { break }
-            offset += Int64(chunk.count)
-            carry.append(contentsOf: chunk)
-            var lineStart = 0
-            while let newline = carry[lineStart...].firstIndex(of: 0x0A) {
-                body(carry[lineStart..<newline])
-                lineStart = newline + 1
-            }
-            carry.removeFirst(lineStart)
-        }
-    }
-
     private func read(from start: Int64, to end: Int64) throws -> [UInt8] {
         try FileText.read(reader, from: start, count: Int(end - start), path: name)
+    }
+}
+
+/// Reads one log's messages for RDM a few at a time, so one huge answer is never held in
+/// memory whole. Malformed lines are skipped (the background check reports them).
+public final class MessageCursor {
+    private let log: MessageLog
+    private let after: Int64
+    private let through: Int
+    private var reader: LogFileReader?
+    private var filter = false
+    private var done = false
+
+    init(log: MessageLog, after: Int64, through: Int) {
+        self.log = log
+        self.after = after
+        self.through = through
+        done = through <= 0
+    }
+
+    /// The next message, nil at the end.
+    public func next() throws -> MessageRecord? {
+        guard !done else { return nil }
+        if reader == nil {
+            let (offset, filter) = try log.start(after: after)
+            guard let reader = LogFileReader(path: log.path, offset: offset) else {
+                throw StorageError(path: log.path, operation: "open", code: errno)
+            }
+            self.reader = reader
+            self.filter = filter
+        }
+        while let line = reader!.next(finalLine: false) {
+            guard case .text(let text, _) = line, case .success(let record) = MessageRecord.parse(text) else { continue }
+            if record.number > through { break }
+            if filter, (Timestamp.parse(record.timestamp) ?? .min) <= after { continue }
+            if record.number == through { done = true }
+            return record
+        }
+        done = true
+        reader = nil
+        return nil
     }
 }

@@ -1,20 +1,18 @@
-import NIOCore
-
 /// Consecutive failed passwords per account, and the block that follows (spec §4).
 /// The block is per account, for every connection and address; tries during a block
 /// neither count nor extend it; a success resets the count.
-struct LoginPolicy {
+struct LoginPolicy: Sendable {
     let attempts: Int
-    let blockDuration: TimeAmount
+    let blockDuration: Duration
     private var failures: [String: Int] = [:]
-    private var blockedUntil: [String: NIODeadline] = [:]
+    private var blockedUntil: [String: Duration] = [:]
 
-    init(attempts: Int, blockDuration: TimeAmount) {
+    init(attempts: Int, blockDuration: Duration) {
         self.attempts = attempts
         self.blockDuration = blockDuration
     }
 
-    func isBlocked(_ user: String, now: NIODeadline) -> Bool {
+    func isBlocked(_ user: String, now: Duration) -> Bool {
         guard let until = blockedUntil[user] else { return false }
         return now < until
     }
@@ -22,7 +20,7 @@ struct LoginPolicy {
     enum Failure { case retry, blocked }
 
     /// Records a wrong password; returns whether the account is now blocked.
-    mutating func recordFailure(_ user: String, now: NIODeadline) -> Failure {
+    mutating func recordFailure(_ user: String, now: Duration) -> Failure {
         let count = failures[user, default: 0] + 1
         if count >= attempts {
             failures[user] = nil
@@ -39,7 +37,7 @@ struct LoginPolicy {
     }
 
     /// Clears a block now. Returns false when the user was not blocked.
-    mutating func unblock(_ user: String, now: NIODeadline) -> Bool {
+    mutating func unblock(_ user: String, now: Duration) -> Bool {
         let wasBlocked = isBlocked(user, now: now)
         blockedUntil[user] = nil
         failures[user] = nil
@@ -47,7 +45,7 @@ struct LoginPolicy {
     }
 
     /// Users blocked at `now`, with the time left.
-    func blocked(now: NIODeadline) -> [(user: String, remaining: TimeAmount)] {
+    func blocked(now: Duration) -> [(user: String, remaining: Duration)] {
         blockedUntil.compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
     }
 }

@@ -1,0 +1,438 @@
+import ToomCore
+
+/// Every chat rule of spec §4, §5 and §8: login, blocks, commands, rooms, who receives
+/// which delivery, flood control. Pure: no sockets, no files, no clock. Each input comes
+/// with the time and returns what must happen, in order (`ChatAction`). The server runs it
+/// under one lock and carries the actions out; tests run it with a test clock.
+public struct ChatCore {
+    struct Session {
+        enum Phase: Equatable {
+            case greeting
+            case username
+            case password(String)
+            /// The password is being checked off the event loops; frames wait.
+            case verifying(user: String, udpPort: Int)
+            case online(String)
+            case closed
+        }
+
+        var phase: Phase = .greeting
+        let address: String
+        let connected: Duration
+        var live = false
+        var flood: FloodControl?
+
+        var user: String? {
+            if case .online(let user) = phase { return user }
+            return nil
+        }
+    }
+
+    public let settings: ChatSettings
+    private var accounts: [String: String]
+    private var login: LoginPolicy
+    private var addresses: AddressPolicy
+    private var sessions: [SessionID: Session] = [:]
+    private var online: [String: SessionID] = [:]
+    /// Who is online, in login order, numbered as in `userlog.txt`.
+    public private(set) var onlineUsers: [UserLogRecord] = []
+    private var rooms: RoomDirectory
+    private var lastBroadcast: Int
+    private var timestamps = TimestampCache()
+    private var random: any RandomNumberGenerator
+    private var stopping = false
+
+    /// `accounts` maps usernames to the stored password field of `credentials.txt`.
+    public init(settings: ChatSettings, accounts: [String: String], snapshot: ChatSnapshot = ChatSnapshot(),
+                random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
+        self.settings = settings
+        self.accounts = accounts
+        login = LoginPolicy(attempts: settings.attempts, blockDuration: settings.blockDuration)
+        addresses = AddressPolicy(limit: settings.addressFailures, window: settings.addressWindow,
+                                  blockDuration: settings.addressBlockDuration)
+        rooms = RoomDirectory(snapshot.rooms)
+        lastBroadcast = snapshot.lastBroadcast
+        self.random = random
+    }
+
+    // MARK: Connections
+
+    public mutating func connect(_ id: SessionID, address: String, at now: Moment) -> [ChatAction] {
+        if stopping { return [.close(id)] }
+        sessions[id] = Session(address: address, connected: now.monotonic)
+        return [.loginDeadline(id, at: now.monotonic + settings.loginTimeout)]
+    }
+
+    /// The connection closed (the client left, the network dropped it).
+    public mutating func disconnected(_ id: SessionID, at now: Moment) -> [ChatAction] {
+        guard let session = sessions.removeValue(forKey: id), let user = session.user else { return [] }
+        return logout(user) + [.print(["\(user) disconnected"])]
+    }
+
+    /// The login timer of a session ran out.
+    public mutating func loginDeadline(_ id: SessionID, at now: Moment) -> [ChatAction] {
+        guard let session = sessions[id], session.user == nil, session.phase != .closed,
+              now.monotonic >= session.connected + settings.loginTimeout else { return [] }
+        return refuse(id, .loginTimeout,
+                      "Login timed out: no login within \(settings.loginTimeout.secondsText) seconds. Please connect again")
+    }
+
+    /// A client that left `unread` bytes unread past the limit.
+    public mutating func tooSlow(_ id: SessionID, unread: Int, at now: Moment) -> [ChatAction] {
+        guard let session = sessions[id], session.phase != .closed else { return [] }
+        sessions[id]?.phase = .closed
+        let who = session.user ?? "a connection from \(session.address)"
+        var actions: [ChatAction] = []
+        if let user = session.user { actions = logout(user) }
+        actions += [.send(id, [.event(kind: EventKind.tooSlow, fields: [
+                        "You were disconnected: your client left \(unread) bytes unread"])]),
+                    .close(id),
+                    .print(["\(who) disconnected: not reading what it is sent (\(unread) bytes unread)"])]
+        return actions
+    }
+
+    /// Graceful stop: every session is told and closed, everyone logged out; frames that
+    /// still arrive close their connection without a reply.
+    public mutating func shutdown(at now: Moment) -> [ChatAction] {
+        stopping = true
+        var actions: [ChatAction] = []
+        for (id, session) in sessions.sorted(by: { $0.key < $1.key }) where session.phase != .closed {
+            sessions[id]?.phase = .closed
+            if let user = session.user { actions += logout(user) }
+            actions += [.send(id, [.event(kind: EventKind.shutdown, fields: [Messages.serverShutdown])]), .close(id)]
+        }
+        return actions
+    }
+
+    // MARK: Frames
+
+    public mutating func receive(_ fields: [Substring], from id: SessionID, at now: Moment) -> [ChatAction] {
+        guard let session = sessions[id] else { return [] }
+        if stopping { return [.close(id)] }
+        switch session.phase {
+        case .greeting: return greet(fields, id)
+        case .username: return username(fields, id, session, now)
+        case .password(let user): return password(fields, user: user, id, session, now)
+        case .online(let user): return command(fields, user: user, id, now)
+        case .verifying, .closed: return []  // the server offers no frame meanwhile
+        }
+    }
+
+    private mutating func greet(_ fields: [Substring], _ id: SessionID) -> [ChatAction] {
+        guard fields.first == "HELLO", fields.count >= 2 else {
+            return refuse(id, .badFrame, "Protocol error: the first frame must be HELLO <version>")
+        }
+        guard Int(fields[1]) == Wire.protocolVersion else {
+            return refuse(id, .unsupportedVersion,
+                          "This server speaks toom protocol version \(Wire.protocolVersion), the client version \(fields[1]); please use a matching toom client")
+        }
+        // Capabilities follow the agent field; unknown ones are not granted.
+        let live = fields.dropFirst(3).contains(Substring(Capability.live))
+        sessions[id]?.live = live
+        sessions[id]?.phase = .username
+        return [.send(id, [.hello(version: Wire.protocolVersion, capabilities: live ? [Capability.live] : [])])]
+    }
+
+    private mutating func username(_ fields: [Substring], _ id: SessionID, _ session: Session, _ now: Moment) -> [ChatAction] {
+        guard fields.first == "USER", fields.count == 2 else { return reply(id, .notLoggedIn, "Please log in first") }
+        if let refused = refusedAddress(id, session, now) { return refused }
+        let user = String(fields[1])
+        guard accounts[user] != nil else {
+            sessions[id]?.phase = .username
+            return failedLogin(id, session, now, reply(id, .invalidUsername, Messages.invalidUsername))
+        }
+        sessions[id]?.phase = .password(user)
+        return [.send(id, [.ok(kind: "USER", fields: [])])]
+    }
+
+    private mutating func password(_ fields: [Substring], user: String, _ id: SessionID, _ session: Session,
+                                   _ now: Moment) -> [ChatAction] {
+        if fields.first == "USER" { return username(fields, id, session, now) }
+        guard fields.first == "PASS", fields.count == 3 else { return reply(id, .notLoggedIn, "Please log in first") }
+        guard let udpPort = Int(fields[2]), (1...65535).contains(udpPort) else {
+            return reply(id, .invalidArgument, "The UDP port must be a number from 1 to 65535")
+        }
+        if let refused = refusedAddress(id, session, now) { return refused }
+        if login.isBlocked(user, now: now.monotonic) { return refuse(id, .blocked, Messages.accountBlocked) }
+        guard let stored = accounts[user] else {
+            // The account went away with a reload of credentials.txt.
+            sessions[id]?.phase = .username
+            return reply(id, .invalidUsername, Messages.invalidUsername)
+        }
+        sessions[id]?.phase = .verifying(user: user, udpPort: udpPort)
+        return [.verifyPassword(id, candidate: String(fields[1]), stored: stored)]
+    }
+
+    /// The answer to `verifyPassword`.
+    public mutating func passwordChecked(_ id: SessionID, matches: Bool, at now: Moment) -> [ChatAction] {
+        guard let session = sessions[id], case .verifying(let user, let udpPort) = session.phase else { return [] }
+        sessions[id]?.phase = .password(user)
+        // Blocked meanwhile, by failures on other connections: refused even if right.
+        if login.isBlocked(user, now: now.monotonic) { return refuse(id, .blocked, Messages.accountBlocked) }
+        guard matches else {
+            switch login.recordFailure(user, now: now.monotonic) {
+            case .retry:
+                return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword))
+            case .blocked:
+                return failedLogin(id, session, now, refuse(id, .accountBlocked, Messages.passwordBlocked)
+                    + [.print(["\(user) blocked for \(settings.blockDuration.secondsText) seconds after \(login.attempts) failed login attempts"])])
+            }
+        }
+        login.recordSuccess(user)
+        if online[user] != nil { return refuse(id, .alreadyLoggedIn, Messages.alreadyLoggedIn(user)) }
+        let record = UserLogRecord(sequence: onlineUsers.count + 1, timestamp: timestamps.format(now.wall), user: user,
+                                   address: session.address, udpPort: udpPort)
+        onlineUsers.append(record)
+        online[user] = id
+        sessions[id]?.phase = .online(user)
+        let flood = FloodControl(rate: settings.messageRate, burst: settings.messageBurst, now: now.monotonic)
+        sessions[id]?.flood = flood
+        return [.write(.login(record), by: id), .loggedIn(id, user: user),
+                .send(id, [.ok(kind: "LOGIN", fields: [user])]), .print([Messages.serverLogin(user: user)])]
+    }
+
+    /// The reply to a login from an address refused for its failed logins, if it is.
+    private mutating func refusedAddress(_ id: SessionID, _ session: Session, _ now: Moment) -> [ChatAction]? {
+        guard addresses.isBlocked(session.address, now: now.monotonic) else { return nil }
+        return refuse(id, .addressBlocked, "Too many failed logins from your address. Please try again later")
+    }
+
+    /// Counts a failed login against the client's address (unknown usernames and wrong
+    /// passwords, any account); the one that reaches the limit refuses the address.
+    private mutating func failedLogin(_ id: SessionID, _ session: Session, _ now: Moment,
+                                      _ actions: [ChatAction]) -> [ChatAction] {
+        guard addresses.recordFailure(session.address, now: now.monotonic) else { return actions }
+        return actions + [.print(["address \(session.address) refused for \(addresses.blockDuration.secondsText) seconds after \(addresses.limit) failed logins"])]
+    }
+
+    // MARK: Commands
+
+    private mutating func command(_ fields: [Substring], user: String, _ id: SessionID, _ now: Moment) -> [ChatAction] {
+        switch CommandParser.decode(fields) {
+        case .empty:
+            return reply(id, .usage, Command.invalidCommand)
+        case .error(let message):
+            let code: ErrorCode = message == Command.invalidCommand ? .invalidCommand
+                : message.hasPrefix("Usage:") ? .usage : .invalidArgument
+            return reply(id, code, message)
+        case .command(let command):
+            switch command {
+            case .broadcast, .roomMessage, .buildRoom:
+                // What reaches other users' screens is what flood control meters.
+                if let due = sessions[id]?.flood?.take(now: now.monotonic) { return [.hold(id, until: due)] }
+            default:
+                break
+            }
+            switch command {
+            case .broadcast(let message): return broadcast(message, user: user, id, now)
+            case .activeUsers: return activeUsers(user: user, id)
+            case .buildRoom(let users): return buildRoom(users, user: user, id)
+            case .roomMessage(let room, let message): return roomMessage(room, message, user: user, id, now)
+            case .readMessages(let scope, let since): return readMessages(scope, since: since, user: user, id)
+            case .logout: return logoutCommand(user: user, id)
+            case .upload(let audience, let file): return uploadOffer(audience, file: file, user: user, id)
+            }
+        }
+    }
+
+    private mutating func broadcast(_ message: String, user: String, _ id: SessionID, _ now: Moment) -> [ChatAction] {
+        lastBroadcast += 1
+        let record = MessageRecord(number: lastBroadcast, timestamp: timestamps.format(now.wall), user: user, message: message)
+        let number = String(record.number)
+        return [.write(.broadcast(record, time: now.wall), by: id),
+                .send(id, [.ok(kind: "BCM", fields: [number, record.timestamp])]),
+                .deliver(liveSessions(of: onlineUsers.lazy.map(\.user), except: id),
+                         .event(kind: EventKind.broadcast, fields: [number, record.timestamp, user, message])),
+                .print([Messages.serverBroadcast(user: user, number: record.number, message: message, timestamp: record.timestamp)])]
+    }
+
+    private func activeUsers(user: String, _ id: SessionID) -> [ChatAction] {
+        var replies: [ServerFrame] = []
+        var lines = [Messages.serverIssued(user: user, command: "ATU")]
+        for entry in onlineUsers where entry.user != user {
+            replies.append(.item(kind: "USER", fields: [entry.user, entry.address, String(entry.udpPort), entry.timestamp]))
+            lines.append(Messages.activeUser(entry.user, address: entry.address, udpPort: entry.udpPort, since: entry.timestamp))
+        }
+        if replies.isEmpty { lines.append(Messages.noOtherActiveUser) }
+        replies.append(.ok(kind: "ATU", fields: [String(replies.count)]))
+        return [.send(id, replies), .print(lines)]
+    }
+
+    private mutating func buildRoom(_ listed: [String], user: String, _ id: SessionID) -> [ChatAction] {
+        var seen = Set<String>()
+        let others = listed.filter { seen.insert($0).inserted }
+        let issued = Messages.serverIssued(user: user, command: "SRB")
+        func refused(_ frame: ServerFrame) -> [ChatAction] {
+            [.send(id, [frame]), .print([issued] + ReplyRenderer.lines(for: [frame]))]
+        }
+        if others.contains(user) { return refused(.error(code: .selfReference, messages: [Messages.roomWithYourself])) }
+        var problems: [String] = []
+        for other in others {
+            if accounts[other] == nil { problems.append(Messages.doesNotExist(other)) }
+            else if online[other] == nil { problems.append(Messages.isOffline(other)) }
+        }
+        if !problems.isEmpty {
+            let code: ErrorCode = others.contains(where: { accounts[$0] == nil }) ? .noSuchUser : .offline
+            return refused(.error(code: code, messages: problems))
+        }
+        let members = [user] + others
+        if let existing = rooms.room(withMembers: Set(members)) {
+            return refused(.error(code: .roomExists, messages: [Messages.roomExists(existing)]))
+        }
+        let record = rooms.proposed(members: members)
+        rooms.add(record)
+        let built = ServerFrame.ok(kind: "SRB", fields: [String(record.id)] + members)
+        return [.write(.room(record), by: id), .send(id, [built]),
+                .deliver(liveSessions(of: others, except: id),
+                         .event(kind: EventKind.roomBuilt, fields: [String(record.id)] + members)),
+                .print([issued] + ReplyRenderer.lines(for: [built]))]
+    }
+
+    private mutating func roomMessage(_ roomText: String, _ message: String, user: String, _ id: SessionID,
+                                      _ now: Moment) -> [ChatAction] {
+        guard roomText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let room = Int(roomText),
+              let members = rooms.rooms[room]?.members
+        else { return reply(id, .noSuchRoom, Messages.noSuchRoom) }
+        guard members.contains(user) else { return reply(id, .notMember, Messages.notMember) }
+        let record = MessageRecord(number: rooms.nextMessage(in: room), timestamp: timestamps.format(now.wall),
+                                   user: user, message: message)
+        let number = String(record.number)
+        return [.write(.roomMessage(room: room, record, time: now.wall), by: id),
+                .send(id, [.ok(kind: "SRM", fields: [String(room), number, record.timestamp])]),
+                .deliver(liveSessions(of: members, except: id),
+                         .event(kind: EventKind.roomMessage, fields: [String(room), number, record.timestamp, user, message])),
+                .print([Messages.serverRoomMessage(user: user, room: room, record: record)])]
+    }
+
+    private func readMessages(_ scope: Command.ReadScope, since: String, user: String, _ id: SessionID) -> [ChatAction] {
+        guard let after = Timestamp.parse(since) else {
+            return reply(id, .invalidArgument, "Error. Invalid timestamp '\(since)': expected \(Timestamp.expectedFormat)")
+        }
+        let sources: [HistoryRequest.Source]
+        switch scope {
+        case .broadcasts:
+            sources = [.init(room: nil, through: lastBroadcast)]
+        case .rooms:
+            sources = rooms.rooms(of: user).compactMap { room in
+                rooms.rooms[room].map { .init(room: room, through: $0.lastMessage) }
+            }
+        }
+        return [.print([Messages.serverIssued(user: user, command: "RDM")]),
+                .readHistory(id, HistoryRequest(user: user, after: after, sources: sources.filter { $0.through > 0 }))]
+    }
+
+    private mutating func logoutCommand(user: String, _ id: SessionID) -> [ChatAction] {
+        sessions[id]?.phase = .closed
+        return logout(user) + [.send(id, [.ok(kind: "OUT", fields: [user])]), .print([Messages.serverLogout(user: user)]),
+                               .close(id)]
+    }
+
+    /// UPD: checks the audience and the file name, mints a one-time token, tells the
+    /// audience to expect the transfer, then tells the presenter where to send it.
+    private mutating func uploadOffer(_ audience: String, file: String, user: String, _ id: SessionID) -> [ChatAction] {
+        if audience == user { return reply(id, .selfReference, Messages.uploadToYourself) }
+        guard accounts[audience] != nil else { return reply(id, .noSuchUser, Messages.doesNotExist(audience)) }
+        guard let target = online[audience], let entry = onlineUsers.first(where: { $0.user == audience }) else {
+            return reply(id, .offline, Messages.isOffline(audience))
+        }
+        if let problem = TransferName.problem(file) { return reply(id, .invalidArgument, problem) }
+        let token = TransferToken(high: random.next(), low: random.next()).hex
+        return [.send(target, [.event(kind: EventKind.offer, fields: [user, file, token])]),
+                .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token])])]
+    }
+
+    // MARK: The store's answer
+
+    /// A write failed: nothing of it counts, and its issuer is told. The actions that
+    /// followed the write in its step are dropped by the caller.
+    public mutating func writeFailed(_ write: StoreWrite, by id: SessionID?, error: String) -> [ChatAction] {
+        var actions: [ChatAction] = [.print(["error: \(error)"])]
+        switch write {
+        case .broadcast:
+            lastBroadcast -= 1
+        case .roomMessage(let room, _, _):
+            rooms.unnumber(in: room)
+        case .room(let record):
+            rooms.removeNewest(record.id)
+        case .login(let record):
+            onlineUsers.removeAll { $0.user == record.user }
+            online[record.user] = nil
+            if let id { sessions[id]?.phase = .password(record.user) }
+            if let id { actions.append(.send(id, [.error(code: .storage, messages: ["The server could not record your login; please try again later"])])) }
+            return actions
+        case .logout:
+            return actions
+        }
+        if let id { actions.append(.send(id, [.error(code: .storage, messages: ["Error. The server could not store that; nothing was recorded"])])) }
+        return actions
+    }
+
+    // MARK: Operator
+
+    /// Disconnects a user (console `kick`, `toom admin kick`); nil when not online.
+    public mutating func kick(_ user: String, at now: Moment) -> [ChatAction]? {
+        guard let id = online[user] else { return nil }
+        sessions[id]?.phase = .closed
+        return logout(user) + [.send(id, [.event(kind: EventKind.kicked, fields: [Messages.kicked])]), .close(id),
+                               .print(["\(user) disconnected by the operator"])]
+    }
+
+    public enum UnblockResult: Sendable { case unblocked, notBlocked, noSuchUser }
+
+    public mutating func unblock(_ user: String, at now: Moment) -> UnblockResult {
+        guard accounts[user] != nil else { return .noSuchUser }
+        return login.unblock(user, now: now.monotonic) ? .unblocked : .notBlocked
+    }
+
+    /// Blocked accounts with the time left.
+    public func blocked(at now: Moment) -> [(user: String, remaining: Duration)] { login.blocked(now: now.monotonic) }
+
+    /// Rooms in id order.
+    public var roomList: [(id: Int, members: [String])] {
+        rooms.rooms.values.sorted { $0.id < $1.id }.map { ($0.id, $0.members) }
+    }
+
+    /// `credentials.txt` changed: new accounts can log in; sessions already online stay.
+    public mutating func accountsChanged(_ accounts: [String: String]) { self.accounts = accounts }
+
+    public var accountNames: [String] { accounts.keys.sorted() }
+
+    // MARK: Helpers
+
+    /// Forgets a user's login; the `userlog.txt` line goes with the write.
+    private mutating func logout(_ user: String) -> [ChatAction] {
+        guard online.removeValue(forKey: user) != nil else { return [] }
+        if let index = onlineUsers.firstIndex(where: { $0.user == user }) {
+            onlineUsers.remove(at: index)
+            for i in index..<onlineUsers.count { onlineUsers[i].sequence = i + 1 }
+        }
+        return [.write(.logout(user: user), by: nil)]
+    }
+
+    /// The sessions of these users that are online and asked for live delivery, but `sender`.
+    private func liveSessions(of users: some Sequence<String>, except sender: SessionID) -> [SessionID] {
+        users.compactMap { user in
+            guard let id = online[user], id != sender, sessions[id]?.live == true else { return nil }
+            return id
+        }
+    }
+
+    private func reply(_ id: SessionID, _ code: ErrorCode, _ message: String) -> [ChatAction] {
+        [.send(id, [.error(code: code, messages: [message])])]
+    }
+
+    /// An error that ends the session: sent, then the connection closes.
+    private mutating func refuse(_ id: SessionID, _ code: ErrorCode, _ message: String) -> [ChatAction] {
+        sessions[id]?.phase = .closed
+        return [.send(id, [.error(code: code, messages: [message])]), .close(id)]
+    }
+}
+
+extension Duration {
+    /// Whole seconds as an integer ("10"), otherwise as a decimal ("2.5").
+    public var secondsText: String {
+        let (seconds, attoseconds) = components
+        if attoseconds == 0 { return String(seconds) }
+        return String(Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ToomChat
+import ToomCore
+import ToomStore
+
+/// Runs the chat rules against the real world: one `ChatCore` behind one lock, the store's
+/// writes made under it (so numbering and the record change together and a line is in its
+/// file before any reply that depends on it), frames queued into the recipients' outboxes
+/// under it, and everything slower — writing to sockets, printing, checking passwords,
+/// reading history — after it is released.
+final class ChatEngine: @unchecked Sendable {
+    let store: ChatStore
+    let output: ServerOutput
+    let logger: Logger
+    let limits: ServerLimits
+    private let lock = NIOLock()
+    private var core: ChatCore
+    private var outboxes: [SessionID: Outbox] = [:]
+    private var nextSession = 1
+    private var stopping = false
+    let pool: NIOThreadPool
+    private let flushPending = NIOLockedValueBox(false)
+
+    init(store: ChatStore, settings: ChatSettings, limits: ServerLimits, output: ServerOutput, logger: Logger,
+         pool: NIOThreadPool) throws {
+        self.store = store
+        self.output = output
+        self.logger = logger
+        self.limits = limits
+        self.pool = pool
+        let accounts = try store.loadAccounts { logger.warning("\($0)") }
+        core = ChatCore(settings: settings, accounts: accounts, snapshot: store.snapshot())
+    }
+
+    /// Now, as the rules see it.
+    static func now() -> Moment {
+        Moment(monotonic: .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds)), wall: Timestamp.now())
+    }
+
+    // MARK: Connections
+
+    enum Admission {
+        case accepted(Outbox)
+        /// Closed at once, after this frame if there is one.
+        case refused(ServerFrame?)
+    }
+
+    func open(_ channel: Channel) -> Admission {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let admission: Admission = lock.withLock {
+            guard !stopping else { return .refused(nil) }
+            guard outboxes.count < limits.maxConnections else {
+                return .refused(.error(code: .limit, messages: ["The server is full (\(limits.maxConnections) connections). Please try again later"]))
+            }
+            let outbox = Outbox(id: SessionID(nextSession), channel: channel, engine: self)
+            nextSession += 1
+            outboxes[outbox.id] = outbox
+            return .accepted(outbox)
+        }
+        if case .accepted(let outbox) = admission { run(for: outbox.id) { $0.connect(outbox.id, address: address, at: $1) } }
+        return admission
+    }
+
+    /// What the connection does next after a frame.
+    enum Flow: Equatable {
+        /// Read the next frame.
+        case next
+        /// Frames wait until the connection is resumed: a password is being checked, or an RDM
+        /// answer is being sent (a client that does not read its answers is not read either).
+        case wait
+        /// Offer this frame again at this time (flood control).
+        case hold(until: Duration)
+    }
+
+    func receive(_ fields: [Substring], from outbox: Outbox) -> Flow {
+        // A changed credentials.txt is read again before a login uses it.
+        if fields.first == "USER", store.accountsChanged() { reloadAccounts() }
+        return run(for: outbox.id) { $0.receive(fields, from: outbox.id, at: $1) }
+    }
+
+    /// A frame that could not be decoded: the connection ends with one line of explanation.
+    func refuse(_ outbox: Outbox, _ message: String) {
+        let bytes = ByteBuffer(string: ServerFrame.error(code: .badFrame, messages: [message]).encoded)
+        lock.withLock {
+            _ = outbox.enqueue(.frames(bytes, gate: nil, notDurable: nil), size: bytes.readableBytes, limit: .max, endsSession: true)
+            _ = outbox.enqueue(.close, size: 0, limit: .max)
+        }
+        outbox.schedule()
+    }
+
+    func closed(_ outbox: Outbox) {
+        outbox.cancelLoginTimer()
+        lock.withLock { outboxes[outbox.id] = nil }
+        run { $0.disconnected(outbox.id, at: $1) }
+    }
+
+    private func reloadAccounts() {
+        do {
+            let accounts = try store.loadAccounts { logger.warning("\($0)") }
+            lock.withLock { core.accountsChanged(accounts) }
+            logger.info("\(LogFiles.credentials) changed: \(accounts.count) accounts")
+        } catch {
+            logger.warning("cannot read \(LogFiles.credentials) again: \(error); the accounts stay as they were")
+        }
+    }
+
+    // MARK: Carrying out the rules' actions
+
+    /// Runs one step of the rules and carries out its actions. `caller` is the session whose
+    /// frame this is; the result says how its connection goes on.
+    @discardableResult
+    private func run(for caller: SessionID? = nil, _ step: (inout ChatCore, Moment) -> [ChatAction]) -> Flow {
+        var later: [ChatAction] = []
+        var touched: [Outbox] = []
+        var slow: [(SessionID, Int)] = []
+        var flushUsers = false
+        var answering = false
+        lock.withLock {
+            var actions = step(&core, Self.now())
+            // With --sync: the fsync ticket of this step's write, which what follows waits for.
+            var gate: UInt64?
+            var index = 0
+            func queue(_ id: SessionID, _ entry: Outbox.Entry, size: Int, endsSession: Bool = false) {
+                guard let outbox = outboxes[id] else { return }
+                if let unread = outbox.enqueue(entry, size: size, limit: limits.maxUnreadBytes, endsSession: endsSession) {
+                    slow.append((id, unread))
+                }
+                touched.append(outbox)
+            }
+            while index < actions.count {
+                let action = actions[index]
+                index += 1
+                switch action {
+                case .write(let write, let by):
+                    do {
+                        if let ticket = try store.apply(write) { gate = ticket }
+                        if case .logout = write { flushUsers = true }
+                    } catch {
+                        // Nothing of the step after its write happens; the rules say what does instead.
+                        actions = core.writeFailed(write, by: by, error: "\(error)")
+                        index = 0
+                    }
+                case .send(let id, let frames):
+                    let bytes = Self.encode(frames)
+                    let notDurable = gate != nil && id == caller ? Self.notDurableReply : nil
+                    let ends = frames.contains { if case .event(let kind, _) = $0 { EventKind.endingSession.contains(kind) } else { false } }
+                    queue(id, .frames(bytes, gate: gate, notDurable: notDurable), size: bytes.readableBytes, endsSession: ends)
+                case .deliver(let ids, let frame):
+                    let bytes = Self.encode([frame])  // one buffer, shared by every recipient
+                    for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: bytes.readableBytes) }
+                case .close(let id):
+                    queue(id, .close, size: 0)
+                case .readHistory(let id, let request):
+                    queue(id, .history(request), size: 0)
+                    if id == caller { answering = true }
+                case .print, .verifyPassword, .hold, .loginDeadline, .loggedIn:
+                    later.append(action)
+                }
+            }
+        }
+        for outbox in touched { outbox.schedule() }
+        var flow = answering ? Flow.wait : .next
+        for action in later {
+            switch action {
+            case .print(let lines):
+                output.events(lines)
+            case .verifyPassword(let id, let candidate, let stored):
+                if id == caller { flow = .wait }
+                verify(id, candidate: candidate, stored: stored)
+            case .hold(_, let until):
+                flow = .hold(until: until)
+            case .loginDeadline(let id, let at):
+                outbox(id)?.startLoginTimer(at: at) { [weak self] in self?.run { $0.loginDeadline(id, at: $1) } }
+            case .loggedIn(let id, _):
+                outbox(id)?.cancelLoginTimer()
+            default:
+                break
+            }
+        }
+        for (id, unread) in slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
+        if flushUsers { scheduleFlush() }
+        return flow
+    }
+
+    private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
+
+    static func encode(_ frames: [ServerFrame]) -> ByteBuffer {
+        var text = ""
+        for frame in frames { text += frame.encoded }
+        return ByteBuffer(string: text)
+    }
+
+    private static let notDurableReply = encode([.error(code: .storage, messages: [
+        "Error. The server could not make that durable (fsync failed); it may be lost if the machine stops"])])
+
+    /// A write whose fsync failed: the line is in the file, but may not survive power loss.
+    func notDurable(_ error: Error) {
+        logger.error("\(error)")
+    }
+
+    /// Checks a password on the thread pool, never on an event loop (a burst of logins must
+    /// not delay anyone's messages), then lets the session read frames again.
+    private func verify(_ id: SessionID, candidate: String, stored: String) {
+        pool.submit { [self] state in
+            guard state == .active else { return }
+            let matches = PasswordCheck.matches(candidate, stored: stored)
+            run { $0.passwordChecked(id, matches: matches, at: $1) }
+            outbox(id)?.resumeReading()
+        }
+    }
+
+    /// Rewrites `userlog.txt` soon, off the event loops; logouts meanwhile share the rewrite.
+    private func scheduleFlush() {
+        guard flushPending.withLockedValue({ pending in defer { pending = true }; return !pending }) else { return }
+        pool.submit { [self] _ in
+            flushPending.withLockedValue { $0 = false }
+            do { try store.flush() } catch { logger.error("\(error)") }
+        }
+    }
+
+    // MARK: RDM answers
+
+    /// Streams an RDM answer into the outbox (`HistoryAnswer`); calls `done` on the event
+    /// loop when it is sent.
+    func answer(_ request: HistoryRequest, to outbox: Outbox, done: @escaping () -> Void) {
+        HistoryAnswer(cursor: store.history(request), outbox: outbox, engine: self, done: done).next()
+    }
+
+    // MARK: Operator
+
+    var onlineUsers: [UserLogRecord] { lock.withLock { core.onlineUsers } }
+    var rooms: [(id: Int, members: [String])] { lock.withLock { core.roomList } }
+    var blocked: [(user: String, remaining: Duration)] { lock.withLock { core.blocked(at: Self.now()) } }
+
+    func kick(_ user: String) -> Bool {
+        var found = false
+        run { core, now in
+            guard let actions = core.kick(user, at: now) else { return [] }
+            found = true
+            return actions
+        }
+        return found
+    }
+
+    func unblock(_ user: String) -> ChatCore.UnblockResult {
+        lock.withLock { core.unblock(user, at: Self.now()) }
+    }
+
+    /// Tells every client the server stops, logs everyone out and closes every session.
+    func shutdown() {
+        lock.withLock { stopping = true }
+        run { $0.shutdown(at: $1) }
+    }
+}
+
+/// Whether a password typed matches the stored one, in time that does not depend on where
+/// they differ.
+enum PasswordCheck {
+    static func matches(_ candidate: String, stored: String) -> Bool {
+        let a = Array(candidate.utf8), b = Array(stored.utf8)
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) {
+            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return difference == 0
+    }
+}
+
+/// One RDM answer on its way: read off the event loop a chunk at a time, the next chunk
+/// only once the socket took the last, so one huge answer neither blocks others nor sits
+/// in memory whole. Its state is touched on the outbox's event loop only; the cursor is
+/// used by one pool job at a time.
+private final class HistoryAnswer: @unchecked Sendable {
+    private let cursor: HistoryCursor
+    private let outbox: Outbox
+    private let engine: ChatEngine
+    private let done: () -> Void
+    private var count = 0
+    private var room: Int?
+
+    init(cursor: HistoryCursor, outbox: Outbox, engine: ChatEngine, done: @escaping () -> Void) {
+        self.cursor = cursor
+        self.outbox = outbox
+        self.engine = engine
+        self.done = done
+    }
+
+    func next() {
+        engine.pool.runIfActive(eventLoop: outbox.channel.eventLoop) { () -> ([HistoryItem], Bool) in
+            var items: [HistoryItem] = []
+            var bytes = 0
+            while bytes < 64 * 1024 {
+                guard let item = try self.cursor.next() else { return (items, true) }
+                bytes += item.record.message.utf8.count + item.record.user.utf8.count + 48
+                items.append(item)
+            }
+            return (items, false)
+        }.whenComplete { result in
+            switch result {
+            case .success(let (items, finished)): self.send(items, finished: finished)
+            case .failure(let error): self.fail(error)
+            }
+        }
+    }
+
+    private func send(_ items: [HistoryItem], finished: Bool) {
+        var text = ""
+        var lines: [String] = []
+        for item in items {
+            text += item.frame.encoded
+            let r = item.record
+            if let id = item.room {
+                if id != room { lines.append(Messages.roomHeader(id)) }
+                lines.append(Messages.roomEntry(number: r.number, user: r.user, message: r.message, timestamp: r.timestamp))
+            } else {
+                lines.append(Messages.broadcastEntry(number: r.number, user: r.user, message: r.message, timestamp: r.timestamp))
+            }
+            room = item.room
+        }
+        count += items.count
+        if finished {
+            text += ServerFrame.ok(kind: "RDM", fields: [String(count)]).encoded
+            if count == 0 { lines.append(Messages.noNewMessage) }
+        }
+        engine.output.events(lines)
+        let written = write(ByteBuffer(string: text))
+        if finished { return done() }
+        written.whenComplete { _ in self.next() }
+    }
+
+    private func fail(_ error: Error) {
+        engine.logger.error("\(error)")
+        write(ChatEngine.encode([.error(code: .storage, messages: ["Error. The server could not read the message history"])]))
+        done()
+    }
+
+    @discardableResult
+    private func write(_ bytes: ByteBuffer) -> EventLoopFuture<Void> {
+        outbox.counted(bytes.readableBytes)
+        let written = outbox.write(bytes)
+        outbox.channel.flush()
+        return written
+    }
+}

@@ -1,0 +1,154 @@
+import DequeModule
+import NIOCore
+import NIOExtras
+import ToomChat
+import ToomCore
+
+/// One client connection: bytes in, cut into frames at each newline (one handler does the
+/// framing too, which keeps an idle session small), to the engine one at a time and in
+/// order. Its one
+/// state says whether it is reading, waiting for a password check, held back by flood
+/// control, or closed; frames that arrive meanwhile wait in `backlog`, and reading from the
+/// socket pauses so the kernel holds the rest (a flooder's frames are read later, never
+/// refused). What goes out goes through the session's `Outbox`.
+final class Connection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    enum State {
+        /// Not yet admitted.
+        case opening
+        case reading
+        /// A password is being checked, or an RDM answer is on its way out; `resumeWaiting` comes next.
+        case waiting
+        /// Flood control: the first frame of `backlog` is offered again when the timer fires.
+        case holding(Scheduled<Void>)
+        /// Refused, closing or closed: frames are dropped.
+        case closed
+    }
+
+    private let engine: ChatEngine
+    private var state = State.opening
+    private var backlog = Deque<ByteBuffer>()
+    /// The start of a frame whose newline has not arrived yet.
+    private var partial: ByteBuffer?
+    private var outbox: Outbox?
+    private var context: ChannelHandlerContext?
+
+    init(engine: ChatEngine) { self.engine = engine }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        switch engine.open(context.channel) {
+        case .accepted(let outbox):
+            self.outbox = outbox
+            let resume = NIOLoopBound(self, eventLoop: context.eventLoop)
+            outbox.onResume { resume.value.resumeWaiting() }
+            state = .reading
+        case .refused(let frame):
+            state = .closed
+            let channel = context.channel
+            channel.writeAndFlush(frame.map { ByteBuffer(string: $0.encoded) } ?? ByteBuffer())
+                .whenComplete { _ in channel.close(promise: nil) }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if var partial {
+            self.partial = nil
+            partial.writeBuffer(&bytes)
+            bytes = partial
+        }
+        while let newline = bytes.readableBytesView.firstIndex(of: 0x0A) {
+            let frame = bytes.readSlice(length: newline - bytes.readerIndex)!
+            bytes.moveReaderIndex(forwardBy: 1)
+            switch state {
+            case .reading where backlog.isEmpty:
+                handle(frame)
+            case .reading, .waiting, .holding, .opening:
+                backlog.append(frame)
+            case .closed:
+                return
+            }
+        }
+        guard bytes.readableBytes > 0 else { return }
+        // A frame can never grow past the limit, however it arrives.
+        if bytes.readableBytes >= Wire.maxFrameBytes { return close(explaining: FrameError.tooLong.description) }
+        partial = bytes
+    }
+
+    /// Hands one frame to the engine and follows its answer.
+    private func handle(_ frame: ByteBuffer) {
+        guard let outbox else { return }
+        switch Wire.decodeFrame(frame.readableBytesView) {
+        case .failure(let error):
+            close(explaining: error.description)
+        case .success(let fields):
+            switch engine.receive(fields, from: outbox) {
+            case .next:
+                break
+            case .wait:
+                state = .waiting
+                setReading(false)
+            case .hold(let until):
+                backlog.prepend(frame)
+                let nanoseconds = UInt64(until.components.seconds) * 1_000_000_000 + UInt64(until.components.attoseconds / 1_000_000_000)
+                let timer = outbox.channel.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(nanoseconds)) { [self] in
+                    guard case .holding = state else { return }
+                    read()
+                }
+                state = .holding(timer)
+                setReading(false)
+            }
+        }
+    }
+
+    /// What the connection waited for is done (a password check, an RDM answer sent).
+    func resumeWaiting() {
+        guard case .waiting = state else { return }
+        read()
+    }
+
+    /// Reads again: the frames that waited first, in order.
+    private func read() {
+        state = .reading
+        while case .reading = state, let frame = backlog.popFirst() { handle(frame) }
+        if case .reading = state { setReading(true) }
+    }
+
+    private func setReading(_ on: Bool) {
+        guard let context else { return }
+        context.channel.setOption(.autoRead, value: on).whenFailure { _ in }
+        if on { context.read() }
+    }
+
+    private func close(explaining message: String) {
+        if case .holding(let timer) = state { timer.cancel() }
+        state = .closed
+        backlog.removeAll()
+        if let outbox { engine.refuse(outbox, message) } else { context?.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .holding(let timer) = state { timer.cancel() }
+        state = .closed
+        backlog.removeAll()
+        partial = nil
+        if let outbox { engine.closed(outbox) }
+        outbox?.onResume(nil)
+        outbox = nil
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The server is stopping: the engine told every session already; close what it did not know.
+        if event is ChannelShouldQuiesceEvent, outbox == nil { context.close(promise: nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,51 @@
+import ToomChat
+import ToomCore
+
+/// Where the chat's record lives: accounts, the message logs, rooms, who is online. The
+/// server carries out the rules' writes through it and reads RDM answers from it, and
+/// never knows which store it has.
+public protocol ChatStore: AnyObject, Sendable {
+    /// Username → the stored password field. Lines that cannot be used go to `warn`.
+    func loadAccounts(warn: (String) -> Void) throws -> [String: String]
+    /// True when the accounts changed since they were last loaded. Cheap: asked on logins.
+    func accountsChanged() -> Bool
+    /// The numbering and rooms the rules start from.
+    func snapshot() -> ChatSnapshot
+    /// Carries out one write. A ticket means the write must be durable (`whenDurable`)
+    /// before anything that depends on it is said.
+    func apply(_ write: StoreWrite) throws -> UInt64?
+    /// Calls `done` once every write up to `ticket` is durable, with the error if not.
+    func whenDurable(_ ticket: UInt64, _ done: @escaping @Sendable (Error?) -> Void)
+    /// Reads an RDM answer lazily; used off the event loops.
+    func history(_ request: HistoryRequest) -> HistoryCursor
+    /// Carries out what writes deferred (many logouts share one rewrite). Off the event loops.
+    func flush() throws
+    /// Checks the old records once, in the background, reporting what is wrong.
+    func verify(warn: @escaping @Sendable (String) -> Void)
+    /// Finishes pending writes; returns a line for the operator about them, if any.
+    func close() -> String?
+}
+
+/// One message of an RDM answer: from a room, or a broadcast.
+public struct HistoryItem: Sendable, Equatable {
+    public let room: Int?
+    public let record: MessageRecord
+
+    public init(room: Int?, record: MessageRecord) {
+        self.room = room
+        self.record = record
+    }
+
+    /// The `ITEM` frame of the answer.
+    public var frame: ServerFrame {
+        let r = record
+        if let room { return .item(kind: "S", fields: [String(room), String(r.number), r.timestamp, r.user, r.message]) }
+        return .item(kind: "B", fields: [String(r.number), r.timestamp, r.user, r.message])
+    }
+}
+
+/// An RDM answer being read, a message at a time.
+public protocol HistoryCursor: AnyObject {
+    /// The next message, nil at the end.
+    func next() throws -> HistoryItem?
+}
