@@ -12,9 +12,10 @@ import SystemPackage
 // inherited another test's pipe would hold it open for good, and one started from a
 // Dispatch thread (which blocks most signals) could neither reap its panes nor stop.
 //
-// Everything swift-subprocess does here runs on `processExecutor`, Dispatch's threads, not
-// on the cooperative pool: tests block pool threads in plain socket reads, and a server
-// whose output pipe nobody drains meanwhile stops answering them.
+// Everything swift-subprocess does here runs on `processExecutor`, threads of its own, not
+// on the cooperative pool (nor on Dispatch's threads, which the pool shares): tests block
+// pool threads in plain socket reads, and meanwhile a server whose output nobody drains
+// stops answering them, and a child nobody reaps looks alive.
 
 /// What a program run to completion printed.
 public struct Completed: Sendable {
@@ -103,9 +104,9 @@ public final class ChildProcess: Sendable {
 
     /// The process id, once it has started.
     public var processIdentifier: pid_t? { state.locked { $0.pid } }
-    public var isRunning: Bool { state.locked { $0.status == nil } }
+    public var isRunning: Bool { state.exitStatus() == nil }
     /// The exit status (128 + the signal for a signal), once it has ended.
-    public var terminationStatus: Int32? { state.locked { $0.status } }
+    public var terminationStatus: Int32? { state.exitStatus() }
 
     public var stdout: [UInt8] { state.locked { $0.out } }
     public var stderr: [UInt8] { state.locked { $0.err } }
@@ -135,12 +136,30 @@ private final class ChildState: @unchecked Sendable {
         var out: [UInt8] = []
         var err: [UInt8] = []
         var pendingSignals: [Int32] = []
+        /// Both output pipes have been read to their end.
+        var outputDone = false
     }
 
     private let lock = NSLock()
     private var values = Values()
 
     func locked<Result>(_ body: (inout Values) -> Result) -> Result { lock.withLock { body(&values) } }
+
+    /// The status once the child has ended and its output is read. swift-subprocess reports
+    /// the end only after some of its work ran on the cooperative pool, which tests can keep
+    /// busy for long, so the child is also asked directly, without reaping it.
+    func exitStatus() -> Int32? {
+        locked { values in
+            if let status = values.status { return status }
+            guard values.outputDone, let pid = values.pid else { return nil }
+            var info = siginfo_t()
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+                  info._sifields._sigchld.si_pid == pid else { return nil }
+            let code = info._sifields._sigchld.si_status
+            values.status = info.si_code == CLD_EXITED ? code : 128 + code
+            return values.status
+        }
+    }
 
     func kill(_ signal: Int32) {
         locked { values in
@@ -173,11 +192,12 @@ private final class ChildState: @unchecked Sendable {
                 async let out: Void = collect(execution.standardOutput, \.out)
                 async let err: Void = collect(execution.standardError, \.err)
                 _ = await (out, err)
+                locked { $0.outputDone = true }
                 // Both pipes closed: the program is gone, and nothing more can be written.
                 feeding.cancel()
             }
             let status = code(result.terminationStatus)
-            locked { $0.status = status }
+            locked { $0.status = $0.status ?? status }
         } catch {
             locked { values in
                 values.err += Array("cannot run \(arguments[0]): \(error)\n".utf8)
@@ -212,14 +232,33 @@ private func code(_ status: TerminationStatus) -> Int32 {
     }
 }
 
-/// Runs tasks on Dispatch's threads, which grow when some block, unlike the cooperative pool.
-private final class DispatchTaskExecutor: TaskExecutor {
-    private let queue = DispatchQueue(label: "toom.test-support.processes", attributes: .concurrent)
+/// Runs tasks on a few threads of its own. The jobs are short (swift-subprocess waits with
+/// epoll on a thread of its own), so a few threads serve any number of children.
+private final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init(threads: Int) {
+        for _ in 0..<threads { Thread.detachNewThread { [self] in work() } }
+    }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        condition.withLock {
+            jobs.append(job)
+            condition.signal()
+        }
+    }
+
+    private func work() {
+        while true {
+            let job = condition.withLock {
+                while jobs.isEmpty { condition.wait() }
+                return jobs.removeFirst()
+            }
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
 
-private let processExecutor = DispatchTaskExecutor()
+private let processExecutor = ThreadTaskExecutor(threads: 4)
