@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
@@ -96,6 +97,7 @@ let package = Package(
             dependencies: [
                 "ToomCore",
                 "ToomTransfer",
+                "ToomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -103,8 +105,13 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // Helpers shared by the test targets (a seeded random source, running a program); not part of toom.
-        .target(name: "ToomTestSupport", path: "Sources/ToomTestSupport"),
+        // Helpers shared by the test targets and toom-bench (a seeded random source, the one
+        // process runner, waiting for a condition); not part of toom.
+        .target(
+            name: "ToomTestSupport",
+            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            path: "Sources/ToomTestSupport"
+        ),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore", "ToomTestSupport"]),
         .testTarget(name: "ToomChatTests", dependencies: ["ToomChat", "ToomCore"]),
         .testTarget(name: "ToomStoreTests", dependencies: ["ToomStore", "ToomChat", "ToomCore", "ToomTestSupport"]),

@@ -163,7 +163,7 @@ _toom() {
     local -a unparsed_words=("${COMP_WORDS[@]:1:${COMP_CWORD}}")
 
     local -a repeating_flags=()
-    local -a non_repeating_flags=(-h --help)
+    local -a non_repeating_flags=(--version -h --help)
     local -a repeating_options=()
     local -a non_repeating_options=()
     __toom_offer_flags_options 0
@@ -186,7 +186,7 @@ _toom() {
 
 _toom_server() {
     repeating_flags=()
-    non_repeating_flags=(--fresh --sync -h --help)
+    non_repeating_flags=(--fresh --sync --version -h --help)
     repeating_options=()
     non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
     __toom_offer_flags_options 2
@@ -228,7 +228,7 @@ _toom_server() {
 
 _toom_client() {
     repeating_flags=()
-    non_repeating_flags=(-h --help)
+    non_repeating_flags=(--live --no-live --version -h --help)
     repeating_options=()
     non_repeating_options=(--max-upload --transfer-timeout --public-udp-port)
     __toom_offer_flags_options 3
@@ -249,7 +249,7 @@ _toom_client() {
 
 _toom_admin() {
     repeating_flags=()
-    non_repeating_flags=(-h --help)
+    non_repeating_flags=(--version -h --help)
     repeating_options=()
     non_repeating_options=()
     __toom_offer_flags_options 0
@@ -272,7 +272,7 @@ _toom_admin() {
 
 _toom_admin_list() {
     repeating_flags=()
-    non_repeating_flags=(--json -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--data-dir)
     __toom_offer_flags_options 0
@@ -287,7 +287,7 @@ _toom_admin_list() {
 
 _toom_admin_kick() {
     repeating_flags=()
-    non_repeating_flags=(-h --help)
+    non_repeating_flags=(--version -h --help)
     repeating_options=()
     non_repeating_options=(--data-dir)
     __toom_offer_flags_options 1
@@ -302,7 +302,7 @@ _toom_admin_kick() {
 
 _toom_admin_unblock() {
     repeating_flags=()
-    non_repeating_flags=(-h --help)
+    non_repeating_flags=(--version -h --help)
     repeating_options=()
     non_repeating_options=(--data-dir)
     __toom_offer_flags_options 1
@@ -317,7 +317,7 @@ _toom_admin_unblock() {
 
 _toom_replay() {
     repeating_flags=()
-    non_repeating_flags=(--broadcasts --follow -h --help)
+    non_repeating_flags=(--broadcasts --follow --version -h --help)
     repeating_options=(--room --user)
     non_repeating_options=(--since --until --format --pace)
     __toom_offer_flags_options 1
@@ -347,7 +347,11 @@ _toom_replay() {
 }
 
 _toom_help() {
-    :
+    repeating_flags=()
+    non_repeating_flags=(--version)
+    repeating_options=()
+    non_repeating_options=()
+    __toom_offer_flags_options -1
 }
 
 complete -o filenames -F _toom toom

@@ -20,26 +20,26 @@ function __toom_parse_tokens -S
     set -l unparsed_tokens (__toom_tokens -pc)
     switch $unparsed_tokens[1]
     case 'toom'
-        __toom_parse_subcommand 0 'h/help'
+        __toom_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'server'
-            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'message-rate=' 'message-burst=' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'h/help'
+            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'message-rate=' 'message-burst=' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'version' 'h/help'
         case 'client'
-            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'h/help'
+            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'live' 'no-live' 'version' 'h/help'
         case 'admin'
-            __toom_parse_subcommand 0 'h/help'
+            __toom_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'list'
-                __toom_parse_subcommand 0 'data-dir=' 'json' 'h/help'
+                __toom_parse_subcommand 0 'data-dir=' 'json' 'version' 'h/help'
             case 'kick'
-                __toom_parse_subcommand 1 'data-dir=' 'h/help'
+                __toom_parse_subcommand 1 'data-dir=' 'version' 'h/help'
             case 'unblock'
-                __toom_parse_subcommand 1 'data-dir=' 'h/help'
+                __toom_parse_subcommand 1 'data-dir=' 'version' 'h/help'
             end
         case 'replay'
-            __toom_parse_subcommand 1 'room=+' 'broadcasts' 'user=+' 'since=' 'until=' 'format=' 'follow' 'pace=' 'h/help'
+            __toom_parse_subcommand 1 'room=+' 'broadcasts' 'user=+' 'since=' 'until=' 'format=' 'follow' 'pace=' 'version' 'h/help'
         case 'help'
-            __toom_parse_subcommand -r 1 
+            __toom_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -93,6 +93,7 @@ function __toom_custom_completion
 end
 
 complete -c 'toom' -f
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'server' -d 'Run the TOOM server.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'client' -d 'Log in to a TOOM server and chat.'
@@ -111,21 +112,29 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" max-unread-bytes' -l 'max-unread-bytes' -d 'Reply bytes a client may leave unread before it is disconnected.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" address-failures' -l 'address-failures' -d 'Failed logins one address may make per minute, across accounts, before it is refused (0: no limit).' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" address-block-seconds' -l 'address-block-seconds' -d 'How long an address stays refused after too many failed logins.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" max-upload' -l 'max-upload' -d 'Refuse incoming files larger than this many bytes (suffixes K, M, G, T: 10M, 2G).' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" transfer-timeout' -l 'transfer-timeout' -d 'Seconds a file transfer waits for the other side before it fails.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" public-udp-port' -l 'public-udp-port' -d 'UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" live' -l 'live' -d 'Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" no-live' -l 'no-live' -d 'Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'list' -d 'Show the users online (address, UDP port, since when), the rooms and the blocked accounts.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'kick' -d 'Disconnect a user; their client is told.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'unblock' -d 'Lift a login block now.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" json' -l 'json' -d 'Write one JSON object: users, rooms, blocked.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin list" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin kick" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin kick" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin kick" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin unblock" data-dir' -l 'data-dir' -d 'The server\'s data directory.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin unblock" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin unblock" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay"' -l 'room' -d 'Only this room (repeatable).' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" broadcasts' -l 'broadcasts' -d 'Only broadcasts (with --room: broadcasts and those rooms).'
@@ -135,4 +144,6 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" format' -l 'format' -d 'Output format: text, json (one object per line) or csv (RFC 4180).' -rfka 'text json csv'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" follow' -l 'follow' -d 'Keep printing messages as the server appends them, and from new rooms.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" pace' -l 'pace' -d 'Replay with the original gaps between messages divided by N.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" version' -l 'version' -d 'Show the version.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom help" version' -l 'version' -d 'Show the version.'

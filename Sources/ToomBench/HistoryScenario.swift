@@ -43,13 +43,13 @@ struct HistoryScenario {
         var startTimes: [Double] = []
         var server: ServerProcess?
         for _ in 0..<9 {
-            server?.stop()
-            server = try ServerProcess(executable: context.toomPath,
+            try await server?.stop()
+            server = try await ServerProcess(executable: context.toomPath,
                                        arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
                                        directory: scratch.url)
             startTimes.append(server!.startSeconds)
         }
-        let emptyStart = try emptyServerStart()
+        let emptyStart = try await emptyServerStart()
         let client = try await LineClient.connect(port: server!.port, peer: .toom, group: group)
         _ = try await client.request("HELLO\t1\ttoom-bench\n")
         _ = try await client.request("USER\tu0\n")
@@ -66,7 +66,7 @@ struct HistoryScenario {
             results[scope] = (histogram, lines - 1)
         }
         await client.close()
-        server?.stop()
+        try await server?.stop()
 
         var table = ResultTable("history: \(broadcasts) broadcasts and \(rooms) rooms × \(perRoom) messages")
         for (scope, label) in [("b", "RDM b"), ("s", "RDM s")] {
@@ -132,16 +132,16 @@ struct HistoryScenario {
         if found == 0 { throw BenchError("the scan found nothing") }
     }
 
-    private func emptyServerStart() throws -> Double {
+    private func emptyServerStart() async throws -> Double {
         let scratch = try Scratch("history-empty")
         try scratch.write("credentials.txt", benchCredentials(1))
         var times: [Double] = []
         for _ in 0..<9 {
-            let server = try ServerProcess(executable: context.toomPath,
+            let server = try await ServerProcess(executable: context.toomPath,
                                            arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path],
                                            directory: scratch.url)
             times.append(server.startSeconds)
-            server.stop()
+            try await server.stop()
         }
         return times.min()!
     }

@@ -18,7 +18,7 @@ struct IngestScenario {
         for (label, extra) in [("toom", [String]()), ("toom --sync", ["--sync"])] {
             let scratch = try Scratch("ingest")
             try scratch.write("credentials.txt", benchCredentials(clients))
-            let server = try ServerProcess(executable: context.toomPath,
+            let server = try await ServerProcess(executable: context.toomPath,
                                            arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path] + extra,
                                            directory: scratch.url)
             let connections = try await logIn(port: server.port, group: group)
@@ -33,18 +33,18 @@ struct IngestScenario {
                 .split(separator: "\n").count ?? 0
             if stored == 0 { throw BenchError("no broadcasts were stored") }
             for connection in connections { await connection.close() }
-            server.stop()
+            try await server.stop()
         }
 
         let echoScratch = try Scratch("ingest-echo")
-        let echo = try ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
+        let echo = try await ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
         var echoConnections: [LineClient] = []
         for _ in 0..<clients { echoConnections.append(try await LineClient.connect(port: echo.port, peer: .echo, group: group)) }
         let reference = try await drive(echoConnections, seconds: seconds) { i, k in
             k % 2 == 0 ? "BCM\tmessage \(k) from u\(i)\n" : "SRM\t\(i / 2 + 1)\tmessage \(k) from u\(i)\n"
         }
         for connection in echoConnections { await connection.close() }
-        echo.stop()
+        try await echo.stop()
 
         let toom = results["toom"]!
         let synced = results["toom --sync"]!

@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 
 enum Resources {
     /// Ten thousand sessions need more descriptors than the usual 1024; children inherit this.
@@ -20,58 +21,45 @@ enum Resources {
     }
 }
 
-/// A server under test in its own process: stdout goes to a file, from which the first
-/// line (`... port N`) gives the port it bound.
+/// A server under test in its own process; the last word of its first line (`... port N`)
+/// gives the port it bound.
 final class ServerProcess {
-    let process = Process()
-    let directory: URL
+    let child: ChildProcess
     let port: Int
     /// Seconds from launch until the server printed that it listens.
     let startSeconds: Double
 
-    init(executable: String, arguments: [String], directory: URL) throws {
-        self.directory = directory
-        let outURL = directory.appendingPathComponent("server.out")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: outURL.deletingLastPathComponent().appendingPathComponent("server.err").createIfMissing())
-        process.standardInput = FileHandle.nullDevice
-        let started = DispatchTime.now()
-        try process.run()
+    init(executable: String, arguments: [String], directory: URL) async throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        child = ChildProcess([executable] + arguments, directory: directory)
         var port: Int?
-        while port == nil {
-            if let text = try? String(contentsOf: outURL, encoding: .utf8), let first = text.split(separator: "\n").first,
-               text.contains("\n"), let value = Int(first.split(separator: " ").last ?? "") {
-                port = value
-            } else if !process.isRunning {
-                let err = (try? String(contentsOf: directory.appendingPathComponent("server.err"), encoding: .utf8)) ?? ""
-                throw BenchError("server exited during start-up: \(err)")
-            } else {
-                usleep(200)
+        let child = self.child
+        // Polled often: the start-up time is one of the figures.
+        try await eventually("\(executable) to report its port; it wrote: \(String(decoding: child.stderr, as: UTF8.self))",
+                             every: .microseconds(200)) {
+            let text = String(decoding: child.stdout, as: UTF8.self)
+            if let first = text.split(separator: "\n").first, text.contains("\n") {
+                port = Int(first.split(separator: " ").last ?? "")
+                return true
             }
+            if !child.isRunning {
+                throw BenchError("\(executable) exited during start-up: \(String(decoding: child.stderr, as: UTF8.self))")
+            }
+            return false
         }
-        startSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        self.port = port!
+        let elapsed = clock.now - started
+        startSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        guard let port else { throw BenchError("\(executable) printed no port: \(String(decoding: child.stdout, as: UTF8.self))") }
+        self.port = port
     }
 
-    var residentBytes: Double { Resources.residentBytes(of: process.processIdentifier) }
+    var residentBytes: Double { child.processIdentifier.map(Resources.residentBytes(of:)) ?? 0 }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-}
-
-extension URL {
-    func createIfMissing() -> URL {
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        return self
+    /// Stops the server with SIGTERM and waits for it to exit.
+    func stop() async throws {
+        child.signal(SIGTERM)
+        _ = try await child.waitForExit()
     }
 }
 

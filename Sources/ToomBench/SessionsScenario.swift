@@ -14,7 +14,7 @@ struct SessionsScenario {
 
         let scratch = try Scratch("sessions")
         try scratch.write("credentials.txt", benchCredentials(count))
-        let server = try ServerProcess(executable: context.toomPath,
+        let server = try await ServerProcess(executable: context.toomPath,
                                        arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path,
                                                    "--max-connections", String(count + 100)],
                                        directory: scratch.url)
@@ -24,15 +24,15 @@ struct SessionsScenario {
             .split(separator: "\n").count ?? 0
         let toomPerSession = (server.residentBytes - toomBefore) / Double(count)
         for client in toomClients { await client.close() }
-        server.stop()
+        try await server.stop()
 
         let echoScratch = try Scratch("sessions-echo")
-        let echo = try ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
+        let echo = try await ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
         let echoBefore = echo.residentBytes
         let (echoSeconds, echoClients) = try await logIn(count, port: echo.port, peer: .echo, group: group)
         let echoPerConnection = (echo.residentBytes - echoBefore) / Double(count)
         for client in echoClients { await client.close() }
-        echo.stop()
+        try await echo.stop()
 
         var table = ResultTable("sessions: \(count) clients logged in at once")
         table.add("sessions held (userlog.txt lines)", value: Double(online), reference: Double(count), unit: .count,

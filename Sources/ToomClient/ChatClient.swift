@@ -17,15 +17,18 @@ public struct ClientConfiguration: Sendable {
     public var maxUpload: UInt64?
     /// How long a file transfer waits for its peer before it fails.
     public var transferTimeout: TimeAmount = .seconds(10)
+    /// Ask the server for live delivery (spec §8) and print what others say as it arrives.
+    public var live: Bool
 
     public init(serverHost: String, serverPort: Int, udpPort: Int, publicUDPPort: Int? = nil,
-                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10)) {
+                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10), live: Bool = false) {
         self.serverHost = serverHost
         self.serverPort = serverPort
         self.udpPort = udpPort
         self.publicUDPPort = publicUDPPort
         self.maxUpload = maxUpload
         self.transferTimeout = transferTimeout
+        self.live = live
     }
 }
 
@@ -69,19 +72,22 @@ public final class ChatClient: Sendable {
             return .local
         }
         let udpPort = configuration.publicUDPPort ?? transfers.endpoint.port
+        let live = LiveDisplay(screen: screen)
 
         let connection: ServerConnection
         do {
             connection = try await ServerConnection.connect(
                 host: configuration.serverHost, port: configuration.serverPort, group: group,
                 onEvent: { frame in
+                    // An unsolicited refusal (the login timed out) ends the session even at a prompt.
+                    if case .error(_, let messages) = frame { return live.end { Self.end(messages, .loginRefused, input) } }
                     guard case .event(let kind, let fields) = frame else { return }
                     if kind == EventKind.offer {
                         transfers.offer(fields)
                         return
                     }
-                    guard kind == EventKind.shutdown || kind == EventKind.kicked else { return }
-                    Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
+                    guard EventKind.endingSession.contains(kind) else { return live.deliver(frame) }
+                    live.end { Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input) }
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
         } catch {
@@ -91,6 +97,7 @@ public final class ChatClient: Sendable {
         var replies = connection.replies.makeAsyncIterator()
 
         func request(_ fields: [String]) async -> [ServerFrame] {
+            live.replyPending()
             connection.send(fields)
             var frames: [ServerFrame] = []
             while let frame = await replies.next() {
@@ -100,18 +107,26 @@ public final class ChatClient: Sendable {
                     return frames
                 }
             }
+            live.endWithoutReply()
             Self.end([Messages.connectionLost], .unreachable, input)
         }
 
+        // What the server said unasked is shown before the next prompt.
+        func readLine(prompt: String, secret: Bool) async -> String? {
+            live.replyShown()
+            return await input.readLine(prompt: prompt, secret: secret)
+        }
+
         // Version handshake.
-        if case .error(_, let messages)? = await request(LoginFrame.hello()).last {
+        let hello = LoginFrame.hello(capabilities: configuration.live ? [Capability.live] : [])
+        if case .error(_, let messages)? = await request(hello).last {
             say(messages)
             return .loginRefused
         }
 
         // Login: the username until it is known, then the password until it is right.
         login: while true {
-            guard let name = await input.readLine(prompt: Messages.usernamePrompt, secret: false) else {
+            guard let name = await readLine(prompt: Messages.usernamePrompt, secret: false) else {
                 return quietly(connection)
             }
             switch await request(LoginFrame.user(name)).last {
@@ -125,7 +140,7 @@ public final class ChatClient: Sendable {
                 return .unreachable
             }
             while true {
-                guard let password = await input.readLine(prompt: Messages.passwordPrompt, secret: true) else {
+                guard let password = await readLine(prompt: Messages.passwordPrompt, secret: true) else {
                     return quietly(connection)
                 }
                 switch await request(LoginFrame.password(password, udpPort: udpPort)).last {
@@ -145,7 +160,7 @@ public final class ChatClient: Sendable {
 
         // Commands until OUT or end of input.
         while true {
-            guard let line = await input.readLine(prompt: Command.prompt, secret: false) else {
+            guard let line = await readLine(prompt: Command.prompt, secret: false) else {
                 await transfers.finish()
                 connection.expectClose()
                 say(ReplyRenderer.lines(for: await request(["OUT"])))

@@ -5,8 +5,8 @@ import NIOPosix
 import ToomCore
 
 /// The TCP connection to the server: sends frames, and delivers the server's frames in
-/// order. Events are handed to `onEvent` at once, whatever the client is doing; only
-/// SHUTDOWN and KICKED end the session.
+/// order. Events (and the unasked ERR login_timeout) are handed to `onEvent` at once,
+/// whatever the client is doing; SHUTDOWN, KICKED and TOO_SLOW end the session.
 final class ServerConnection: Sendable {
     let channel: Channel
     let replies: AsyncStream<ServerFrame>
@@ -70,10 +70,14 @@ private final class FrameHandler: ChannelInboundHandler {
         }
         switch frame {
         case .event(let kind, _):
-            // Only these end the session; other events (an upload offer) are news.
-            if kind == EventKind.shutdown || kind == EventKind.kicked {
+            // Only these end the session; other events (an upload offer, a delivery) are news.
+            if EventKind.endingSession.contains(kind) {
                 closeExpected.withLockedValue { $0 = true }
             }
+            onEvent(frame)
+        case .error(.loginTimeout, _):
+            // Unsolicited: it comes while the user may be typing at a login prompt.
+            closeExpected.withLockedValue { $0 = true }
             onEvent(frame)
         case .error(let code, _) where code.endsSession:
             closeExpected.withLockedValue { $0 = true }

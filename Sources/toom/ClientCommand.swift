@@ -12,10 +12,15 @@ struct ClientCommand: AsyncParsableCommand {
         With standard input from a pipe it reads the same dialogue one line at a time and logs out \
         at end of input, after its running file transfers end. On a terminal it offers line editing, a \
         history of commands kept in ~/.toom_history, and tab completion of commands, user names and \
-        file names. Files sent with UPD are saved in the \
+        file names. On a terminal it also shows what others say as they say it (live delivery): each new \
+        broadcast, each message in your rooms and each room built with you, printed above the prompt with \
+        what you are typing left intact; --no-live turns that off. With standard input from a pipe the \
+        client is live only with --live, and prints each delivery as a line of its own, never inside a \
+        reply. Files sent with UPD are saved in the \
         working directory as <presenter>_<file>. Exit status: 0 after logging out, 1 when the login \
         is refused, 2 when the UDP port cannot be used, 3 when the server cannot be reached or the \
-        connection is lost, 4 when the server ends the session (shutdown or operator).
+        connection is lost, 4 when the server ends the session (shutdown, operator, or a client too slow to \
+        read its deliveries).
         """
     )
 
@@ -38,6 +43,10 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.",
                                valueName: "port"))
     var publicUDPPort: Int?
+
+    @Flag(inversion: .prefixedNo,
+          help: "Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).")
+    var live: Bool?
 
     func validate() throws {
         guard !serverAddress.isEmpty, !serverAddress.contains(where: { $0 == " " || $0.isNewline }) else {
@@ -65,7 +74,8 @@ struct ClientCommand: AsyncParsableCommand {
         let client = ChatClient(configuration: .init(
             serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort, publicUDPPort: publicUDPPort,
             maxUpload: maxUpload.flatMap(ByteCount.parse),
-            transferTimeout: .nanoseconds(Int64(transferTimeout * 1e9))),
+            transferTimeout: .nanoseconds(Int64(transferTimeout * 1e9)),
+            live: live ?? (isatty(0) == 1)),
             input: ChatClient.standardInput())
         let status = await client.run()
         if status != .ok { throw ExitCode(status.rawValue) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ToomCore
 
 @main
 struct Toom: AsyncParsableCommand {
@@ -10,6 +11,7 @@ struct Toom: AsyncParsableCommand {
         One server holds the accounts, the online users, the broadcast and room logs. \
         Clients log in over TCP and send files to each other directly over UDP.
         """,
+        version: ToomVersion.current,
         subcommands: [ServerCommand.self, ClientCommand.self, AdminCommand.self, ReplayCommand.self]
     )
 

@@ -9,16 +9,17 @@ import ToomTestSupport
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test func everyFuzzTargetSurvivesAShortRun() throws {
+    @Test func everyFuzzTargetSurvivesAShortRun() async throws {
         let found = FileManager.default.temporaryDirectory.appendingPathComponent("toom-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: found) }
         // One after another: each builds with swiftc, and the machine may have two cores.
         for target in ["frame", "command", "logline", "timestamp"] {
-            let (status, text) = try runCapturing(
-                "/bin/bash", [Self.repository.appendingPathComponent("Fuzz/run.sh").path, target, "20000", "-max_len=4096"],
+            let result = try await run(
+                ["/bin/bash", Self.repository.appendingPathComponent("Fuzz/run.sh").path, target, "20000", "-max_len=4096"],
                 directory: Self.repository,
                 environment: ProcessInfo.processInfo.environment.merging(
                     ["TOOM_FUZZ_FOUND": found.appendingPathComponent(target).path]) { $1 })
+            let (status, text) = (result.status, result.out + result.err)
             if status == 77 {
                 print("fuzz smoke run skipped: \(text.split(separator: "\n").last ?? "")")
                 return

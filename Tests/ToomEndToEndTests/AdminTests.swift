@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 
@@ -140,8 +141,8 @@ func admin(_ arguments: [String]) async throws -> Completed {
         use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
         print $s "LIST\\n"; print while <$s>;
         """
-        let stranger = try spawnAndWait(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", script, socket], capture: true)
+        let stranger = try await run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", script, socket])
         #expect(stranger.status == 0)
         #expect(stranger.out == "REFUSED\tPermission denied: only the server's owner may use the admin channel\n")
     }

@@ -12,6 +12,12 @@ import ToomCore
         return (status, process.stdout, process.stderr)
     }
 
+    @Test func versionPrintsTheVersion() async throws {
+        let result = try await run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout == ToomVersion.current + "\n")
+    }
+
     @Test(arguments: ["0", "6", "abc", "2.5", "-1", ""])
     func attemptsOutsideOneToFiveAreRefused(_ value: String) async throws {
         let result = try await run(["server", "4000", value])

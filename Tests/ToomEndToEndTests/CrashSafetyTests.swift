@@ -159,7 +159,7 @@ import ToomCore
         var stored = 0
         for round in 1...Self.rounds {
             let killAfter = Self.clientCount + Int.random(in: 1...600, using: &random)
-            let ledger = Ledger(killAfter: killAfter, serverPID: server.process.process.processIdentifier)
+            let ledger = Ledger(killAfter: killAfter, serverPID: server.process.process.processIdentifier!)
             for index in 0..<Self.clientCount {
                 let clientSeed = random.next()
                 let port = server.port

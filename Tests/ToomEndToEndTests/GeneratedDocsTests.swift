@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 
 /// The package's root directory.
@@ -6,24 +7,26 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
 /// swift-argument-parser's generate-manual tool, built by scripts/manual-tool.sh; nil when it cannot be built.
 let manualTool: String? = {
-    guard let built = try? spawnAndWait([packageRoot.appendingPathComponent("scripts/manual-tool.sh").path], capture: true),
+    guard let built = try? runCapturing(packageRoot.appendingPathComponent("scripts/manual-tool.sh").path, []),
           built.status == 0 else { return nil }
-    let path = built.out.trimmingCharacters(in: .whitespacesAndNewlines)
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    // The path is one line; a first build also prints its progress.
+    return built.output.split(separator: "\n").map(String.init).first {
+        $0.hasSuffix("/generate-manual") && FileManager.default.isExecutableFile(atPath: $0)
+    }
 }()
 
 /// completions/ and man/ must be what the command definitions generate now.
 @Suite struct GeneratedDocsTests {
     @Test(arguments: [("bash", "toom.bash"), ("zsh", "_toom"), ("fish", "toom.fish")])
-    func completionScriptsAreUpToDate(shell: String, file: String) throws {
-        let generated = try spawnAndWait([ToomBinary.path, "--generate-completion-script", shell], capture: true)
+    func completionScriptsAreUpToDate(shell: String, file: String) async throws {
+        let generated = try await runToom(["--generate-completion-script", shell])
         #expect(generated.status == 0)
         let committed = try String(contentsOf: packageRoot.appendingPathComponent("completions/\(file)"), encoding: .utf8)
         #expect(committed == generated.out, "completions/\(file) is out of date: run scripts/generate-docs.sh")
     }
 
     @Test(.enabled(if: manualTool != nil, "swift-argument-parser's generate-manual tool could not be built (scripts/manual-tool.sh)"))
-    func manualPagesAreUpToDate() throws {
+    func manualPagesAreUpToDate() async throws {
         let man = packageRoot.appendingPathComponent("man")
         let page = try String(contentsOf: man.appendingPathComponent("toom.1"), encoding: .utf8)
         let dateLine = try #require(page.split(separator: "\n").first { $0.hasPrefix(".Dd ") })
@@ -34,8 +37,8 @@ let manualTool: String? = {
         let date = String(format: "%@-%02d-%02d", String(parts[2]), month, Int(parts[1])!)
 
         let fresh = try TemporaryDirectory("man")
-        let generated = try spawnAndWait([manualTool!, ToomBinary.path, "--multi-page", "--date", date,
-                                          "--output-directory", fresh.url.path], capture: false)
+        let generated = try await run([manualTool!, ToomBinary.path, "--multi-page", "--date", date,
+                                       "--output-directory", fresh.url.path], capture: false)
         #expect(generated.status == 0)
         let names = { (dir: URL) in
             try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".1") }.sorted()

@@ -1,6 +1,8 @@
 import Foundation
+import Synchronization
 import Testing
 import ToomCore
+import ToomTestSupport
 
 /// Errors a test reports when an awaited event does not happen.
 struct HarnessError: Error, CustomStringConvertible {
@@ -23,68 +25,28 @@ enum ToomBinary {
     }()
 }
 
-/// How long a test waits for something before failing: generous, because CI machines are slow.
-let patience: Duration = .seconds(20)
-
-/// Polls `condition` until it is true or `timeout` passes.
-func eventually(_ what: @autoclosure () -> String, timeout: Duration = patience,
-                _ condition: () throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while true {
-        if try condition() { return }
-        if clock.now >= deadline { throw HarnessError(description: "timed out waiting for \(what())") }
-        try await Task.sleep(for: .milliseconds(20))
-    }
+/// Runs `toom` to completion.
+func runToom(_ arguments: [String]) async throws -> Completed {
+    try await run([ToomBinary.path] + arguments)
 }
 
 /// A running `toom` process with its standard streams as pipes.
-final class ToomProcess: @unchecked Sendable {
-    let process = Process()
+final class ToomProcess: Sendable {
+    let process: ChildProcess
     let directory: URL
-    private let stdinPipe = Pipe()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
-    private let lock = NSLock()
-    private var out = Data()
-    private var err = Data()
     /// Where `expect` continues searching stdout.
-    private var cursor = 0
+    private let cursor = Mutex(0)
 
     /// `launcher` runs the binary through another command, e.g. `ip netns exec <name>`.
     init(_ arguments: [String], in directory: URL, launcher: [String] = []) throws {
         self.directory = directory
-        if let first = launcher.first {
-            process.executableURL = URL(fileURLWithPath: first)
-            process.arguments = Array(launcher.dropFirst()) + [ToomBinary.path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: ToomBinary.path)
-            process.arguments = arguments
-        }
-        process.currentDirectoryURL = directory
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        // Reading and appending under one lock keeps the order when `waitForExit` drains.
-        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            guard let self else { return }
-            self.lock.withLock { self.out.append(handle.availableData) }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            guard let self else { return }
-            self.lock.withLock { self.err.append(handle.availableData) }
-        }
-        try process.run()
+        process = ChildProcess(launcher + [ToomBinary.path] + arguments, directory: directory)
     }
 
-    deinit {
-        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
-    }
+    private var commandLine: String { "toom " + process.arguments.drop(while: { $0 != ToomBinary.path }).dropFirst().joined(separator: " ") }
 
-    var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
-    var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+    var stdout: String { String(decoding: process.stdout, as: UTF8.self) }
+    var stderr: String { String(decoding: process.stderr, as: UTF8.self) }
 
     /// Stdout as lines, with the client's prompts taken out (a reply follows its prompt on the same line).
     var lines: [String] {
@@ -95,24 +57,19 @@ final class ToomProcess: @unchecked Sendable {
         return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
-    func send(_ line: String) {
-        stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8))
-    }
+    func send(_ line: String) { process.write(Array((line + "\n").utf8)) }
 
-    func closeInput() {
-        try? stdinPipe.fileHandleForWriting.close()
-    }
+    func closeInput() { process.closeInput() }
 
     /// Waits until stdout, after what earlier calls matched, contains `text`; returns the text up to and including it.
     @discardableResult
     func expect(_ text: String, timeout: Duration = patience) async throws -> String {
         var found = ""
-        try await eventually("\"\(text)\" on stdout of toom \(process.arguments!.joined(separator: " "))\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
-            lock.withLock {
-                let all = String(decoding: out, as: UTF8.self)
-                let utf8 = Array(all.utf8)
-                guard cursor <= utf8.count else { return false }
-                let rest = String(decoding: utf8[cursor...], as: UTF8.self)
+        try await eventually("\"\(text)\" on stdout of \(commandLine)\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
+            let out = process.stdout
+            return cursor.withLock { cursor in
+                guard cursor <= out.count else { return false }
+                let rest = String(decoding: out[cursor...], as: UTF8.self)
                 guard let range = rest.range(of: text) else { return false }
                 found = String(rest[..<range.upperBound])
                 cursor += found.utf8.count
@@ -130,22 +87,16 @@ final class ToomProcess: @unchecked Sendable {
             .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
-    /// Waits until the process has exited, then reads what it wrote that the handlers
-    /// have not read yet.
+    /// Waits until the process has exited and everything it wrote has been read.
     func waitForExit(timeout: Duration = patience) async throws -> Int32 {
-        try await eventually("toom \(process.arguments!.joined(separator: " ")) to exit\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
-            !process.isRunning
+        do {
+            return try await process.waitForExit(timeout: timeout)
+        } catch {
+            throw HarnessError(description: "\(error) (\(commandLine))\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)")
         }
-        lock.withLock {
-            stdoutPipe.fileHandleForReading.readabilityHandler = nil
-            stderrPipe.fileHandleForReading.readabilityHandler = nil
-            out.append(stdoutPipe.fileHandleForReading.readDataToEndOfFile())
-            err.append(stderrPipe.fileHandleForReading.readDataToEndOfFile())
-        }
-        return process.terminationStatus
     }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    func signal(_ signal: Int32) { process.signal(signal) }
 }
 
 /// A temporary directory removed at the end of the test.
@@ -275,6 +226,14 @@ extension ServerUnderTest {
         try await client.expect(Command.prompt)
         return client
     }
+}
+
+/// Whether the server grants live delivery (docs/PROTOCOL.md §8) to a HELLO that asks for it.
+/// Tests of live delivery skip, saying so, against a server that does not.
+func grantsLive(_ server: ServerUnderTest) throws -> Bool {
+    let probe = try RawConnection(port: server.port)
+    probe.send("HELLO\t1\tprobe\tlive\n")
+    return probe.readLine()?.split(separator: "\t").dropFirst(2).contains("live") == true
 }
 
 /// The spec's timestamp shape, for matching lines whose time is not known in advance.

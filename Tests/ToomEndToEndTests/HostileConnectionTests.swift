@@ -17,7 +17,7 @@ extension RawConnection {
 extension TestServer {
     /// Descriptors the server process has open (sockets, logs, event loops).
     var openDescriptors: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.process.processIdentifier)/fd").count) ?? -1
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.process.processIdentifier!)/fd").count) ?? -1
     }
 
     /// Checks that a normal client still logs in and gets a broadcast stored, then logs out.

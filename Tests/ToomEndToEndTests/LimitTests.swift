@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 
@@ -97,7 +98,7 @@ import ToomCore
         #expect(try await luke.command("BCM back").first?.hasPrefix("Broadcast message, #111") == true)
         // The server read one request and is writing its answer as fast as the client takes
         // it; the rest wait in the client's socket, costing the server nothing.
-        let resident = try #require(Self.residentKilobytes(of: server.process.process.processIdentifier))
+        let resident = try #require(Self.residentKilobytes(of: server.process.process.processIdentifier!))
         #expect(resident < 150_000, "the server holds \(resident) KB")
         #expect(server.fileLines("userlog.txt").contains { $0.contains("; hans; ") })
     }

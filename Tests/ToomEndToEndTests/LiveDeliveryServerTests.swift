@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 import ToomCore
+import ToomTestSupport
 
 /// Spec §8 at the wire, against the real server: who gets which delivery, a client that
 /// stops reading, and a flooder. (The rules themselves are unit-tested in ToomChatTests;
-/// the client's display of deliveries in LiveClientTests.)
+/// the client's display of deliveries in LiveDeliveryTests.)
 @Suite struct LiveDeliveryServerTests {
     @Test func deliveriesReachLiveClientsAndNobodyElse() async throws {
         let server = try await TestServer()

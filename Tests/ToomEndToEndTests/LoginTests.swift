@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 
@@ -51,7 +52,7 @@ import ToomCore
         _ = try await server.login("yoda")
 
         // Once the block ends, the right password works again.
-        try await eventuallyAsync("the block to expire") {
+        try await eventually("the block to expire") {
             let client = try server.client()
             client.send("hans")
             client.send("falcon*solo")
@@ -99,16 +100,4 @@ func waitForEither(_ client: ToomProcess, _ texts: String...) async throws -> St
         return !seen.isEmpty
     }
     return seen
-}
-
-/// Polls an async condition.
-func eventuallyAsync(_ what: @autoclosure () -> String, timeout: Duration = patience,
-                     _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while true {
-        if try await condition() { return }
-        if clock.now >= deadline { throw HarnessError(description: "timed out waiting for \(what())") }
-        try await Task.sleep(for: .milliseconds(50))
-    }
 }

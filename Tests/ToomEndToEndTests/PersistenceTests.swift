@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 

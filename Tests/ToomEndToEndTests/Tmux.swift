@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 
 /// A program running in its own tmux server, for tests of terminal behaviour: keys are
@@ -11,39 +12,45 @@ final class TmuxSession: @unchecked Sendable {
 
     private let socket = "toom-test-\(UUID().uuidString)"
     private let config: URL
+    /// The tmux server's process, killed when the session is dropped.
+    private var serverPID: pid_t = 0
 
-    init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws {
         config = directory.appendingPathComponent(".tmux-\(socket).conf")
         try "set -g remain-on-exit on\nset -g history-limit 5000\n".write(to: config, atomically: true, encoding: .utf8)
         let program = ([ToomBinary.path] + arguments).map(Self.quote).joined(separator: " ")
         let env = environment.map { "\($0.key)=\(Self.quote($0.value))" }.joined(separator: " ")
         // The settings are printed one per line so a test can find "isig", "-icanon" and so on.
         let script = "\(env.isEmpty ? "" : "env \(env) ")\(program); echo \"[exit status $?]\"; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|isig|echo|icrnl|opost)$' | tr '\\n' ' '; echo '[stty]'"
-        try tmux(["-f", config.path, "new-session", "-d", "-x", "200", "-y", "50", "-s", "main",
+        try await tmux(["-f", config.path, "new-session", "-d", "-x", "200", "-y", "50", "-s", "main",
                   "-c", directory.path, "sh", "-c", script])
+        serverPID = pid_t(try await tmux(["display-message", "-p", "-t", "main", "#{pid}"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
     deinit {
-        _ = try? tmux(["kill-server"])
+        // A deinit cannot await `tmux kill-server`; SIGTERM stops the server and its pane.
+        if serverPID > 0 { kill(serverPID, SIGTERM) }
         try? FileManager.default.removeItem(at: config)
     }
 
     /// Types text literally.
-    func type(_ text: String) throws { try tmux(["send-keys", "-t", "main", "-l", text]) }
+    func type(_ text: String) async throws { try await tmux(["send-keys", "-t", "main", "-l", text]) }
 
     /// Presses keys by name: "Enter", "Tab", "C-c", "C-d", "Up".
-    func press(_ keys: String...) throws { try tmux(["send-keys", "-t", "main"] + keys) }
+    func press(_ keys: String...) async throws { try await tmux(["send-keys", "-t", "main"] + keys) }
 
-    /// The visible screen, trailing blank lines removed.
-    func screen() throws -> String {
-        var lines = try tmux(["capture-pane", "-p", "-t", "main"]).split(separator: "\n", omittingEmptySubsequences: false)
+    /// The screen and what scrolled off its top, trailing blank lines removed. (When the
+    /// program exits, tmux's "Pane is dead" line can scroll a short screen by a line.)
+    func screen() async throws -> String {
+        var lines = try await tmux(["capture-pane", "-p", "-S", "-", "-t", "main"]).split(separator: "\n", omittingEmptySubsequences: false)
         while lines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { lines.removeLast() }
         return lines.joined(separator: "\n")
     }
 
     /// The screen's lines, trailing spaces removed.
-    func lines() throws -> [String] {
-        try screen().split(separator: "\n", omittingEmptySubsequences: false).map {
+    func lines() async throws -> [String] {
+        try await screen().split(separator: "\n", omittingEmptySubsequences: false).map {
             String($0.reversed().drop(while: { $0 == " " }).reversed())
         }
     }
@@ -55,7 +62,7 @@ final class TmuxSession: @unchecked Sendable {
         let text = String(text.reversed().drop(while: { $0 == " " }).reversed())
         var last = ""
         try await eventually("\"\(text)\" on the screen:\n\(last)", timeout: timeout) {
-            last = try screen()
+            last = try await screen()
             return last.contains(text)
         }
         return last
@@ -65,7 +72,7 @@ final class TmuxSession: @unchecked Sendable {
     func waitUntil(_ what: String, timeout: Duration = patience, _ condition: ([String]) -> Bool) async throws {
         var last: [String] = []
         try await eventually("\(what); the screen:\n\(last.joined(separator: "\n"))", timeout: timeout) {
-            last = try lines()
+            last = try await lines()
             return condition(last)
         }
     }
@@ -82,10 +89,10 @@ final class TmuxSession: @unchecked Sendable {
     }
 
     @discardableResult
-    private func tmux(_ arguments: [String]) throws -> String {
+    private func tmux(_ arguments: [String]) async throws -> String {
         // Only capture-pane's output is read: a tmux server started by new-session would
         // keep the pipe open.
-        let result = try spawnAndWait(["tmux", "-L", socket] + arguments, capture: arguments.first == "capture-pane")
+        let result = try await run(["tmux", "-L", socket] + arguments, capture: ["capture-pane", "display-message"].contains(arguments.first))
         guard result.status == 0 || arguments == ["kill-server"] else {
             throw HarnessError(description: "tmux \(arguments.joined(separator: " ")) failed with status \(result.status)")
         }

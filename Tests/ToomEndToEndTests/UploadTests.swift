@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 import Testing
 import ToomCore
 import ToomTransfer
@@ -211,16 +212,16 @@ import ToomTransfer
         _ = try randomFile(in: pair.hans, "shown.bin", size: 8 << 20)
         pair.hans.send("OUT")
         _ = try await pair.hans.waitForExit()
-        let tmux = try TmuxSession(["client", "127.0.0.1", String(pair.server.port), "0"], in: pair.hans.directory)
+        let tmux = try await TmuxSession(["client", "127.0.0.1", String(pair.server.port), "0"], in: pair.hans.directory)
         try await tmux.waitFor(Messages.usernamePrompt)
-        try tmux.type("hans")
-        try tmux.press("Enter")
+        try await tmux.type("hans")
+        try await tmux.press("Enter")
         try await tmux.waitFor(Messages.passwordPrompt)
-        try tmux.type(passwords["hans"]!)
-        try tmux.press("Enter")
+        try await tmux.type(passwords["hans"]!)
+        try await tmux.press("Enter")
         try await tmux.waitFor(Messages.welcome)
-        try tmux.type("UPD yoda shown.bin")
-        try tmux.press("Enter")
+        try await tmux.type("UPD yoda shown.bin")
+        try await tmux.press("Enter")
         let bar = #"^\[[#-]{20}\] +[0-9]+%  [0-9.]+ [kMG]B/s  ([0-9]+:[0-9]{2}|-:--) left  shown\.bin to yoda$"#
         var lines: [String] = []
         try await tmux.waitUntil("a progress bar") { screen in

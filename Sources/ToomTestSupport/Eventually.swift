@@ -1,0 +1,23 @@
+/// How long tests and toom-bench wait for something before failing: generous, because CI
+/// machines are slow and shared.
+public let patience: Duration = .seconds(20)
+
+/// What `eventually` throws when the condition did not come true in time.
+public struct TimedOut: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it is true, or throws `TimedOut` once `timeout` has passed.
+/// The one way tests and toom-bench wait for an event: never a fixed sleep.
+public func eventually(_ what: @autoclosure () -> String, timeout: Duration = patience,
+                       every interval: Duration = .milliseconds(20),
+                       _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while true {
+        if try await condition() { return }
+        if clock.now >= deadline { throw TimedOut("timed out waiting for \(what())") }
+        try await Task.sleep(for: interval)
+    }
+}
