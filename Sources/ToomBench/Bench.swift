@@ -9,13 +9,13 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toom-bench",
         abstract: "Benchmarks of the toom server against same-run references.",
-        subcommands: [RunBenchmarks.self, EchoServerCommand.self, UploadChildCommand.self],
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, history, upload
+    case sessions, ingest, fanout, history, upload
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -24,7 +24,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, history, upload.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
@@ -44,6 +44,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             switch scenario {
             case .sessions: table = try await SessionsScenario(context: context).run()
             case .ingest: table = try await IngestScenario(context: context).run()
+            case .fanout: table = try await FanoutScenario(context: context).run()
             case .history: table = try await HistoryScenario(context: context).run()
             case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             }
