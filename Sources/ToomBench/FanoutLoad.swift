@@ -128,8 +128,8 @@ final class FanoutLoad: @unchecked Sendable {
                 buffer.writeString(frame(FanoutMessage.text(sender: sender, sequence: sent[sender])))
                 sent[sender] += 1
             }
-            let channel = channels[sender]
-            channel.eventLoop.execute { channel.writeAndFlush(buffer, promise: nil) }
+            let channel = channels[sender], frames = buffer
+            channel.eventLoop.execute { channel.writeAndFlush(frames, promise: nil) }
         }
     }
 }

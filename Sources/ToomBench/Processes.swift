@@ -56,8 +56,10 @@ final class ServerProcess {
         var none = sigset_t(), previous = sigset_t()
         sigemptyset(&none)
         pthread_sigmask(SIG_SETMASK, &none, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        try process.run()
+        do {
+            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+            try process.run()
+        }
         var port: Int?
         while port == nil {
             if let knownPort {
