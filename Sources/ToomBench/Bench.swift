@@ -1,5 +1,6 @@
 import ArgumentParser
 import ToomCore
+import ToomTestSupport
 import Foundation
 
 /// `toom-bench`: drives a real `toom server` over real loopback connections and prints,
@@ -58,6 +59,9 @@ struct BenchContext: Sendable {
     let quick: Bool
     let toomPath: String
     let benchPath: String
+    /// The server options that turn flood control off, where the server has it: the loads
+    /// are meant to flood, and a throttled run would measure the throttle.
+    let noFloodControl: [String]
 
     init(quick: Bool, toomPath: String?) throws {
         let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -68,6 +72,8 @@ struct BenchContext: Sendable {
         }
         self.toomPath = path
         self.quick = quick
+        let help = try runCapturing(path, ["server", "--help"]).output
+        noFloodControl = help.contains("--message-rate") ? ["--message-rate", "0"] : []
     }
 
     var machineDescription: String {

@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import ToomTestSupport
 
 /// 100 live clients online, 10 of them sending broadcasts: deliveries per second and the
 /// latency from send to receipt. References in the same run: the NIO relay, and ngircd with
@@ -60,11 +59,9 @@ struct FanoutScenario {
     private func measureToom(seconds: Double) async throws -> Result<Measured, Skipped> {
         let scratch = try Scratch("fanout-toom")
         try scratch.write("credentials.txt", benchCredentials(clients))
-        // No flood control where the server has it: the load is meant to flood.
-        let help = try runCapturing(context.toomPath, ["server", "--help"]).output
-        let rate = help.contains("--message-rate") ? ["--message-rate", "0"] : []
         let server = try ServerProcess(executable: context.toomPath,
-                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path] + rate,
+                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
+                                           + context.noFloodControl,
                                        directory: scratch.url)
         defer { server.stop() }
         do {

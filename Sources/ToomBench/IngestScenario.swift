@@ -29,7 +29,8 @@ struct IngestScenario {
             let scratch = try Scratch("ingest")
             try scratch.write("credentials.txt", benchCredentials(clients))
             let server = try ServerProcess(executable: context.toomPath,
-                                           arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path] + extra,
+                                           arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
+                                               + extra + context.noFloodControl,
                                            directory: scratch.url)
             defer { server.stop() }
             let connections = try await logIn(port: server.port, group: group)
