@@ -1,5 +1,6 @@
 import ArgumentParser
 import ToomCore
+import ToomTestSupport
 import Foundation
 
 /// `toom-bench`: drives a real `toom server` over real loopback connections and prints,
@@ -9,13 +10,13 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toom-bench",
         abstract: "Benchmarks of the toom server against same-run references.",
-        subcommands: [RunBenchmarks.self, EchoServerCommand.self, UploadChildCommand.self],
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, history, upload
+    case sessions, ingest, fanout, history, upload
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -24,7 +25,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, history, upload.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
@@ -44,6 +45,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             switch scenario {
             case .sessions: table = try await SessionsScenario(context: context).run()
             case .ingest: table = try await IngestScenario(context: context).run()
+            case .fanout: table = try await FanoutScenario(context: context).run()
             case .history: table = try await HistoryScenario(context: context).run()
             case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             }
@@ -57,6 +59,9 @@ struct BenchContext: Sendable {
     let quick: Bool
     let toomPath: String
     let benchPath: String
+    /// The server options that turn flood control off, where the server has it: the loads
+    /// are meant to flood, and a throttled run would measure the throttle.
+    let noFloodControl: [String]
 
     init(quick: Bool, toomPath: String?) throws {
         let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -67,6 +72,8 @@ struct BenchContext: Sendable {
         }
         self.toomPath = path
         self.quick = quick
+        let help = try runCapturing(path, ["server", "--help"]).output
+        noFloodControl = help.contains("--message-rate") ? ["--message-rate", "0"] : []
     }
 
     var machineDescription: String {

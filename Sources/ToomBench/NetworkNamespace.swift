@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 
 /// A throw-away network namespace whose kernel drops a share of the UDP datagrams sent to
 /// one port (nftables), for measuring under real loss. Needs root, `ip` and `nft`.
@@ -38,7 +39,7 @@ struct LossyNamespace {
         }
     }
 
-    /// Runs a command inside the namespace and returns its standard output.
+    /// Runs a command inside the namespace and returns its standard output and error.
     func run(_ arguments: [String]) throws -> String {
         try Self.run(ip, ["netns", "exec", name] + arguments)
     }
@@ -49,21 +50,11 @@ struct LossyNamespace {
 
     @discardableResult
     private static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, output) = try runCapturing(executable, arguments)
+        guard status == 0 else {
             throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed: "
-                             + String(decoding: problem, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+                             + output.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return String(decoding: data, as: UTF8.self)
+        return output
     }
 }

@@ -19,17 +19,28 @@ enum Resources {
         else { return 0 }
         return kib * 1024
     }
+
+    /// User plus system CPU time of a process, all its threads, in seconds.
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let name = stat.lastIndex(of: ")") else { return 0 }
+        // After the name: field 3 (state) first; utime and stime are fields 14 and 15, in clock ticks.
+        let fields = stat[stat.index(after: name)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 }
 
-/// A server under test in its own process; the last word of its first line (`... port N`)
-/// gives the port it bound.
+/// A server under test in its own process: the last word of its first line (`... port N`)
+/// gives the port it bound; or, for a server told its `port`, ready once it accepts a
+/// connection there.
 final class ServerProcess {
     let child: ChildProcess
     let port: Int
     /// Seconds from launch until the server printed that it listens.
     let startSeconds: Double
 
-    init(executable: String, arguments: [String], directory: URL) async throws {
+    init(executable: String, arguments: [String], directory: URL, port knownPort: Int? = nil) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         child = ChildProcess([executable] + arguments, directory: directory)
@@ -38,6 +49,13 @@ final class ServerProcess {
         // Polled often: the start-up time is one of the figures.
         try await eventually("\(executable) to report its port; it wrote: \(String(decoding: child.stderr, as: UTF8.self))",
                              every: .microseconds(200)) {
+            if let knownPort {
+                if Loopback.accepts(port: knownPort) {
+                    port = knownPort
+                    return true
+                }
+                return false
+            }
             let text = String(decoding: child.stdout, as: UTF8.self)
             if let first = text.split(separator: "\n").first, text.contains("\n") {
                 port = Int(first.split(separator: " ").last ?? "")
@@ -55,11 +73,30 @@ final class ServerProcess {
     }
 
     var residentBytes: Double { child.processIdentifier.map(Resources.residentBytes(of:)) ?? 0 }
+    var cpuSeconds: Double { child.processIdentifier.map(Resources.cpuSeconds(of:)) ?? 0 }
 
-    /// Stops the server with SIGTERM and waits for it to exit.
+    /// Runs `body` with the server, then stops it, whether `body` succeeded or not.
+    func whileRunning<Result>(_ body: (ServerProcess) async throws -> Result) async throws -> Result {
+        do {
+            let result = try await body(self)
+            try await stop()
+            return result
+        } catch {
+            try? await stop()
+            throw error
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; kills it after 10 s.
     func stop() async throws {
+        guard child.isRunning else { return }
         child.signal(SIGTERM)
-        _ = try await child.waitForExit()
+        do {
+            _ = try await child.waitForExit(timeout: .seconds(10))
+        } catch {
+            child.signal(SIGKILL)
+            _ = try await child.waitForExit()
+        }
     }
 }
 

@@ -17,13 +17,14 @@ struct ResultTable {
 
     init(_ title: String) { self.title = title }
 
-    /// A row comparing two measurements; `ratio` is value / reference.
-    mutating func add(_ figure: String, value: Double, reference: Double?, unit: Unit, target: Target?) {
-        let ratio = reference.map { value / $0 }
-        rows.append(Row(figure: figure, value: unit.format(value), reference: reference.map(unit.format) ?? "-",
+    /// A row comparing two measurements; `ratio` is value / reference. A figure that could
+    /// not be measured here (nil) shows as "-", and so does its ratio.
+    mutating func add(_ figure: String, value: Double?, reference: Double?, unit: Unit, target: Target?) {
+        let ratio = value.flatMap { value in reference.map { value / $0 } }
+        rows.append(Row(figure: figure, value: value.map(unit.format) ?? "-", reference: reference.map(unit.format) ?? "-",
                         ratio: ratio.map { String(format: "%.3g", $0) } ?? "-",
                         target: target?.description ?? "-",
-                        met: target.map { $0.isMet(value: value, ratio: ratio) }))
+                        met: value.flatMap { value in target.map { $0.isMet(value: value, ratio: ratio) } }))
     }
 
     func render() -> String {
@@ -48,7 +49,9 @@ struct ResultTable {
             case .seconds: return value < 1 ? String(format: "%.1f ms", value * 1000) : String(format: "%.2f s", value)
             case .rate(let what): return String(format: "%.0f %@/s", value, what)
             case .bytes: return value >= 1024 * 1024 ? String(format: "%.1f MiB", value / 1048576) : String(format: "%.1f KiB", value / 1024)
-            case .microseconds: return value >= 1000 ? String(format: "%.2f ms", value / 1000) : String(format: "%.0f µs", value)
+            case .microseconds:
+                if value >= 1000 { return String(format: "%.2f ms", value / 1000) }
+                return value >= 10 ? String(format: "%.0f µs", value) : String(format: "%.2f µs", value)
             case .count: return String(format: "%.0f", value)
             }
         }

@@ -196,19 +196,8 @@ enum PlainTCPCopy {
     static let chunk = 4 << 20
 
     static func run(source: String, destination: String) throws -> UploadScenario.Measurement {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw BenchError("socket failed") }
+        let (listener, port) = try Loopback.boundSocket(listening: true)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(listener, raw, length) == 0, listen(listener, 1) == 0,
-                      getsockname(listener, raw, &length) == 0 else { throw BenchError("bind failed") }
-            }
-        }
         let done = DispatchSemaphore(value: 0)
         let failure = LockedBox<String?>(nil)
         let cpuBefore = processCPUSeconds()
@@ -230,10 +219,7 @@ enum PlainTCPCopy {
             done.signal()
         }
         let connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection, $0, length) }
-        }
-        guard connected == 0 else { throw BenchError("connect failed") }
+        guard Loopback.connect(connection, port: port) else { throw BenchError("connect failed") }
         let input = open(source, O_RDONLY | O_CLOEXEC)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
         var offset: off_t = 0
