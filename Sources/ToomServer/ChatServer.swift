@@ -55,6 +55,9 @@ public final class ChatServer: @unchecked Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Each connection keeps its receive buffer between reads; chat frames are short, so
+            // start small (it grows for long frames): an idle session then holds 256 bytes, not 2 KiB.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .probingIdleConnections()
             .childChannelInitializer { [engine] channel in
                 channel.eventLoop.makeCompletedFuture {

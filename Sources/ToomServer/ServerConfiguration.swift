@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import ToomChat
@@ -56,17 +57,69 @@ public protocol ServerOutput: Sendable {
     func diagnostic(_ line: String)
 }
 
-/// Event lines on stdout, diagnostics on stderr; one write per batch so lines never interleave.
-public final class StandardServerOutput: ServerOutput {
-    private let lock = NIOLock()
+/// Event lines on stdout, diagnostics on stderr. Event lines are written by a thread of
+/// their own: under load the lines of many commands leave in one `write(2)` instead of one
+/// each, and no event loop waits for the terminal. A diagnostic first writes the event lines
+/// before it, so the two streams keep their order.
+public final class StandardServerOutput: ServerOutput, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending = ""
+    private var writerWaiting = false
+    private var writerStarted = false
+    /// The writer is writing lines it took; a diagnostic waits for them.
+    private var writing = false
+
     public init() {}
 
     public func events(_ lines: [String]) {
         guard !lines.isEmpty else { return }
-        lock.withLock { RawOutput.write(1, lines.joined(separator: "\n") + "\n") }
+        condition.withLock {
+            for line in lines {
+                pending += line
+                pending += "\n"
+            }
+            if !writerStarted {
+                writerStarted = true
+                let thread = Thread { [self] in writeEvents() }
+                thread.name = "toom-events"
+                thread.start()
+            } else if writerWaiting {
+                condition.broadcast()
+            }
+        }
     }
 
     public func diagnostic(_ line: String) {
-        lock.withLock { RawOutput.write(2, line + "\n") }
+        condition.withLock {
+            while writing { condition.wait() }
+            writePending()
+            RawOutput.write(2, line + "\n")
+        }
+    }
+
+    private func writeEvents() {
+        condition.lock()
+        while true {
+            while pending.isEmpty {
+                writerWaiting = true
+                condition.wait()
+                writerWaiting = false
+            }
+            let text = pending
+            pending = ""
+            writing = true
+            condition.unlock()
+            RawOutput.write(1, text)
+            condition.lock()
+            writing = false
+            condition.broadcast()
+        }
+    }
+
+    /// Writes what is pending now, under the lock (for a diagnostic that must come after it).
+    private func writePending() {
+        guard !pending.isEmpty else { return }
+        RawOutput.write(1, pending)
+        pending = ""
     }
 }

@@ -65,7 +65,7 @@ import ToomCore
         let taken = try await run(["server", String(server.port), "3", "--host", "127.0.0.1", "--data-dir", dir.url.path])
         #expect(taken.status == 1)
         #expect(taken.stderr.contains("Address already in use"))
-        #expect(taken.stderr.split(separator: "\n").count == 1)
+        #expect(taken.stderr.split(separator: "\n").count == 1, "\(taken.stderr)")
     }
 
     @Test func aClientWithNoServerSaysSo() async throws {
