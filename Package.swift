@@ -84,6 +84,7 @@ let package = Package(
             dependencies: [
                 "ToomCore",
                 "ToomTransfer",
+                "ToomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -91,7 +92,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // Helpers shared by the test targets (a seeded random source, running a program); not part of toom.
+        // Helpers shared by the test targets and toom-bench (a seeded random source, running a program,
+        // network namespaces); not part of toom.
         .target(name: "ToomTestSupport", path: "Sources/ToomTestSupport"),
         .testTarget(name: "ToomCoreTests", dependencies: ["ToomCore", "ToomTestSupport"]),
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore", "ToomTestSupport"]),

@@ -224,7 +224,7 @@ _toom_client() {
     repeating_flags=()
     non_repeating_flags=(-h --help)
     repeating_options=()
-    non_repeating_options=(--max-upload --transfer-timeout --public-udp-port)
+    non_repeating_options=(--max-upload --transfer-timeout --keep-partial --public-udp-port)
     __toom_offer_flags_options 3
 
     # Offer option value completions
@@ -233,6 +233,9 @@ _toom_client() {
         return
         ;;
     '--transfer-timeout')
+        return
+        ;;
+    '--keep-partial')
         return
         ;;
     '--public-udp-port')

@@ -299,8 +299,9 @@ final class ChatState {
         }
         if let problem = TransferName.problem(file) { return .error(.invalidArgument, problem) }
         let token = TransferToken.random().hex
-        return Outcome(replies: [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token])],
-                       notices: [(target, .event(kind: EventKind.offer, fields: [user, file, token]))])
+        let key = TransferToken.random().hex + TransferToken.random().hex  // 256 bits, SystemRandomNumberGenerator
+        return Outcome(replies: [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token, key])],
+                       notices: [(target, .event(kind: EventKind.offer, fields: [user, file, token, key]))])
     }
 
     private func storageFailure(_ error: Error) -> Outcome {
