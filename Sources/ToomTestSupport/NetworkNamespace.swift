@@ -1,14 +1,10 @@
 import Foundation
 
-/// A throw-away network namespace for the tests and `toom-bench`: real loss (nftables
-/// dropping a share of the UDP datagrams to one port), or, joined to a second namespace by
-/// a veth pair, a bottleneck (`tc tbf` on the sending side) and a small MTU. Addresses are
-/// from the benchmarking range 198.18.0.0/15 and exist only inside the namespaces.
-/// Needs root and iproute2 (`ip`, `tc`), nftables for loss.
+/// A throw-away network namespace for the tests and `toom-bench`, with only loopback:
+/// real loss (nftables dropping a share of the UDP datagrams to one port), or a small MTU
+/// and a bottleneck (`tc tbf`). Needs root, iproute2 (`ip`, `tc`) and nftables.
 public struct NetworkNamespace: Sendable {
     public let name: String
-    /// The namespace's address on the veth (pairs only).
-    public let address: String?
 
     /// Nil when namespaces can be made here; otherwise why not.
     public static let unavailableReason: String? = {
@@ -30,10 +26,7 @@ public struct NetworkNamespace: Sendable {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    private init(name: String, address: String?) {
-        self.name = name
-        self.address = address
-    }
+    private init(name: String) { self.name = name }
 
     private static func freshName(_ label: String) -> String {
         "toom-\(label)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
@@ -50,7 +43,7 @@ public struct NetworkNamespace: Sendable {
             ip netns exec \(name) nft add chain inet toom in '{ type filter hook input priority 0; }'
             ip netns exec \(name) nft add rule inet toom in udp dport \(port) numgen random mod 100 '<' \(percent) counter drop
             """, cleanup: "ip netns delete \(name)")
-        return NetworkNamespace(name: name, address: nil)
+        return NetworkNamespace(name: name)
     }
 
     /// A namespace with only loopback, of `mtu` bytes, shaped to `rate` bits per second
@@ -65,7 +58,7 @@ public struct NetworkNamespace: Sendable {
             """
         if let rate { script += "\n" + shaping(name, device: "lo", rate: rate, queue: queue) }
         try shell(script, cleanup: "ip netns delete \(name)")
-        return NetworkNamespace(name: name, address: "127.0.0.1")
+        return NetworkNamespace(name: name)
     }
 
     /// tbf's limit is its queue in bytes; its burst lets one 4 ms timer tick's worth through.
@@ -73,29 +66,6 @@ public struct NetworkNamespace: Sendable {
         let limit = max(Int(Double(rate) / 8 * queue), 3000)
         let burst = max(rate / 8 / 250, 3000)
         return "ip netns exec \(namespace) tc qdisc add dev \(device) root tbf rate \(rate)bit burst \(burst) limit \(limit)"
-    }
-
-    /// Two namespaces joined by a veth pair: `sender` (198.18.0.1) and `receiver`
-    /// (198.18.0.2). Traffic from the sender is shaped to `rate` bits per second with a
-    /// queue of `queue` seconds at that rate (tbf), and both ends have `mtu`.
-    public static func pair(rateBitsPerSecond rate: Int? = nil, queue: Double = 0.2, mtu: Int = 1500) throws
-        -> (sender: NetworkNamespace, receiver: NetworkNamespace) {
-        let a = freshName("a"), b = freshName("b")
-        var script = """
-            ip netns add \(a)
-            ip netns add \(b)
-            ip link add veth0 netns \(a) type veth peer name veth1 netns \(b)
-            ip -n \(a) addr add 198.18.0.1/24 dev veth0
-            ip -n \(b) addr add 198.18.0.2/24 dev veth1
-            ip -n \(a) link set veth0 mtu \(mtu) up
-            ip -n \(b) link set veth1 mtu \(mtu) up
-            ip -n \(a) link set lo up
-            ip -n \(b) link set lo up
-            ip netns exec \(a) ethtool -K veth0 tso off gso off gro off 2>/dev/null || true
-            """
-        if let rate { script += "\n" + shaping(a, device: "veth0", rate: rate, queue: queue) }
-        try shell(script, cleanup: "ip netns delete \(a) 2>/dev/null; ip netns delete \(b)")
-        return (NetworkNamespace(name: a, address: "198.18.0.1"), NetworkNamespace(name: b, address: "198.18.0.2"))
     }
 
     /// Processes started with this prefix run inside the namespace.
