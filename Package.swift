@@ -107,7 +107,7 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets and toom-bench (a seeded random source, the one
-        // process runner, waiting for a condition); not part of toom.
+        // process runner, waiting for a condition, network namespaces); not part of toom.
         .target(
             name: "ToomTestSupport",
             dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],

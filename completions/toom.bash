@@ -230,7 +230,7 @@ _toom_client() {
     repeating_flags=()
     non_repeating_flags=(--live --no-live --version -h --help)
     repeating_options=()
-    non_repeating_options=(--max-upload --transfer-timeout --public-udp-port)
+    non_repeating_options=(--max-upload --transfer-timeout --keep-partial --public-udp-port)
     __toom_offer_flags_options 3
 
     # Offer option value completions
@@ -239,6 +239,9 @@ _toom_client() {
         return
         ;;
     '--transfer-timeout')
+        return
+        ;;
+    '--keep-partial')
         return
         ;;
     '--public-udp-port')

@@ -25,7 +25,7 @@ function __toom_parse_tokens -S
         case 'server'
             __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'message-rate=' 'message-burst=' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'version' 'h/help'
         case 'client'
-            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'live' 'no-live' 'version' 'h/help'
+            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'keep-partial=' 'public-udp-port=' 'live' 'no-live' 'version' 'h/help'
         case 'admin'
             __toom_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -116,6 +116,7 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" max-upload' -l 'max-upload' -d 'Refuse incoming files larger than this many bytes (suffixes K, M, G, T: 10M, 2G).' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" transfer-timeout' -l 'transfer-timeout' -d 'Seconds a file transfer waits for the other side before it fails.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" keep-partial' -l 'keep-partial' -d 'Hours an interrupted incoming transfer\'s partial file is kept for a resume; older ones are removed when the client starts.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" public-udp-port' -l 'public-udp-port' -d 'UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" live' -l 'live' -d 'Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" no-live' -l 'no-live' -d 'Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).'

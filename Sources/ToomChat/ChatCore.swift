@@ -331,8 +331,8 @@ public struct ChatCore {
                                .close(id)]
     }
 
-    /// UPD: checks the audience and the file name, mints a one-time token, tells the
-    /// audience to expect the transfer, then tells the presenter where to send it.
+    /// UPD: checks the audience and the file name, mints a one-time token and a key, tells
+    /// the audience to expect the transfer, then tells the presenter where to send it.
     private mutating func uploadOffer(_ audience: String, file: String, user: String, _ id: SessionID) -> [ChatAction] {
         if audience == user { return reply(id, .selfReference, Messages.uploadToYourself) }
         guard accounts[audience] != nil else { return reply(id, .noSuchUser, Messages.doesNotExist(audience)) }
@@ -341,8 +341,10 @@ public struct ChatCore {
         }
         if let problem = TransferName.problem(file) { return reply(id, .invalidArgument, problem) }
         let token = TransferToken(high: random.next(), low: random.next()).hex
-        return [.send(target, [.event(kind: EventKind.offer, fields: [user, file, token])]),
-                .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token])])]
+        // The transfer's AES-256-GCM key: only the two clients, over their connections, learn it.
+        let key = TransferToken(high: random.next(), low: random.next()).hex + TransferToken(high: random.next(), low: random.next()).hex
+        return [.send(target, [.event(kind: EventKind.offer, fields: [user, file, token, key])]),
+                .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token, key])])]
     }
 
     // MARK: The store's answer

@@ -51,13 +51,14 @@ final class FileTransfers: Sendable {
 
     // MARK: Audience
 
-    /// `EVENT OFFER <presenter> <file> <token>` from the server.
+    /// `EVENT OFFER <presenter> <file> <token> <key>` from the server.
     func offer(_ fields: [String]) {
-        guard fields.count == 3, let token = TransferToken(hex: fields[2]) else { return }
+        guard fields.count == 4, let token = TransferToken(hex: fields[2]), let key = TransferKey(hex: fields[3])
+        else { return }
         let presenter = fields[0]
         let file = fields[1]
-        let offer = IncomingOffer(token: token, fileName: file, saveAs: Messages.savedName(file, from: presenter),
-                                  sender: presenter)
+        let offer = IncomingOffer(token: token, key: key, fileName: file,
+                                  saveAs: Messages.savedName(file, from: presenter), sender: presenter)
         if let problem = endpoint.expect(offer) {
             screen.say(Messages.receiveRefused(file, from: presenter, reason: problem))
         }
@@ -73,8 +74,8 @@ final class FileTransfers: Sendable {
             return
         }
         let frames = await request(["UPD", audience, file])
-        guard case .ok("UPD", let fields)? = frames.last, fields.count == 4, let port = Int(fields[2]),
-              let token = TransferToken(hex: fields[3])
+        guard case .ok("UPD", let fields)? = frames.last, fields.count == 5, let port = Int(fields[2]),
+              let token = TransferToken(hex: fields[3]), let key = TransferKey(hex: fields[4])
         else {
             screen.say(ReplyRenderer.lines(for: frames))
             return
@@ -90,7 +91,10 @@ final class FileTransfers: Sendable {
             screen.say(Messages.uploadFailed(file, to: audience, reason: "the server gave an unusable address, \(fields[1])"))
             return
         }
-        let transfer = endpoint.send(source, name: file, token: token, to: address)
+        let size = source.size
+        let transfer = endpoint.send(source, name: file, token: token, key: key, to: address) { [screen] resumeFrom in
+            screen.say(Messages.resuming(file, to: audience, percent: Int(resumeFrom * 100 / max(size, 1))))
+        }
         let now = ContinuousClock.now
         let id = state.withLockedValue { state in
             defer { state.nextUpload += 1 }
@@ -125,6 +129,10 @@ final class FileTransfers: Sendable {
         let dropped = endpoint.unexpectedDatagrams
         if dropped > 0 {
             screen.say("Ignored \(dropped) datagram\(dropped == 1 ? "" : "s") on UDP port \(endpoint.port) that belonged to no announced transfer")
+        }
+        let rejected = endpoint.rejectedDatagrams
+        if rejected > 0 {
+            screen.say("Dropped \(rejected) forged, altered or replayed datagram\(rejected == 1 ? "" : "s") on UDP port \(endpoint.port)")
         }
     }
 

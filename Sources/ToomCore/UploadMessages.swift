@@ -1,12 +1,16 @@
 /// What UPD (spec §6) puts on the wire and on the screen.
 extension EventKind {
-    /// `EVENT OFFER <presenter> <file> <token>`: the server tells the audience to expect a
-    /// transfer; only a sender holding the token can start it.
+    /// `EVENT OFFER <presenter> <file> <token> <key>`: the server tells the audience to
+    /// expect a transfer; only a sender holding the token and the key can start it.
     public static let offer = "OFFER"
 }
 
 extension Messages {
     public static func uploaded(_ file: String) -> String { "\(file) has been uploaded" }
+    /// A re-issued UPD picks up where an earlier attempt stopped (spec §10).
+    public static func resuming(_ file: String, to audience: String, percent: Int) -> String {
+        "Resuming \(file) to \(audience) at \(percent)%"
+    }
     public static func received(_ file: String, from presenter: String) -> String { "Received \(file) from \(presenter)" }
     public static func uploadFailed(_ file: String, to audience: String, reason: String) -> String {
         "Upload of \(file) to \(audience) failed: \(reason)"

@@ -1,4 +1,3 @@
-import Crypto
 import NIOCore
 
 #if canImport(Glibc)
@@ -29,15 +28,6 @@ final class Block: @unchecked Sendable {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[0..<length]) }
 }
 
-/// The running SHA-256 of a file, fed in order by one worker job at a time.
-final class FileDigest: @unchecked Sendable {
-    private var hasher = SHA256()
-
-    func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
-
-    func finish() -> [UInt8] { Array(hasher.finalize()) }
-}
-
 /// An open file descriptor, closed when the last reference goes.
 final class FileDescriptor: @unchecked Sendable {
     let fd: Int32
@@ -48,6 +38,10 @@ final class FileDescriptor: @unchecked Sendable {
 
     /// Reads exactly `count` bytes at `offset`; throws on error or a short file.
     func read(into memory: UnsafeMutableRawBufferPointer, count: Int, at offset: UInt64) throws {
+        try Self.read(fd, into: memory, count: count, at: offset)
+    }
+
+    static func read(_ fd: Int32, into memory: UnsafeMutableRawBufferPointer, count: Int, at offset: UInt64) throws {
         var done = 0
         while done < count {
             let n = pread(fd, memory.baseAddress! + done, count - done, off_t(offset) + off_t(done))
@@ -81,9 +75,12 @@ struct TransferFileError: Error, CustomStringConvertible {
     init(errno code: Int32) { description = String(cString: strerror(code)) }
 }
 
-/// Where a file's segments and blocks start and end.
+/// Where the segments and blocks of what a transfer carries start and end: the file's
+/// bytes from `base` (where a resumed transfer picks up) to its end.
 struct FileLayout {
+    /// Bytes carried: the file's size less `base`.
     let size: UInt64
+    let base: UInt64
     let segmentPayload: Int
     let segmentsPerBlock: Int
 
@@ -93,10 +90,11 @@ struct FileLayout {
 
     func block(of segment: UInt64) -> UInt64 { segment / UInt64(segmentsPerBlock) }
     func firstSegment(of block: UInt64) -> UInt64 { block * UInt64(segmentsPerBlock) }
-    func offset(of block: UInt64) -> UInt64 { block * UInt64(blockBytes) }
+    /// Where the block starts in the file.
+    func offset(of block: UInt64) -> UInt64 { base + block * UInt64(blockBytes) }
 
     func length(of block: UInt64) -> Int {
-        let start = offset(of: block)
+        let start = block * UInt64(blockBytes)
         return start >= size ? 0 : Int(min(UInt64(blockBytes), size - start))
     }
 

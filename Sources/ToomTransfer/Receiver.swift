@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 #if canImport(Glibc)
@@ -9,25 +10,36 @@ import Darwin
 #endif
 
 /// The receiving side of one accepted transfer. Lives on the endpoint's event loop:
-/// segments are copied into blocks there; complete blocks are hashed and written in
-/// file order by one thread-pool job at a time, into a hidden temporary file that is
-/// renamed to its final name only once the whole file's SHA-256 matches the sender's.
+/// each datagram is authenticated and decrypted, and its segment copied into a block
+/// there; complete blocks are written in file order by one thread-pool job at a time
+/// into the hidden partial file, whose record (`PartialFile`) is brought up to date
+/// after the bytes are durable. The file takes its final name once every byte is in
+/// place and on disk.
 final class Receiver: @unchecked Sendable {
     private enum Phase {
         case receiving
-        case verifying
+        case completing
         case over
     }
+
+    /// The record is brought up to date at least this often while data arrives.
+    static let commitInterval: Int64 = 1_000_000_000
+    static let commitBytes: UInt64 = 256 << 20
 
     let id: UInt64
     let peer: SocketAddress
     let offer: IncomingOffer
-    private let layout: FileLayout
+    let cipher: PacketCipher
+    let outbox: Outbox
     private unowned let engine: TransferEngine
-    private let file: FileDescriptor
-    private let temporaryPath: String
+    private let partial: PartialFile
+    /// Bytes already on disk when the transfer began.
+    let resumeFrom: UInt64
     private let finalPath: String
+    /// Known from the first DATA, PING or FINISH: the sender fixes it once it probed the path.
+    private var layout: FileLayout?
     private var phase = Phase.receiving
+    private var replay = ReplayWindow()
     private var received = SegmentSet()
     private var largestTransmission: UInt64 = 0
     private var echo: UInt32 = 0
@@ -39,36 +51,34 @@ final class Receiver: @unchecked Sendable {
     private var nextBlockToWrite: UInt64 = 0
     private var blocksWritten: UInt64 = 0
     private var writing = false
-    private let digest = FileDigest()
-    private var expectedDigest: [UInt8]?
+    private var finishSeen = false
+    private var committedAt: Int64
+    private var committedBytes: UInt64
     private(set) var lastHeard: Int64
     /// Segments received since the last ACK went out.
     private(set) var unacknowledged = 0
     private(set) var ackPending = false
 
-    /// Creates the hidden temporary file; throws a reason for REJECT if it cannot.
-    init(engine: TransferEngine, offer: IncomingOffer, size: UInt64, peer: SocketAddress, now: Int64) throws(TransferFailure) {
+    /// Opens the partial file, picking up what an earlier attempt left; throws a reason
+    /// for REJECT if it cannot.
+    init(engine: TransferEngine, offer: IncomingOffer, start: TransferPacket.Start, peer: SocketAddress,
+         now: Int64) throws(TransferFailure) {
         self.engine = engine
         self.offer = offer
         self.peer = peer
         id = offer.token.id
+        cipher = PacketCipher(key: offer.key, encrypts: engine.configuration.encryption)
+        outbox = Outbox(cipher: cipher)
         let configuration = engine.configuration
-        layout = FileLayout(size: size, segmentPayload: TransferPacket.segmentPayload,
-                            segmentsPerBlock: configuration.segmentsPerBlock)
         blocks = Array(repeating: nil, count: configuration.receiveBufferBlocks)
         filled = Array(repeating: 0, count: configuration.receiveBufferBlocks)
         lastHeard = now
+        committedAt = now
         let directory = configuration.directory.hasSuffix("/") ? configuration.directory : configuration.directory + "/"
         finalPath = directory + offer.saveAs
-        var generator = SystemRandomNumberGenerator()
-        let suffix = String(generator.next() as UInt32, radix: 16)
-        temporaryPath = directory + "." + offer.saveAs + ".part-" + suffix
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw TransferFailure("cannot create the file: \(String(cString: strerror(errno)))")
-        }
-        file = FileDescriptor(fd)
-        updateLimit()
+        (partial, resumeFrom) = try PartialFile.openOrCreate(directory: directory, saveAs: offer.saveAs,
+                                                              size: start.size, identity: start.identity)
+        committedBytes = resumeFrom
     }
 
     var isOver: Bool {
@@ -76,21 +86,33 @@ final class Receiver: @unchecked Sendable {
         return false
     }
 
-    var isVerifying: Bool {
-        if case .verifying = phase { return true }
-        return false
-    }
-
     // MARK: Datagrams from the sender
 
-    /// One DATA datagram: copies the payload into its block, or drops it.
-    func data(_ header: TransferPacket.DataHeader, payload: UnsafeRawBufferPointer, now: Int64) {
+    /// Opens a datagram other than DATA; nil (counted by the caller) if it is forged,
+    /// altered or a replay.
+    func open(_ bytes: UnsafeRawBufferPointer, _ header: TransferPacket.Header) -> TransferPacket? {
+        guard let packet = TransferPacket.open(bytes, header, cipher: cipher), replay.accept(header.number)
+        else { return nil }
+        return packet
+    }
+
+    /// One DATA datagram: authenticates and decrypts it into its block. False if it was
+    /// forged, altered or replayed (the caller counts it); out-of-window and duplicate
+    /// segments are dropped quietly.
+    func data(_ header: TransferPacket.DataHeader, datagram: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        let headerSize = TransferPacket.dataHeaderSize
+        guard let plain = cipher.open(UnsafeRawBufferPointer(rebasing: datagram[headerSize...]),
+                                      header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
+                                      direction: .toAudience, number: header.transmission),
+              replay.accept(header.transmission)
+        else { return false }
         lastHeard = now
         noteTransmission(header.transmission, timestamp: header.timestamp)
+        guard case .receiving = phase, let layout = configure(header.segmentSize) else { return true }
         let segment = header.sequence
-        guard case .receiving = phase, segment < advertisedLimit, segment < layout.segments,
-              payload.count == layout.length(ofSegment: segment), segment >= received.cumulative
-        else { return }
+        guard segment < advertisedLimit, segment < layout.segments,
+              plain.count == layout.length(ofSegment: segment), segment >= received.cumulative
+        else { return true }
         let blockIndex = layout.block(of: segment)
         let position = slot(blockIndex)
         let block: Block
@@ -100,33 +122,46 @@ final class Receiver: @unchecked Sendable {
             block = Block(index: blockIndex, length: layout.length(of: blockIndex), capacity: layout.blockBytes)
             blocks[position] = block
         }
-        guard block.index == blockIndex, received.insert(segment) else { return }
-        let start = Int(segment - layout.firstSegment(of: blockIndex)) * TransferPacket.segmentPayload
-        (block.memory.baseAddress! + start).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        guard block.index == blockIndex, received.insert(segment) else { return true }
+        let start = Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload
+        plain.withUnsafeBytes { (block.memory.baseAddress! + start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         filled[position] += 1
         unacknowledged += 1
         if filled[position] == layout.segmentCount(of: blockIndex), blockIndex == nextBlockToWrite {
             writeReadyBlocks()
         }
+        return true
     }
 
-    func ping(transmission: UInt64, timestamp: UInt32, now: Int64) {
+    func ping(number: UInt64, timestamp: UInt32, segmentSize: UInt16, now: Int64) {
         lastHeard = now
-        noteTransmission(transmission, timestamp: timestamp)
-        ackPending = true
+        noteTransmission(number, timestamp: timestamp)
+        _ = configure(segmentSize)
     }
 
-    func finish(transmission: UInt64, timestamp: UInt32, digest: [UInt8], now: Int64) {
+    func finish(number: UInt64, timestamp: UInt32, segmentSize: UInt16, now: Int64) {
         lastHeard = now
-        noteTransmission(transmission, timestamp: timestamp)
-        ackPending = true
-        guard case .receiving = phase else { return }
-        expectedDigest = digest
-        verifyIfComplete()
+        noteTransmission(number, timestamp: timestamp)
+        guard case .receiving = phase, configure(segmentSize) != nil else { return }
+        finishSeen = true
+        completeIfDone()
     }
 
     func cancelled(_ reason: String) {
         fail("the sender cancelled: \(reason)", tellSender: false)
+    }
+
+    /// The segment size the sender settled on fixes the layout; a datagram that disagrees
+    /// with it is dropped.
+    private func configure(_ segmentSize: UInt16) -> FileLayout? {
+        if let layout { return layout.segmentPayload == Int(segmentSize) ? layout : nil }
+        guard Int(segmentSize) >= TransferPacket.segmentPayload(datagram: TransferPacket.baseDatagram),
+              Int(segmentSize) <= TransferPacket.segmentPayload else { return nil }
+        let layout = FileLayout(size: partial.size - resumeFrom, base: resumeFrom, segmentPayload: Int(segmentSize),
+                                segmentsPerBlock: engine.configuration.segmentsPerBlock)
+        self.layout = layout
+        updateLimit()
+        return layout
     }
 
     private func noteTransmission(_ number: UInt64, timestamp: UInt32) {
@@ -144,18 +179,22 @@ final class Receiver: @unchecked Sendable {
         ackPending = false
         unacknowledged = 0
         updateLimit()
-        return .ack(.init(id: id, echo: echo, largestTransmission: largestTransmission,
+        return .ack(.init(echo: echo, largestTransmission: largestTransmission,
                           cumulative: received.cumulative, limit: advertisedLimit,
                           ranges: received.highestRanges(limit: TransferPacket.maxAckRanges)))
     }
 
+    /// ACCEPT: where to pick up, and how many bytes the sender may send before it hears more.
     func acceptPacket(echo startStamp: UInt32) -> TransferPacket {
-        .accept(id: id, echo: startStamp, limit: advertisedLimit)
+        let segments = min(engine.configuration.segmentsPerBlock * blocks.count, engine.receiveBudgetSegments)
+        let window = UInt64(segments * TransferPacket.segmentPayload(datagram: TransferPacket.baseDatagram))
+        return .accept(echo: startStamp, resumeFrom: resumeFrom, window: window)
     }
 
     /// Flow control: no further than the reassembly buffer reaches, nor than this
     /// transfer's share of the socket's receive buffer. Never moves back.
     private func updateLimit() {
+        guard let layout else { return }
         let bufferBound = layout.firstSegment(of: blocksWritten + UInt64(blocks.count))
         let socketBound = received.cumulative + UInt64(engine.receiveBudgetSegments)
         advertisedLimit = max(advertisedLimit, min(bufferBound, socketBound, layout.segments))
@@ -164,7 +203,7 @@ final class Receiver: @unchecked Sendable {
     // MARK: Writing
 
     private func writeReadyBlocks() {
-        guard !writing, case .receiving = phase else { return }
+        guard !writing, case .receiving = phase, let layout else { return }
         var ready: [Block] = []
         while nextBlockToWrite < layout.blocks, let block = blocks[slot(nextBlockToWrite)],
               block.index == nextBlockToWrite, filled[slot(nextBlockToWrite)] == layout.segmentCount(of: nextBlockToWrite) {
@@ -172,19 +211,25 @@ final class Receiver: @unchecked Sendable {
             nextBlockToWrite += 1
         }
         guard !ready.isEmpty else {
-            verifyIfComplete()
+            completeIfDone()
             return
         }
         writing = true
         let written = ready
-        let file = self.file
-        let digest = self.digest
-        let layout = self.layout
+        let partial = self.partial
+        // Everything up to the end of these blocks will be on disk when the job is done.
+        let durable = layout.offset(of: written.last!.index) + UInt64(written.last!.length)
+        let now = Clock.now()
+        let commit = now - committedAt >= Self.commitInterval || durable - committedBytes >= Self.commitBytes
+        if commit {
+            committedAt = now
+            committedBytes = durable
+        }
         engine.threadPool.runIfActive(eventLoop: engine.eventLoop) {
             for block in written {
-                digest.update(block.bytes)
-                try file.write(block.bytes, at: layout.offset(of: block.index))
+                try partial.data.write(block.bytes, at: layout.offset(of: block.index))
             }
+            if commit { try partial.commit(durable: durable) }
         }.whenComplete { [self] result in
             writing = false
             guard case .receiving = phase else { return }
@@ -206,32 +251,22 @@ final class Receiver: @unchecked Sendable {
         }
     }
 
-    private func verifyIfComplete() {
-        guard case .receiving = phase, !writing, blocksWritten == layout.blocks, let expectedDigest else { return }
-        phase = .verifying
-        let digest = self.digest
-        let temporaryPath = self.temporaryPath
+    /// Every block written and the sender finished: fsync, then the final name.
+    private func completeIfDone() {
+        guard case .receiving = phase, finishSeen, !writing, let layout, blocksWritten == layout.blocks else { return }
+        phase = .completing
+        let partial = self.partial
         let finalPath = self.finalPath
-        engine.threadPool.runIfActive(eventLoop: engine.eventLoop) { () throws -> Bool in
-            guard digest.finish() == expectedDigest else {
-                unlink(temporaryPath)
-                return false
-            }
-            guard rename(temporaryPath, finalPath) == 0 else {
-                let code = errno
-                unlink(temporaryPath)
-                throw TransferFileError(errno: code)
-            }
-            return true
+        engine.threadPool.runIfActive(eventLoop: engine.eventLoop) {
+            try partial.complete(finalPath: finalPath)
         }.whenComplete { [self] result in
-            guard case .verifying = phase else { return }
+            guard case .completing = phase else { return }
             switch result {
-            case .success(true):
+            case .success:
                 phase = .over
-                engine.received(self, bytes: layout.size)
-            case .success(false):
-                fail("the received copy did not match the sender's SHA-256; nothing was saved", tellSender: true)
+                engine.received(self, bytes: partial.size)
             case .failure(let error):
+                phase = .receiving
                 fail("cannot save the file: \(error)", tellSender: true)
             }
             engine.flush()
@@ -240,23 +275,53 @@ final class Receiver: @unchecked Sendable {
 
     // MARK: Ending
 
-    /// Gives up: removes the temporary file and tells the caller (and the sender).
+    /// Gives up: keeps the partial file and brings its record up to date for a resume
+    /// (or removes it when nothing arrived), and tells the caller (and the sender).
     func fail(_ reason: String, tellSender: Bool) {
         guard !isOver else { return }
         phase = .over
-        unlink(temporaryPath)
         blocks = []
+        let partial = self.partial
+        let durableBytes = min(layout?.offset(of: blocksWritten) ?? resumeFrom, partial.size)
+        if durableBytes == 0 {
+            partial.discard()
+        } else if durableBytes > committedBytes {
+            // Blocks written since the last commit: make them count for the next attempt.
+            engine.threadPool.submit { _ in try? partial.commit(durable: durableBytes) }
+        }
         engine.failed(self, reason: reason, tellSender: tellSender)
     }
 
-    /// Called every few milliseconds: gives up on a silent sender.
+    /// Called every few milliseconds: gives up on a silent sender; brings the record up
+    /// to date when blocks were written but no write job did it for a while.
     func tick(now: Int64) {
         guard case .receiving = phase else { return }
         let timeout = engine.configuration.timeout
         if now - lastHeard >= timeout.nanoseconds {
-            fail("the sender stopped sending (nothing for \(timeout.spelled))", tellSender: true)
+            return fail("the sender stopped sending (nothing for \(timeout.spelled))", tellSender: true)
         }
+        guard !writing, let layout, now - committedAt >= Self.commitInterval else { return }
+        let durable = min(layout.offset(of: blocksWritten), partial.size)
+        guard durable > committedBytes else { return }
+        committedAt = now
+        committedBytes = durable
+        let partial = self.partial
+        engine.threadPool.submit { _ in try? partial.commit(durable: durable) }
     }
 
     private func slot(_ block: UInt64) -> Int { Int(block % UInt64(blocks.count)) }
+}
+
+/// Seals the replies of one transfer's receiving side, each with a new number: also
+/// used after the transfer ended, to answer the sender's repeats.
+final class Outbox: @unchecked Sendable {
+    let cipher: PacketCipher
+    private var next: UInt64 = 1
+
+    init(cipher: PacketCipher) { self.cipher = cipher }
+
+    func takeNumber() -> UInt64 {
+        defer { next += 1 }
+        return next
+    }
 }

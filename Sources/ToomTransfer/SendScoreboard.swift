@@ -37,8 +37,9 @@ struct SendScoreboard {
     private(set) var largestAcknowledgedTransmission: UInt64 = 0
     private(set) var retransmissions = 0
 
-    init(total: UInt64, capacity: Int) {
+    init(total: UInt64, capacity: Int, firstTransmission: UInt64 = 1) {
         self.total = total
+        nextTransmission = firstTransmission
         var size = 1
         while size < capacity { size <<= 1 }
         self.capacity = size

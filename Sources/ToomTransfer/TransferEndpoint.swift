@@ -3,6 +3,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One UDP port that sends files and receives announced ones, several at a time in both
 /// directions (docs/TRANSFER.md). Thread-safe: every call hops to the port's event loop.
 public final class TransferEndpoint: Sendable {
@@ -46,6 +50,11 @@ public final class TransferEndpoint: Sendable {
             .channelOption(.datagramVectorReadMessageCount, value: vector)
             .channelOption(.maxMessagesPerRead, value: 4)
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 2 << 20))
+            // Never fragment: a datagram too large for the path is lost (or refused at once
+            // by a small local interface), which is what the size probes rely on.
+            .channelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel.ip,
+                                                             name: NIOBSDSocket.Option(rawValue: IP_MTU_DISCOVER)),
+                           value: Int(IP_PMTUDISC_PROBE))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if receiveOffload {
@@ -70,19 +79,27 @@ public final class TransferEndpoint: Sendable {
         return nil
     }
 
-    /// Starts sending `file` to the endpoint at `address`, which expects `token`.
-    public func send(_ file: SourceFile, name: String, token: TransferToken, to address: SocketAddress) -> OutgoingTransfer {
+    /// Starts sending `file` to the endpoint at `address`, which expects `token` and
+    /// holds `key`. `resuming` hears, on the port's event loop, how many bytes the
+    /// receiver already had when it picks up an earlier attempt.
+    public func send(_ file: SourceFile, name: String, token: TransferToken, key: TransferKey, to address: SocketAddress,
+                     resuming: @escaping @Sendable (UInt64) -> Void = { _ in }) -> OutgoingTransfer {
         let promise = engine.eventLoop.makePromise(of: TransferSummary.self)
-        let handle = OutgoingTransfer(name: name, size: file.size, outcome: promise.futureResult)
+        let handle = OutgoingTransfer(name: name, size: file.size, outcome: promise.futureResult, resuming: resuming)
         engine.eventLoop.execute { [engine] in
-            engine.startSender(file: file, name: name, token: token, peer: address, handle: handle, promise: promise)
+            engine.startSender(file: file, name: name, token: token, key: key, peer: address, handle: handle,
+                               promise: promise)
         }
         return handle
     }
 
-    /// Datagrams dropped because they belonged to no announced transfer, carried a wrong
-    /// token, came from the wrong address or were malformed.
+    /// Datagrams dropped because they belonged to no announced transfer, came from the
+    /// wrong address or were malformed.
     public var unexpectedDatagrams: Int { engine.unexpected.withLockedValue { $0 } }
+
+    /// Datagrams of a known transfer dropped because they failed authentication (forged
+    /// or altered) or had been seen before (replayed).
+    public var rejectedDatagrams: Int { engine.rejected.withLockedValue { $0 } }
 
     /// Transfers running now, in both directions.
     public func activeTransfers() async -> Int {
@@ -105,7 +122,7 @@ final class TransferEngine: @unchecked Sendable {
     private enum Incoming {
         case active(Receiver)
         /// Finished or refused: kept a while to answer the sender's repeats.
-        case closed(reply: TransferPacket, peer: SocketAddress, until: Int64)
+        case closed(reply: TransferPacket, outbox: Outbox, peer: SocketAddress, until: Int64)
     }
 
     /// Receivers send an ACK at least this often, in segments, within a burst of reads.
@@ -115,8 +132,10 @@ final class TransferEngine: @unchecked Sendable {
     let configuration: TransferConfiguration
     let eventLoop: any EventLoop
     let threadPool: NIOThreadPool
-    let datagramsPerWrite: Int
+    /// Datagrams per GSO send; 1 once the kernel refused a GSO send.
+    private(set) var datagramsPerWrite: Int
     let unexpected = NIOLockedValueBox(0)
+    let rejected = NIOLockedValueBox(0)
     private var socketReceiveBytes = 0
     private(set) var channel: Channel?
     private let events: @Sendable (IncomingEvent) -> Void
@@ -126,7 +145,7 @@ final class TransferEngine: @unchecked Sendable {
     private var offers: [UInt64: (offer: IncomingOffer, expires: Int64)] = [:]
     /// STARTs that came before their offer (the offer travels another way and may be
     /// late): kept briefly, and counted as unexpected unless their offer comes.
-    private var earlyStarts: [UInt64: (start: TransferPacket, source: SocketAddress, expires: Int64)] = [:]
+    private var earlyStarts: [UInt64: (datagram: [UInt8], source: SocketAddress, expires: Int64)] = [:]
     static let earlyStartWait: Int64 = 500_000_000
     static let maxEarlyStarts = 64
     private var receiverCount = 0
@@ -172,19 +191,21 @@ final class TransferEngine: @unchecked Sendable {
         startTicking()
         if let early = earlyStarts.removeValue(forKey: offer.token.id) {
             unexpected.withLockedValue { $0 -= 1 }
-            handle(early.start, from: early.source, now: now)
+            early.datagram.withUnsafeBytes { bytes in
+                if let header = TransferPacket.header(bytes) { start(bytes, header, from: early.source, now: now) }
+            }
             flush()
         }
     }
 
-    func startSender(file: SourceFile, name: String, token: TransferToken, peer: SocketAddress,
+    func startSender(file: SourceFile, name: String, token: TransferToken, key: TransferKey, peer: SocketAddress,
                      handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>) {
         guard !closed, senders[token.id] == nil else {
             promise.fail(TransferFailure(closed ? "the transfer port is closed" : "that transfer is already running"))
             return
         }
         let now = Clock.now()
-        let sender = Sender(engine: self, file: file, name: name, token: token, peer: peer,
+        let sender = Sender(engine: self, file: file, name: name, token: token, key: key, peer: peer,
                             handle: handle, promise: promise, now: now)
         senders[token.id] = sender
         startTicking()
@@ -229,7 +250,11 @@ final class TransferEngine: @unchecked Sendable {
                 let end = min(offset + step, all.count)
                 let datagram = UnsafeRawBufferPointer(rebasing: all[offset..<end])
                 offset = end
-                if let header = TransferPacket.dataHeader(datagram) {
+                guard let header = TransferPacket.header(datagram) else {
+                    countUnexpected()
+                    continue
+                }
+                if let data = TransferPacket.dataHeader(datagram, header) {
                     let receiver: Receiver
                     if let verified, verified.id == header.id {
                         receiver = verified
@@ -238,18 +263,18 @@ final class TransferEngine: @unchecked Sendable {
                         receiver = found
                         verified = found
                     }
-                    receiver.data(header, payload: UnsafeRawBufferPointer(rebasing: datagram[TransferPacket.dataHeaderSize...]),
-                                  now: now)
+                    guard receiver.data(data, datagram: datagram, now: now) else {
+                        countRejected()
+                        continue
+                    }
                     if receiver.unacknowledged >= Self.acknowledgeEvery {
-                        send(receiver.makeAck(), to: receiver.peer)
+                        send(receiver.makeAck(), for: receiver)
                         flush()
                     } else if receiver.ackPending {
                         queueAck(receiver)
                     }
-                } else if let packet = TransferPacket.decode(datagram) {
-                    handle(packet, from: source, now: now)
                 } else {
-                    countUnexpected()
+                    handle(datagram, header, from: source, now: now)
                 }
             }
         }
@@ -258,7 +283,7 @@ final class TransferEngine: @unchecked Sendable {
     /// After a burst of reads: one ACK per receiver that got something.
     func readComplete() {
         for receiver in waitingForAck where receiver.ackPending && !receiver.isOver {
-            send(receiver.makeAck(), to: receiver.peer)
+            send(receiver.makeAck(), for: receiver)
         }
         waitingForAck.removeAll(keepingCapacity: true)
         flush()
@@ -268,31 +293,43 @@ final class TransferEngine: @unchecked Sendable {
         if !waitingForAck.contains(where: { $0 === receiver }) { waitingForAck.append(receiver) }
     }
 
-    private func handle(_ packet: TransferPacket, from source: SocketAddress, now: Int64) {
-        switch packet {
-        case .start(let id, let timestamp, let token, let size, let name):
-            start(id: id, timestamp: timestamp, token: token, size: size, name: name, from: source, now: now)
-        case .ping(let id, let transmission, let timestamp):
-            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
-            receiver.ping(transmission: transmission, timestamp: timestamp, now: now)
-            queueAck(receiver)
-        case .finish(let id, let transmission, let timestamp, let digest):
-            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
-            receiver.finish(transmission: transmission, timestamp: timestamp, digest: digest, now: now)
-            if !receiver.isOver { queueAck(receiver) }
-        case .cancel(let id, let reason):
-            guard let receiver = activeReceiver(id, from: source, now: now, isData: false) else { return }
-            receiver.cancelled(reason)
-        case .accept(let id, let echo, let limit):
-            sender(id, from: source)?.accepted(echo: echo, limit: limit, now: now)
-        case .ack(let ack):
-            sender(ack.id, from: source)?.acknowledged(ack, now: now)
-        case .done(let id):
-            sender(id, from: source)?.done(now: now)
-        case .reject(let id, let reason):
-            sender(id, from: source)?.rejected(reason)
-        case .data:
-            return
+    private func handle(_ datagram: UnsafeRawBufferPointer, _ header: TransferPacket.Header, from source: SocketAddress,
+                        now: Int64) {
+        switch header.kind.direction {
+        case .toPresenter:
+            guard let sender = sender(header.id, from: source) else { return }
+            guard let packet = sender.open(datagram, header) else { return countRejected() }
+            switch packet {
+            case .accept(let echo, let resumeFrom, let window):
+                sender.accepted(echo: echo, resumeFrom: resumeFrom, window: window, now: now)
+            case .ack(let ack): sender.acknowledged(ack, now: now)
+            case .done: sender.done(now: now)
+            case .reject(let reason): sender.rejected(reason)
+            case .probeAck(let size): sender.probeAcknowledged(size: size, now: now)
+            default: countUnexpected()
+            }
+        case .toAudience:
+            if header.kind == .start { return start(datagram, header, from: source, now: now) }
+            // Probes travel with START: those that overtake it (or its offer) go again later.
+            if header.kind == .probe, incoming[header.id] == nil,
+               offers[header.id] != nil || earlyStarts[header.id] != nil { return }
+            guard let receiver = activeReceiver(header.id, from: source, now: now, isData: false) else { return }
+            guard let packet = receiver.open(datagram, header) else { return countRejected() }
+            switch packet {
+            case .ping(let timestamp, let segmentSize):
+                receiver.ping(number: header.number, timestamp: timestamp, segmentSize: segmentSize, now: now)
+                queueAck(receiver)
+            case .finish(let timestamp, let segmentSize):
+                receiver.finish(number: header.number, timestamp: timestamp, segmentSize: segmentSize, now: now)
+                if !receiver.isOver { queueAck(receiver) }
+            case .cancel(let reason):
+                receiver.cancelled(reason)
+            case .probe(let size):
+                // Answered only if it arrived at the size it claims.
+                if Int(size) == datagram.count { send(.probeAck(size: size), for: receiver) }
+            default:
+                countUnexpected()
+            }
         }
     }
 
@@ -302,11 +339,12 @@ final class TransferEngine: @unchecked Sendable {
         switch incoming[id] {
         case .active(let receiver)? where receiver.peer == source:
             return receiver
-        case .closed(let reply, let peer, let until)? where peer == source:
+        case .closed(let reply, let outbox, let peer, let until)? where peer == source:
             // Answer repeats, but not every datagram of a window still in flight.
             if !isData || until - now < configuration.timeout.nanoseconds - 10_000_000 {
-                send(reply, to: peer)
-                incoming[id] = .closed(reply: reply, peer: peer, until: now + configuration.timeout.nanoseconds)
+                send(reply, id: id, outbox: outbox, to: peer)
+                incoming[id] = .closed(reply: reply, outbox: outbox, peer: peer,
+                                       until: now + configuration.timeout.nanoseconds)
             }
             return nil
         default:
@@ -322,47 +360,52 @@ final class TransferEngine: @unchecked Sendable {
     }
 
     private func countUnexpected() { unexpected.withLockedValue { $0 += 1 } }
+    private func countRejected() { rejected.withLockedValue { $0 += 1 } }
 
     // MARK: START
 
-    private func start(id: UInt64, timestamp: UInt32, token: TransferToken, size: UInt64, name: String,
-                       from source: SocketAddress, now: Int64) {
-        if incoming[id] != nil {
+    private func start(_ datagram: UnsafeRawBufferPointer, _ header: TransferPacket.Header, from source: SocketAddress,
+                       now: Int64) {
+        let id = header.id
+        if case .active(let receiver)? = incoming[id] {
             // A repeated START (the ACCEPT was lost) is answered again.
-            if case .active(let receiver)? = incoming[id], receiver.peer == source, receiver.offer.token == token {
-                send(receiver.acceptPacket(echo: timestamp), to: source)
-            } else {
-                _ = activeReceiver(id, from: source, now: now, isData: false)
-            }
+            guard receiver.peer == source else { return countUnexpected() }
+            guard case .start(let start)? = receiver.open(datagram, header), start.token == receiver.offer.token
+            else { return countRejected() }
+            send(receiver.acceptPacket(echo: start.timestamp), for: receiver)
+            return
+        }
+        if incoming[id] != nil {
+            _ = activeReceiver(id, from: source, now: now, isData: false)
             return
         }
         guard let entry = offers[id] else {
             if earlyStarts[id] == nil, earlyStarts.count < Self.maxEarlyStarts {
-                earlyStarts[id] = (.start(id: id, timestamp: timestamp, token: token, size: size, name: name),
-                                   source, now + Self.earlyStartWait)
+                earlyStarts[id] = (Array(datagram), source, now + Self.earlyStartWait)
                 startTicking()
             }
             countUnexpected()
             return
         }
-        guard entry.offer.token == token else {
-            countUnexpected()
-            return
-        }
-        offers[id] = nil
         let offer = entry.offer
+        let cipher = PacketCipher(key: offer.key, encrypts: configuration.encryption)
+        guard case .start(let start)? = TransferPacket.open(datagram, header, cipher: cipher),
+              start.token == offer.token
+        else { return countRejected() }
+        offers[id] = nil
         func refuse(_ reason: String) {
-            incoming[id] = .closed(reply: .reject(id: id, reason: reason), peer: source,
+            let outbox = Outbox(cipher: cipher)
+            incoming[id] = .closed(reply: .reject(reason: reason), outbox: outbox, peer: source,
                                    until: now + configuration.timeout.nanoseconds)
-            send(.reject(id: id, reason: reason), to: source)
+            send(.reject(reason: reason), id: id, outbox: outbox, to: source)
             events(.refused(offer, reason: reason))
         }
-        if name != offer.fileName { return refuse("the file name differs from the one announced") }
-        if let problem = TransferName.problem(name) { return refuse(problem) }
-        if let limit = configuration.maxIncomingSize, size > limit {
-            return refuse("the file (\(ByteCount.describe(size))) is larger than the \(ByteCount.describe(limit)) this receiver accepts")
+        if start.name != offer.fileName { return refuse("the file name differs from the one announced") }
+        if let problem = TransferName.problem(start.name) { return refuse(problem) }
+        if let limit = configuration.maxIncomingSize, start.size > limit {
+            return refuse("the file (\(ByteCount.describe(start.size))) is larger than the \(ByteCount.describe(limit)) this receiver accepts")
         }
-        // ".<name>.part-xxxxxxxx" must fit a file system's 255-byte names.
+        // ".<name>.part-record" must fit a file system's 255-byte names.
         if offer.saveAs.utf8.count > 240 { return refuse("the file name is too long to be saved") }
         for case .active(let other) in incoming.values where other.offer.saveAs == offer.saveAs {
             return refuse("\(offer.saveAs) is already being received")
@@ -370,33 +413,34 @@ final class TransferEngine: @unchecked Sendable {
         let receiver: Receiver
         do {
             receiverCount += 1
-            receiver = try Receiver(engine: self, offer: offer, size: size, peer: source, now: now)
+            receiver = try Receiver(engine: self, offer: offer, start: start, peer: source, now: now)
         } catch {
             receiverCount -= 1
             return refuse(error.reason)
         }
+        _ = receiver.open(datagram, header)  // Marks START's number as seen.
         incoming[id] = .active(receiver)
-        send(receiver.acceptPacket(echo: timestamp), to: source)
+        send(receiver.acceptPacket(echo: start.timestamp), for: receiver)
     }
 
     // MARK: Outcomes
 
     func received(_ receiver: Receiver, bytes: UInt64) {
         events(.received(receiver.offer, bytes: bytes))
-        close(receiver, reply: .done(id: receiver.id), tellSender: true)
+        close(receiver, reply: .done, tellSender: true)
     }
 
     func failed(_ receiver: Receiver, reason: String, tellSender: Bool) {
         events(.failed(receiver.offer, reason: reason))
-        close(receiver, reply: .reject(id: receiver.id, reason: reason), tellSender: tellSender)
+        close(receiver, reply: .reject(reason: reason), tellSender: tellSender)
     }
 
     private func close(_ receiver: Receiver, reply: TransferPacket, tellSender: Bool) {
         guard case .active(let current)? = incoming[receiver.id], current === receiver else { return }
-        incoming[receiver.id] = .closed(reply: reply, peer: receiver.peer,
+        incoming[receiver.id] = .closed(reply: reply, outbox: receiver.outbox, peer: receiver.peer,
                                         until: Clock.now() + configuration.timeout.nanoseconds)
         receiverCount -= 1
-        if tellSender { send(reply, to: receiver.peer) }
+        if tellSender { send(reply, for: receiver) }
         wakeIdleWaiters()
     }
 
@@ -416,28 +460,38 @@ final class TransferEngine: @unchecked Sendable {
 
     // MARK: Datagrams out
 
-    func send(_ packet: TransferPacket, to address: SocketAddress) {
+    /// Seals and sends one datagram that is not DATA.
+    func send(_ packet: TransferPacket, id: UInt64, number: UInt64, cipher: PacketCipher, to address: SocketAddress) {
         guard let channel else { return }
-        var buffer = channel.allocator.buffer(capacity: 64)
-        packet.encode(into: &buffer)
+        var buffer = channel.allocator.buffer(capacity: 128)
+        packet.seal(id: id, number: number, cipher: cipher, into: &buffer)
         channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
         needsFlush = true
     }
 
-    private static let segmentation = AddressedEnvelope<ByteBuffer>.Metadata(
-        ecnState: .transportNotCapable, packetInfo: nil, segmentSize: TransferPacket.maxDatagram)
+    private func send(_ packet: TransferPacket, id: UInt64, outbox: Outbox, to address: SocketAddress) {
+        send(packet, id: id, number: outbox.takeNumber(), cipher: outbox.cipher, to: address)
+    }
 
-    /// Writes a train of `datagrams` full-size datagrams (the last may be shorter) as one
-    /// GSO send.
-    func write(_ train: ByteBuffer, datagrams: Int, to address: SocketAddress) {
+    private func send(_ packet: TransferPacket, for receiver: Receiver) {
+        send(packet, id: receiver.id, outbox: receiver.outbox, to: receiver.peer)
+    }
+
+    /// Writes a train of `datagrams` datagrams of `segmentSize` bytes (the last may be
+    /// shorter) as one GSO send.
+    func write(_ train: ByteBuffer, datagrams: Int, segmentSize: Int, to address: SocketAddress) {
         guard let channel else { return }
-        channel.write(AddressedEnvelope(remoteAddress: address, data: train,
-                                        metadata: datagrams > 1 ? Self.segmentation : nil), promise: nil)
+        let metadata = datagrams > 1
+            ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: segmentSize)
+            : nil
+        channel.write(AddressedEnvelope(remoteAddress: address, data: train, metadata: metadata), promise: nil)
         needsFlush = true
         unflushedWrites += 1
         // Hand the kernel work early rather than after the whole window.
         if unflushedWrites >= 16 { flush() }
     }
+
+    func stopSegmentationOffload() { datagramsPerWrite = 1 }
 
     func flush() {
         guard needsFlush, let channel else { return }
@@ -447,7 +501,7 @@ final class TransferEngine: @unchecked Sendable {
     }
 
     func acknowledgeNow(_ receiver: Receiver) {
-        send(receiver.makeAck(), to: receiver.peer)
+        send(receiver.makeAck(), for: receiver)
     }
 
     func writable() {
@@ -470,7 +524,7 @@ final class TransferEngine: @unchecked Sendable {
         for sender in Array(senders.values) { sender.tick(now: now) }
         for case .active(let receiver) in Array(incoming.values) { receiver.tick(now: now) }
         for (id, entry) in incoming {
-            if case .closed(_, _, let until) = entry, until <= now { incoming[id] = nil }
+            if case .closed(_, _, _, let until) = entry, until <= now { incoming[id] = nil }
         }
         offers = offers.filter { $0.value.expires > now }
         earlyStarts = earlyStarts.filter { $0.value.expires > now }
@@ -504,6 +558,11 @@ final class TransferHandler: ChannelInboundHandler, Sendable {
     }
 
     /// ICMP errors (port unreachable) arrive here on a socket that stays open: the
-    /// transfer's own timeout decides, so they are ignored.
-    func errorCaught(context: ChannelHandlerContext, error: Error) {}
+    /// transfer's own timeout decides, so they are ignored. A send the kernel refused
+    /// for its size or shape is lost like any datagram; if it was a GSO train, GSO goes.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let error = error as? IOError, error.errnoCode == EINVAL || error.errnoCode == EIO {
+            engine.stopSegmentationOffload()
+        }
+    }
 }

@@ -1,63 +1,91 @@
+import Foundation
 import ToomCore
 import NIOCore
 
-/// The datagrams of the transfer protocol (docs/TRANSFER.md). Every datagram starts with
-/// the same 12 bytes: magic "TF", version, type, transfer id; integers are big-endian.
+/// The datagrams of the transfer protocol (docs/TRANSFER.md §3). Every datagram starts
+/// with the same 20 clear bytes: magic "TF", version, type, transfer id, number; the rest
+/// is AES-256-GCM ciphertext with the header as authenticated data, then the 16-byte tag.
+/// DATA alone keeps its own fixed fields in clear (authenticated too) so that only its
+/// payload goes through the cipher. Integers are big-endian.
 public enum TransferPacket: Equatable, Sendable {
-    // Sender → receiver.
-    case start(id: UInt64, timestamp: UInt32, token: TransferToken, size: UInt64, name: String)
+    // Presenter → audience.
+    case start(Start)
     case data(DataHeader)
-    case ping(id: UInt64, transmission: UInt64, timestamp: UInt32)
-    case finish(id: UInt64, transmission: UInt64, timestamp: UInt32, digest: [UInt8])
-    case cancel(id: UInt64, reason: String)
-    // Receiver → sender.
-    case accept(id: UInt64, echo: UInt32, limit: UInt64)
+    case ping(timestamp: UInt32, segmentSize: UInt16)
+    case finish(timestamp: UInt32, segmentSize: UInt16)
+    case cancel(reason: String)
+    /// Padding to `size` bytes on the wire: does a datagram that large get through?
+    case probe(size: UInt16)
+    // Audience → presenter.
+    case accept(echo: UInt32, resumeFrom: UInt64, window: UInt64)
     case ack(Acknowledgement)
-    case done(id: UInt64)
-    case reject(id: UInt64, reason: String)
+    case done
+    case reject(reason: String)
+    case probeAck(size: UInt16)
 
     public static let magic: UInt16 = 0x5446  // "TF"
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
+    public static let headerSize = 20
+    public static let tagSize = PacketCipher.tagSize
     /// Largest datagram: what fits a 1,500-byte IPv4 path (1500 - 20 - 8).
     public static let maxDatagram = 1472
-    public static let commonHeaderSize = 12
-    public static let dataHeaderSize = 32
-    /// File bytes per DATA datagram; only a file's last segment is shorter.
-    public static let segmentPayload = maxDatagram - dataHeaderSize
-    /// Fixed part of an ACK before its ranges, and the size of one range.
-    static let ackHeaderSize = commonHeaderSize + 4 + 8 + 8 + 8 + 2
+    /// The datagram size every path must carry (QUIC's, RFC 9000 §14): START is padded
+    /// to it, and replies never exceed it.
+    public static let baseDatagram = 1200
+    /// Sizes probed above the base: a 1,500-byte and a 1,280-byte IPv4 path.
+    public static let probeSizes: [Int] = [maxDatagram, 1252]
+    /// DATA's clear fields after the common header: segment u64, timestamp u32, segment size u16.
+    public static let dataHeaderSize = headerSize + 14
+    /// File bytes a DATA datagram of `datagram` bytes carries.
+    public static func segmentPayload(datagram: Int) -> Int { datagram - dataHeaderSize - tagSize }
+    /// File bytes per DATA datagram on a full-size path.
+    public static let segmentPayload = segmentPayload(datagram: maxDatagram)
+    static let ackFixedSize = 4 + 8 + 8 + 8 + 2
     static let ackRangeSize = 8
-    /// Most ranges one ACK carries.
-    public static let maxAckRanges = (maxDatagram - ackHeaderSize) / ackRangeSize
+    /// Most ranges one ACK carries, within the base datagram size.
+    public static let maxAckRanges = (baseDatagram - headerSize - tagSize - ackFixedSize) / ackRangeSize
     static let maxReasonBytes = 512
 
-    enum Kind: UInt8 {
-        case start = 1, data = 2, ping = 3, finish = 4, cancel = 5
-        case accept = 17, ack = 18, done = 19, reject = 20
+    public enum Kind: UInt8, Sendable {
+        case start = 1, data = 2, ping = 3, finish = 4, cancel = 5, probe = 6
+        case accept = 17, ack = 18, done = 19, reject = 20, probeAck = 21
+
+        var direction: Direction { rawValue < 16 ? .toAudience : .toPresenter }
     }
 
-    /// The header of a DATA datagram; the payload follows it.
+    /// What every datagram says in clear.
+    public struct Header: Equatable, Sendable {
+        public var kind: Kind
+        public var id: UInt64
+        /// New for every datagram in its direction, retransmissions included: the nonce.
+        public var number: UInt64
+    }
+
+    public struct Start: Equatable, Sendable {
+        public var timestamp: UInt32
+        public var token: TransferToken
+        public var size: UInt64
+        /// What the file is, independent of the key: a resumed transfer must show the same.
+        public var identity: FileIdentity
+        public var name: String
+    }
+
+    /// DATA's clear fields; the sealed payload follows them.
     public struct DataHeader: Equatable, Sendable {
         public var id: UInt64
-        /// Counts every datagram the sender transmits, retransmissions included.
+        /// The datagram's number (QUIC's packet number): every transmission gets a new one.
         public var transmission: UInt64
-        /// Index of the segment: it holds file bytes from `sequence * segmentPayload`.
+        /// Index of the segment: it holds the bytes from `resume point + sequence × segmentSize`.
         public var sequence: UInt64
         /// The sender's clock in microseconds, echoed by the receiver for round-trip times.
         public var timestamp: UInt32
-
-        public init(id: UInt64, transmission: UInt64, sequence: UInt64, timestamp: UInt32) {
-            self.id = id
-            self.transmission = transmission
-            self.sequence = sequence
-            self.timestamp = timestamp
-        }
+        /// File bytes per full segment, fixed for the transfer once the path's size is known.
+        public var segmentSize: UInt16
     }
 
     /// Selective acknowledgement with flow control.
     public struct Acknowledgement: Equatable, Sendable {
-        public var id: UInt64
-        /// Timestamp of the datagram with the largest transmission number seen.
+        /// Timestamp of the datagram with the largest number seen.
         public var echo: UInt32
         public var largestTransmission: UInt64
         /// Every segment below this one has arrived.
@@ -66,59 +94,73 @@ public enum TransferPacket: Equatable, Sendable {
         public var limit: UInt64
         /// Segments received above `cumulative`, highest first.
         public var ranges: [Range<UInt64>]
-
-        public init(id: UInt64, echo: UInt32, largestTransmission: UInt64, cumulative: UInt64,
-                    limit: UInt64, ranges: [Range<UInt64>]) {
-            self.id = id
-            self.echo = echo
-            self.largestTransmission = largestTransmission
-            self.cumulative = cumulative
-            self.limit = limit
-            self.ranges = ranges
-        }
     }
 
-    public var id: UInt64 {
+    var kind: Kind {
         switch self {
-        case .start(let id, _, _, _, _), .ping(let id, _, _), .finish(let id, _, _, _), .cancel(let id, _),
-             .accept(let id, _, _), .done(let id), .reject(let id, _):
-            return id
-        case .data(let header): return header.id
-        case .ack(let ack): return ack.id
+        case .start: .start
+        case .data: .data
+        case .ping: .ping
+        case .finish: .finish
+        case .cancel: .cancel
+        case .probe: .probe
+        case .accept: .accept
+        case .ack: .ack
+        case .done: .done
+        case .reject: .reject
+        case .probeAck: .probeAck
         }
     }
 
     // MARK: Encoding
 
-    public func encode(into buffer: inout ByteBuffer) {
+    /// Seals a datagram that is not DATA: header in clear, body encrypted, tag.
+    func seal(id: UInt64, number: UInt64, cipher: PacketCipher, into buffer: inout ByteBuffer) {
+        var body = ByteBuffer()
+        writeBody(into: &body)
+        var header = ByteBuffer()
+        Self.writeHeader(Header(kind: kind, id: id, number: number), into: &header)
+        buffer.writeImmutableBuffer(header)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: body.readableBytes + Self.tagSize) { out in
+            header.withUnsafeReadableBytes { header in
+                body.withUnsafeReadableBytes { body in
+                    cipher.seal(body, header: header, direction: kind.direction, number: number, into: out.baseAddress!)
+                }
+            }
+        }
+    }
+
+    private func writeBody(into buffer: inout ByteBuffer) {
         switch self {
-        case .start(let id, let timestamp, let token, let size, let name):
-            Self.writeCommon(.start, id, &buffer)
-            buffer.writeInteger(timestamp)
-            buffer.writeInteger(token.high)
-            buffer.writeInteger(token.low)
-            buffer.writeInteger(size)
-            Self.writeText(name, &buffer)
+        case .start(let start):
+            buffer.writeInteger(start.timestamp)
+            buffer.writeInteger(start.token.high)
+            buffer.writeInteger(start.token.low)
+            buffer.writeInteger(start.size)
+            start.identity.write(into: &buffer)
+            Self.writeText(start.name, &buffer)
+            // Padded: the handshake itself shows that base-size datagrams get through.
+            let room = Self.baseDatagram - Self.headerSize - Self.tagSize - buffer.readableBytes
+            if room > 0 { buffer.writeRepeatingByte(0, count: room) }
         case .data(let header):
-            Self.writeDataHeader(header, &buffer)
-        case .ping(let id, let transmission, let timestamp):
-            Self.writeCommon(.ping, id, &buffer)
-            buffer.writeInteger(transmission)
+            // DATA is sealed by the sender's hot path (`storeDataHeader` + `PacketCipher.seal`).
+            buffer.writeInteger(header.sequence)
+            buffer.writeInteger(header.timestamp)
+            buffer.writeInteger(header.segmentSize)
+        case .ping(let timestamp, let segmentSize), .finish(let timestamp, let segmentSize):
             buffer.writeInteger(timestamp)
-        case .finish(let id, let transmission, let timestamp, let digest):
-            Self.writeCommon(.finish, id, &buffer)
-            buffer.writeInteger(transmission)
-            buffer.writeInteger(timestamp)
-            buffer.writeBytes(digest)
-        case .cancel(let id, let reason):
-            Self.writeCommon(.cancel, id, &buffer)
+            buffer.writeInteger(segmentSize)
+        case .cancel(let reason), .reject(let reason):
             Self.writeText(reason, &buffer)
-        case .accept(let id, let echo, let limit):
-            Self.writeCommon(.accept, id, &buffer)
+        case .probe(let size):
+            buffer.writeInteger(size)
+            let room = Int(size) - Self.headerSize - Self.tagSize - 2
+            if room > 0 { buffer.writeRepeatingByte(0, count: room) }
+        case .accept(let echo, let resumeFrom, let window):
             buffer.writeInteger(echo)
-            buffer.writeInteger(limit)
+            buffer.writeInteger(resumeFrom)
+            buffer.writeInteger(window)
         case .ack(let ack):
-            Self.writeCommon(.ack, id, &buffer)
             buffer.writeInteger(ack.echo)
             buffer.writeInteger(ack.largestTransmission)
             buffer.writeInteger(ack.cumulative)
@@ -130,28 +172,22 @@ public enum TransferPacket: Equatable, Sendable {
                 buffer.writeInteger(UInt32(truncatingIfNeeded: range.lowerBound - ack.cumulative))
                 buffer.writeInteger(UInt32(truncatingIfNeeded: range.count))
             }
-        case .done(let id):
-            Self.writeCommon(.done, id, &buffer)
-        case .reject(let id, let reason):
-            Self.writeCommon(.reject, id, &buffer)
-            Self.writeText(reason, &buffer)
+        case .done:
+            break
+        case .probeAck(let size):
+            buffer.writeInteger(size)
         }
     }
 
-    public var encoded: ByteBuffer {
-        var buffer = ByteBuffer()
-        encode(into: &buffer)
-        return buffer
+    static func writeHeader(_ header: Header, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(magic)
+        buffer.writeInteger(version)
+        buffer.writeInteger(header.kind.rawValue)
+        buffer.writeInteger(header.id)
+        buffer.writeInteger(header.number)
     }
 
-    static func writeDataHeader(_ header: DataHeader, _ buffer: inout ByteBuffer) {
-        writeCommon(.data, header.id, &buffer)
-        buffer.writeInteger(header.transmission)
-        buffer.writeInteger(header.sequence)
-        buffer.writeInteger(header.timestamp)
-    }
-
-    /// Writes a DATA header into raw memory (the sender's hot path).
+    /// Writes DATA's clear fields into raw memory (the sender's hot path).
     static func storeDataHeader(_ header: DataHeader, at pointer: UnsafeMutableRawPointer) {
         pointer.storeBytes(of: magic.bigEndian, as: UInt16.self)
         pointer.storeBytes(of: version, toByteOffset: 2, as: UInt8.self)
@@ -160,13 +196,21 @@ public enum TransferPacket: Equatable, Sendable {
         pointer.storeBytes(of: header.transmission.bigEndian, toByteOffset: 12, as: UInt64.self)
         pointer.storeBytes(of: header.sequence.bigEndian, toByteOffset: 20, as: UInt64.self)
         pointer.storeBytes(of: header.timestamp.bigEndian, toByteOffset: 28, as: UInt32.self)
+        pointer.storeBytes(of: header.segmentSize.bigEndian, toByteOffset: 32, as: UInt16.self)
     }
 
-    private static func writeCommon(_ kind: Kind, _ id: UInt64, _ buffer: inout ByteBuffer) {
-        buffer.writeInteger(magic)
-        buffer.writeInteger(version)
-        buffer.writeInteger(kind.rawValue)
-        buffer.writeInteger(id)
+    /// A whole sealed DATA datagram (tests and tools; the sender builds them in place).
+    static func sealData(_ header: DataHeader, payload: [UInt8], cipher: PacketCipher) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: dataHeaderSize + payload.count + tagSize)
+        bytes.withUnsafeMutableBytes { out in
+            storeDataHeader(header, at: out.baseAddress!)
+            payload.withUnsafeBytes { payload in
+                _ = cipher.seal(payload, header: UnsafeRawBufferPointer(rebasing: out[..<dataHeaderSize]),
+                                direction: .toAudience, number: header.transmission,
+                                into: out.baseAddress! + dataHeaderSize)
+            }
+        }
+        return bytes
     }
 
     private static func writeText(_ text: String, _ buffer: inout ByteBuffer) {
@@ -179,46 +223,65 @@ public enum TransferPacket: Equatable, Sendable {
 
     // MARK: Decoding
 
-    /// Reads a DATA header from raw bytes; nil if they do not start one.
-    static func dataHeader(_ bytes: UnsafeRawBufferPointer) -> DataHeader? {
-        guard bytes.count >= dataHeaderSize,
+    /// The clear header; nil unless magic, version and type are right and a tag can follow.
+    public static func header(_ bytes: UnsafeRawBufferPointer) -> Header? {
+        guard bytes.count >= headerSize + tagSize,
               UInt16(bigEndian: bytes.loadUnaligned(as: UInt16.self)) == magic,
-              bytes[2] == version, bytes[3] == Kind.data.rawValue
+              bytes[2] == version, let kind = Kind(rawValue: bytes[3])
         else { return nil }
-        return DataHeader(id: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
-                          transmission: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self)),
-                          sequence: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self)),
-                          timestamp: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
+        return Header(kind: kind, id: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
+                      number: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self)))
     }
 
-    /// Decodes one datagram. Nil for anything malformed: wrong magic or version, an
-    /// unknown type, a length that does not add up, text that is not UTF-8.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) -> TransferPacket? {
-        var reader = Reader(bytes: bytes)
-        guard reader.u16() == magic, reader.u8() == version, let rawKind = reader.u8(),
-              let kind = Kind(rawValue: rawKind), let id = reader.u64()
+    /// DATA's clear fields; nil if the datagram is too short to hold them and a tag.
+    static func dataHeader(_ bytes: UnsafeRawBufferPointer, _ header: Header) -> DataHeader? {
+        guard header.kind == .data, bytes.count >= dataHeaderSize + tagSize else { return nil }
+        return DataHeader(id: header.id, transmission: header.number,
+                          sequence: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self)),
+                          timestamp: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+                          segmentSize: UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt16.self)))
+    }
+
+    /// Opens and decodes a datagram that is not DATA. Nil for anything forged, altered or
+    /// malformed: a failed tag, a length that does not add up, text that is not UTF-8.
+    static func open(_ bytes: UnsafeRawBufferPointer, _ header: Header, cipher: PacketCipher) -> TransferPacket? {
+        guard header.kind != .data,
+              let plain = cipher.open(UnsafeRawBufferPointer(rebasing: bytes[headerSize...]),
+                                      header: UnsafeRawBufferPointer(rebasing: bytes[..<headerSize]),
+                                      direction: header.kind.direction, number: header.number)
         else { return nil }
+        return plain.withUnsafeBytes { decodeBody(header.kind, $0) }
+    }
+
+    static func decodeBody(_ kind: Kind, _ bytes: UnsafeRawBufferPointer) -> TransferPacket? {
+        var reader = Reader(bytes: bytes)
         let packet: TransferPacket?
         switch kind {
         case .start:
             guard let timestamp = reader.u32(), let high = reader.u64(), let low = reader.u64(),
-                  let size = reader.u64(), let name = reader.text() else { return nil }
-            packet = .start(id: id, timestamp: timestamp, token: TransferToken(high: high, low: low), size: size, name: name)
+                  let size = reader.u64(), let identity = reader.bytes(FileIdentity.size), let name = reader.text()
+            else { return nil }
+            // Padding may follow.
+            return .start(Start(timestamp: timestamp, token: TransferToken(high: high, low: low), size: size,
+                                identity: FileIdentity(bytes: identity), name: name))
         case .data:
-            guard let header = dataHeader(bytes) else { return nil }
-            return .data(header)
+            return nil
         case .ping:
-            guard let transmission = reader.u64(), let timestamp = reader.u32() else { return nil }
-            packet = .ping(id: id, transmission: transmission, timestamp: timestamp)
+            guard let timestamp = reader.u32(), let segmentSize = reader.u16() else { return nil }
+            packet = .ping(timestamp: timestamp, segmentSize: segmentSize)
         case .finish:
-            guard let transmission = reader.u64(), let timestamp = reader.u32(), let digest = reader.bytes(32) else { return nil }
-            packet = .finish(id: id, transmission: transmission, timestamp: timestamp, digest: digest)
+            guard let timestamp = reader.u32(), let segmentSize = reader.u16() else { return nil }
+            packet = .finish(timestamp: timestamp, segmentSize: segmentSize)
         case .cancel:
             guard let reason = reader.text() else { return nil }
-            packet = .cancel(id: id, reason: reason)
+            packet = .cancel(reason: reason)
+        case .probe:
+            guard let size = reader.u16() else { return nil }
+            // Padding follows.
+            return .probe(size: size)
         case .accept:
-            guard let echo = reader.u32(), let limit = reader.u64() else { return nil }
-            packet = .accept(id: id, echo: echo, limit: limit)
+            guard let echo = reader.u32(), let resumeFrom = reader.u64(), let window = reader.u64() else { return nil }
+            packet = .accept(echo: echo, resumeFrom: resumeFrom, window: window)
         case .ack:
             guard let echo = reader.u32(), let largest = reader.u64(), let cumulative = reader.u64(),
                   let limit = reader.u64(), let count = reader.u16() else { return nil }
@@ -230,19 +293,18 @@ public enum TransferPacket: Equatable, Sendable {
                 guard lower >= cumulative, lower &+ UInt64(length) > lower else { return nil }
                 ranges.append(lower..<(lower + UInt64(length)))
             }
-            packet = .ack(Acknowledgement(id: id, echo: echo, largestTransmission: largest, cumulative: cumulative,
+            packet = .ack(Acknowledgement(echo: echo, largestTransmission: largest, cumulative: cumulative,
                                           limit: limit, ranges: ranges))
         case .done:
-            packet = .done(id: id)
+            packet = .done
         case .reject:
             guard let reason = reader.text() else { return nil }
-            packet = .reject(id: id, reason: reason)
+            packet = .reject(reason: reason)
+        case .probeAck:
+            guard let size = reader.u16() else { return nil }
+            packet = .probeAck(size: size)
         }
         return reader.isAtEnd ? packet : nil
-    }
-
-    public static func decode(_ buffer: ByteBuffer) -> TransferPacket? {
-        buffer.withUnsafeReadableBytes { decode($0) }
     }
 
     /// Reads big-endian fields, failing softly at the end of the bytes.
@@ -259,7 +321,6 @@ public enum TransferPacket: Equatable, Sendable {
             return T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
 
-        mutating func u8() -> UInt8? { load(UInt8.self) }
         mutating func u16() -> UInt16? { load(UInt16.self) }
         mutating func u32() -> UInt32? { load(UInt32.self) }
         mutating func u64() -> UInt64? { load(UInt64.self) }

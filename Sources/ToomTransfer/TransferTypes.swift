@@ -30,17 +30,25 @@ public struct TransferConfiguration: Sendable {
     public var socketBufferBytes = 4 << 20
     /// Use GSO and GRO where the kernel supports them.
     public var segmentationOffload = true
+    /// False only to measure what encryption costs (toom-bench): both ends must agree, and
+    /// nothing is then private or authenticated.
+    public var encryption = true
 
     public init() {}
 
     /// Bytes a receiver lets a sender have in flight before it writes anything: the
     /// flow-control window of a fresh transfer.
     public var receiveWindowBytes: Int { segmentsPerBlock * receiveBufferBlocks * TransferPacket.segmentPayload }
+    /// Largest datagram tried on the path; nil for the protocol's largest, 1,472 bytes.
+    /// Smaller paths are found by probing (docs/TRANSFER.md §5).
+    public var maxDatagram = TransferPacket.maxDatagram
 }
 
 /// A transfer the receiving side was told to expect (by whoever handed out the token).
 public struct IncomingOffer: Sendable, Equatable {
     public var token: TransferToken
+    /// The transfer's AEAD key, from whoever handed out the token.
+    public var key: TransferKey
     /// The name the sender will announce in START.
     public var fileName: String
     /// The name the file gets in the endpoint's directory once verified.
@@ -48,8 +56,9 @@ public struct IncomingOffer: Sendable, Equatable {
     /// Who sends it, for the caller's own messages.
     public var sender: String
 
-    public init(token: TransferToken, fileName: String, saveAs: String, sender: String) {
+    public init(token: TransferToken, key: TransferKey, fileName: String, saveAs: String, sender: String) {
         self.token = token
+        self.key = key
         self.fileName = fileName
         self.saveAs = saveAs
         self.sender = sender
@@ -58,11 +67,12 @@ public struct IncomingOffer: Sendable, Equatable {
 
 /// What happened to an incoming transfer.
 public enum IncomingEvent: Sendable, Equatable {
-    /// The file is complete, its SHA-256 matched, and it is in place under `saveAs`.
+    /// The file is complete, every datagram authenticated, on disk and in place under `saveAs`.
     case received(IncomingOffer, bytes: UInt64)
     /// The receiver turned the transfer down before any byte was written.
     case refused(IncomingOffer, reason: String)
-    /// The transfer broke off; nothing was left under `saveAs`.
+    /// The transfer broke off; nothing was left under `saveAs` (the partial file stays,
+    /// hidden, for a resume).
     case failed(IncomingOffer, reason: String)
 }
 
@@ -76,13 +86,16 @@ public struct TransferFailure: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 public struct TransferSummary: Sendable, Equatable {
+    /// File bytes this transfer carried: the size less what a resume found in place.
     public var bytes: UInt64
+    /// Where this transfer picked up: bytes the receiver already had.
+    public var resumedFrom: UInt64
     /// From the first datagram to the receiver's confirmation, in nanoseconds.
     public var nanoseconds: Int64
     public var datagrams: UInt64
     public var retransmissions: Int
-    /// SHA-256 of the file, lower-case hex.
-    public var digest: String
+    /// Payload bytes per datagram the path was found to carry.
+    public var datagramSize: Int
 
     public var bytesPerSecond: Double { nanoseconds > 0 ? Double(bytes) * 1e9 / Double(nanoseconds) : 0 }
 }
@@ -91,6 +104,8 @@ public struct TransferSummary: Sendable, Equatable {
 public struct SourceFile: Sendable {
     let descriptor: FileDescriptor
     public let size: UInt64
+    public let identity: FileIdentity
+    private let modified: timespec
 
     /// Opens a regular file for reading, or explains in one line why it cannot.
     public init(path: String) throws(TransferFailure) {
@@ -108,6 +123,20 @@ public struct SourceFile: Sendable {
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw TransferFailure("Cannot send \(path): it is not a regular file") }
         self.descriptor = descriptor
         size = UInt64(info.st_size)
+        modified = info.st_mtim
+        do {
+            identity = try FileIdentity(descriptor: fd, status: info)
+        } catch {
+            throw TransferFailure("Cannot read \(path): \(error)")
+        }
+    }
+
+    /// Whether the file was written to since it was opened (size or modification time).
+    var hasChanged: Bool {
+        var info = stat()
+        guard fstat(descriptor.fd, &info) == 0 else { return true }
+        return UInt64(info.st_size) != size || info.st_mtim.tv_sec != modified.tv_sec
+            || info.st_mtim.tv_nsec != modified.tv_nsec
     }
 }
 
@@ -117,11 +146,14 @@ public final class OutgoingTransfer: Sendable {
     public let size: UInt64
     private let acknowledged = NIOLockedValueBox<UInt64>(0)
     private let outcome: EventLoopFuture<TransferSummary>
+    let resuming: @Sendable (UInt64) -> Void
 
-    init(name: String, size: UInt64, outcome: EventLoopFuture<TransferSummary>) {
+    init(name: String, size: UInt64, outcome: EventLoopFuture<TransferSummary>,
+         resuming: @escaping @Sendable (UInt64) -> Void) {
         self.name = name
         self.size = size
         self.outcome = outcome
+        self.resuming = resuming
     }
 
     /// File bytes the receiver has acknowledged so far.

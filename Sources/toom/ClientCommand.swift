@@ -17,7 +17,8 @@ struct ClientCommand: AsyncParsableCommand {
         what you are typing left intact; --no-live turns that off. With standard input from a pipe the \
         client is live only with --live, and prints each delivery as a line of its own, never inside a \
         reply. Files sent with UPD are saved in the \
-        working directory as <presenter>_<file>. Exit status: 0 after logging out, 1 when the login \
+        working directory as <presenter>_<file>; an interrupted one resumes when the same UPD is \
+        issued again. Exit status: 0 after logging out, 1 when the login \
         is refused, 2 when the UDP port cannot be used, 3 when the server cannot be reached or the \
         connection is lost, 4 when the server ends the session (shutdown, operator, or a client too slow to \
         read its deliveries).
@@ -39,6 +40,10 @@ struct ClientCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds a file transfer waits for the other side before it fails.", valueName: "seconds"))
     var transferTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Hours an interrupted incoming transfer's partial file is kept for a resume; older ones are removed when the client starts.",
+                               valueName: "hours"))
+    var keepPartial: Double = 24
 
     @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.",
                                valueName: "port"))
@@ -64,6 +69,9 @@ struct ClientCommand: AsyncParsableCommand {
         guard transferTimeout > 0, transferTimeout <= 3600 else {
             throw ValidationError("Invalid transfer timeout: \(transferTimeout). It must be more than 0 and at most 3600 seconds")
         }
+        guard keepPartial >= 0, keepPartial <= 100_000 else {
+            throw ValidationError("Invalid partial-file age: \(keepPartial). It must be from 0 to 100000 hours")
+        }
         if let publicUDPPort, !(1...65535).contains(publicUDPPort) {
             throw ValidationError("Invalid public UDP port: \(publicUDPPort). It must be an integer from 1 to 65535")
         }
@@ -71,6 +79,8 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        // Partial files of interrupted incoming transfers live in the working directory.
+        TransferEndpoint.removeExpiredPartials(in: ".", olderThan: keepPartial * 3600)
         let client = ChatClient(configuration: .init(
             serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort, publicUDPPort: publicUDPPort,
             maxUpload: maxUpload.flatMap(ByteCount.parse),

@@ -154,6 +154,7 @@ import ToomCore
         #expect(offer.prefix(2) == ["hans", "v.mp4"])
         #expect(reply.prefix(3) == ["yoda", "10.0.0.2", "6002"])
         #expect(offer[2] == reply[3] && TransferToken(hex: reply[3]) != nil)
+        #expect(offer[3] == reply[4] && reply[4].utf8.count == 64 && reply[4] != reply[3] + reply[3])
         #expect(chat.send(hans, "UPD\tyoda\tv.mp4").frames(to: hans).first != .ok(kind: "UPD", fields: reply), "tokens are one-time")
     }
 

@@ -3,15 +3,17 @@ import Foundation
 import ToomTransfer
 
 /// A UDP relay on loopback between a presenter and an audience, misbehaving on purpose:
-/// it reorders and duplicates what the presenter sends, can hold it back (`paused`, or by
-/// itself after `pauseAfter` datagrams), and records the transfers it saw start. Replies
-/// from the audience go back unchanged.
+/// it reorders and duplicates what the presenter sends, can alter and replay it
+/// (`tamper`), can hold it back (`paused`, or by itself after `pauseAfter` datagrams),
+/// and records the transfers it saw start. Replies from the audience go back unchanged.
 final class UDPRelay: @unchecked Sendable {
     struct Counters {
         var forwarded = 0
         var reordered = 0
         var duplicated = 0
-        var starts: [TransferToken] = []
+        var tampered = 0
+        /// Transfer ids of the STARTs seen.
+        var starts: [UInt64] = []
     }
 
     /// Where the presenter sends (the audience's advertised port).
@@ -23,6 +25,8 @@ final class UDPRelay: @unchecked Sendable {
     private let target: sockaddr_in
     private let reorder: Bool
     private let duplicate: Bool
+    private let tamper: Bool
+    private var replayable: [UInt8]?
     private let pauseAfter: Int?
     private let lock = NSLock()
     private var counters = Counters()
@@ -34,7 +38,7 @@ final class UDPRelay: @unchecked Sendable {
     /// Datagrams waiting for partners to be shuffled with.
     private var pending: [[UInt8]] = []
 
-    init(to targetPort: Int, reorder: Bool = false, duplicate: Bool = false, paused: Bool = false,
+    init(to targetPort: Int, reorder: Bool = false, duplicate: Bool = false, tamper: Bool = false, paused: Bool = false,
          pauseAfter: Int? = nil) throws {
         front = try Self.socket(port: 0)
         back = try Self.socket(port: 0)
@@ -43,6 +47,7 @@ final class UDPRelay: @unchecked Sendable {
         self.targetPort = targetPort
         self.reorder = reorder
         self.duplicate = duplicate
+        self.tamper = tamper
         self.pauseAfter = pauseAfter
         isPaused = paused
         // The thread holds the relay only while it works, so that dropping the relay ends it.
@@ -81,8 +86,8 @@ final class UDPRelay: @unchecked Sendable {
             if n > 0 {
                 let datagram = Array(buffer[0..<n])
                 lock.withLock { presenter = from }
-                if case .start(_, _, let token, _, _)? = datagram.withUnsafeBytes({ TransferPacket.decode($0) }) {
-                    lock.withLock { counters.starts.append(token) }
+                if let header = datagram.withUnsafeBytes({ TransferPacket.header($0) }), header.kind == .start {
+                    lock.withLock { counters.starts.append(header.id) }
                 }
                 lock.withLock { held.append(datagram) }
             }
@@ -119,19 +124,30 @@ final class UDPRelay: @unchecked Sendable {
     }
 
     private func forward(_ datagram: [UInt8]) {
-        var destination = target
         let copies = duplicate && Int.random(in: 0..<20, using: &generator) == 0 ? 2 : 1
-        for _ in 0..<copies {
-            _ = withUnsafePointer(to: &destination) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(back, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+        if tamper {
+            // One bit flipped somewhere, then the genuine datagram, then an earlier one again.
+            var altered = datagram
+            altered[Int.random(in: 0..<altered.count, using: &generator)] ^= 1 << UInt8.random(in: 0..<8, using: &generator)
+            send(altered)
         }
+        for _ in 0..<copies { send(datagram) }
+        if tamper, let replayable { send(replayable) }
+        if tamper { replayable = datagram }
         lock.withLock {
             counters.forwarded += 1
             if copies == 2 { counters.duplicated += 1 }
+            if tamper { counters.tampered += 1 }
             if counters.forwarded == pauseAfter { isPaused = true }
+        }
+    }
+
+    private func send(_ datagram: [UInt8]) {
+        var destination = target
+        _ = withUnsafePointer(to: &destination) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(back, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
     }
 

@@ -14,26 +14,33 @@ import ToomTestSupport
         let endpoint: TransferEndpoint
         let events = NIOLockedValueBox<[IncomingEvent]>([])
 
-        init(configuration: TransferConfiguration = .init(), dropping percent: Int = 0) async throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-transfer-\(UUID().uuidString)")
+        init(configuration: TransferConfiguration = .init(), dropping percent: Int = 0, tampering: Bool = false,
+             passing limit: Int? = nil, directory existing: URL? = nil) async throws {
+            directory = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("toom-transfer-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             var configuration = configuration
             configuration.directory = directory.path
             let events = self.events
             @Sendable func record(_ event: IncomingEvent) { events.withLockedValue { $0.append(event) } }
-            @Sendable func addDropper(_ channel: any Channel) throws {
-                try channel.pipeline.syncOperations.addHandler(Dropper(percent: percent))
+            @Sendable func addHandlers(_ channel: any Channel) throws {
+                if percent > 0 { try channel.pipeline.syncOperations.addHandler(Dropper(percent: percent)) }
+                if tampering { try channel.pipeline.syncOperations.addHandler(Tamperer()) }
+                if let limit { try channel.pipeline.syncOperations.addHandler(Gate(limit: limit)) }
             }
             endpoint = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
-                                                       events: record, addHandlers: percent == 0 ? nil : addDropper)
+                                                       events: record, addHandlers: addHandlers)
+            keepsDirectory = existing != nil
         }
 
-        deinit { try? FileManager.default.removeItem(at: directory) }
+        private let keepsDirectory: Bool
 
-        func offer(_ name: String, saveAs: String? = nil) -> TransferToken {
-            let token = TransferToken.random()
-            #expect(endpoint.expect(IncomingOffer(token: token, fileName: name, saveAs: saveAs ?? "got_" + name, sender: "test")) == nil)
-            return token
+        deinit { if !keepsDirectory { try? FileManager.default.removeItem(at: directory) } }
+
+        func offer(_ name: String, saveAs: String? = nil) -> IncomingOffer {
+            let offer = IncomingOffer(token: .random(), key: .random(), fileName: name, saveAs: saveAs ?? "got_" + name,
+                                      sender: "test")
+            #expect(endpoint.expect(offer) == nil)
+            return offer
         }
 
         var files: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted() }
@@ -48,6 +55,45 @@ import ToomTestSupport
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if Int(generator.next() % 100) >= percent { context.fireChannelRead(data) }
         }
+    }
+
+    /// What an attacker on the path does: each datagram also arrives with one bit
+    /// flipped, and again later (a replay).
+    final class Tamperer: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        typealias InboundOut = AddressedEnvelope<ByteBuffer>
+        var previous: AddressedEnvelope<ByteBuffer>?
+        var count = 0
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            count += 1
+            var flipped = envelope
+            let at = flipped.data.readerIndex + (count * 7919) % flipped.data.readableBytes
+            flipped.data.setInteger(flipped.data.getInteger(at: at, as: UInt8.self)! ^ 0x04, at: at)
+            context.fireChannelRead(wrapInboundOut(flipped))
+            context.fireChannelRead(data)
+            if let previous { context.fireChannelRead(wrapInboundOut(previous)) }
+            previous = envelope
+        }
+    }
+
+    /// Lets about `limit` bytes through, then nothing: the network gone.
+    final class Gate: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let limit: Int
+        var bytes = 0
+        init(limit: Int) { self.limit = limit }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard bytes < limit else { return }
+            bytes += unwrapInboundIn(data).data.readableBytes
+            context.fireChannelRead(data)
+        }
+    }
+
+    private func send(_ presenter: TransferEndpoint, _ file: SourceFile, _ offer: IncomingOffer, name: String? = nil,
+                      to audience: Audience, resuming: @escaping @Sendable (UInt64) -> Void = { _ in }) -> OutgoingTransfer {
+        presenter.send(file, name: name ?? offer.fileName, token: offer.token, key: offer.key,
+                       to: audience.endpoint.localAddress, resuming: resuming)
     }
 
     private func sourceFile(_ bytes: [UInt8]) throws -> (SourceFile, URL) {
@@ -68,17 +114,16 @@ import ToomTestSupport
         let bytes = randomBytes(size, seed: UInt64(size))
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
-        let token = audience.offer("f.bin")
-        let upload = presenter.send(file, name: "f.bin", token: token, to: audience.endpoint.localAddress)
+        let offer = audience.offer("f.bin")
+        let upload = send(presenter, file, offer, to: audience)
         let summary = try await upload.result().get()
-        #expect(summary.bytes == UInt64(size) && summary.digest.count == 64)
+        #expect(summary.bytes == UInt64(size) && summary.resumedFrom == 0 && summary.datagramSize == 1472)
         #expect(upload.bytesAcknowledged == UInt64(size))
         await audience.endpoint.waitUntilIdle()
         #expect(try Data(contentsOf: audience.directory.appendingPathComponent("got_f.bin")) == Data(bytes))
         #expect(audience.files == ["got_f.bin"])
-        let expected = IncomingOffer(token: token, fileName: "f.bin", saveAs: "got_f.bin", sender: "test")
-        #expect(audience.events.withLockedValue { $0 } == [.received(expected, bytes: UInt64(size))])
-        #expect(audience.endpoint.unexpectedDatagrams == 0)
+        #expect(audience.events.withLockedValue { $0 } == [.received(offer, bytes: UInt64(size))])
+        #expect(audience.endpoint.unexpectedDatagrams == 0 && audience.endpoint.rejectedDatagrams == 0)
     }
 
     @Test func aQuarterOfTheDatagramsLostStillGivesTheFile() async throws {
@@ -90,8 +135,7 @@ import ToomTestSupport
         let bytes = randomBytes(2 << 20, seed: 9)
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
-        let token = audience.offer("lossy.bin")
-        let summary = try await presenter.send(file, name: "lossy.bin", token: token, to: audience.endpoint.localAddress).result().get()
+        let summary = try await send(presenter, file, audience.offer("lossy.bin"), to: audience).result().get()
         #expect(summary.retransmissions > 0)
         await audience.endpoint.waitUntilIdle()
         #expect(try Data(contentsOf: audience.directory.appendingPathComponent("got_lossy.bin")) == Data(bytes))
@@ -105,14 +149,14 @@ import ToomTestSupport
         let (file, url) = try sourceFile(Array(repeating: 1, count: 11))
         defer { try? FileManager.default.removeItem(at: url) }
 
-        let tooBig = presenter.send(file, name: "big.bin", token: audience.offer("big.bin"), to: audience.endpoint.localAddress)
+        let tooBig = send(presenter, file, audience.offer("big.bin"), to: audience)
         #expect(await tooBig.result() == .failure(TransferFailure("refused by the receiver: the file (11 B) is larger than the 10 B this receiver accepts")))
 
-        let renamed = presenter.send(file, name: "other.bin", token: audience.offer("announced.bin"), to: audience.endpoint.localAddress)
+        let renamed = send(presenter, file, audience.offer("announced.bin"), name: "other.bin", to: audience)
         #expect(await renamed.result() == .failure(TransferFailure("refused by the receiver: the file name differs from the one announced")))
 
-        #expect(audience.endpoint.expect(IncomingOffer(token: .random(), fileName: "../x", saveAs: "ok", sender: "t")) != nil)
-        #expect(audience.endpoint.expect(IncomingOffer(token: .random(), fileName: "x", saveAs: "a/b", sender: "t")) != nil)
+        #expect(audience.endpoint.expect(IncomingOffer(token: .random(), key: .random(), fileName: "../x", saveAs: "ok", sender: "t")) != nil)
+        #expect(audience.endpoint.expect(IncomingOffer(token: .random(), key: .random(), fileName: "x", saveAs: "a/b", sender: "t")) != nil)
         #expect(audience.files.isEmpty)
         #expect(audience.events.withLockedValue { $0 }.count == 2)
     }
@@ -124,13 +168,14 @@ import ToomTestSupport
         let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: quick)
         let (file, url) = try sourceFile([1, 2, 3])
         defer { try? FileManager.default.removeItem(at: url) }
-        let upload = presenter.send(file, name: "x.bin", token: .random(), to: audience.endpoint.localAddress)
+        let upload = presenter.send(file, name: "x.bin", token: .random(), key: .random(), to: audience.endpoint.localAddress)
         #expect(await upload.result() == .failure(TransferFailure("the receiver did not answer within 0.6 seconds")))
         #expect(audience.endpoint.unexpectedDatagrams >= 1)
         #expect(audience.files.isEmpty)
     }
 
-    @Test func closingTheSenderCancelsAndTheReceiverCleansUp() async throws {
+    /// An interrupted transfer leaves the partial file and its record, nothing else.
+    @Test func closingTheSenderCancelsAndTheReceiverKeepsThePartialFile() async throws {
         var slowDisk = TransferConfiguration()
         slowDisk.segmentsPerBlock = 16
         slowDisk.receiveBufferBlocks = 2
@@ -138,7 +183,7 @@ import ToomTestSupport
         let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
         let (file, url) = try sourceFile([UInt8](repeating: 7, count: 30 << 20))
         defer { try? FileManager.default.removeItem(at: url) }
-        let upload = presenter.send(file, name: "cut.bin", token: audience.offer("cut.bin"), to: audience.endpoint.localAddress)
+        let upload = send(presenter, file, audience.offer("cut.bin"), to: audience)
         let deadline = ContinuousClock.now + .seconds(20)
         while upload.bytesAcknowledged == 0 {
             try #require(ContinuousClock.now < deadline, "no byte acknowledged within 20 s")
@@ -148,11 +193,156 @@ import ToomTestSupport
         await presenter.close()
         #expect(await upload.result() == .failure(TransferFailure("the sender closed its transfer port")))
         await audience.endpoint.waitUntilIdle()
-        #expect(audience.files.isEmpty)
+        #expect(audience.files == [".got_cut.bin.part", ".got_cut.bin.part-record"])
         guard case .failed(_, let reason)? = audience.events.withLockedValue({ $0.last }) else {
             Issue.record("no failure reported")
             return
         }
         #expect(reason == "the sender cancelled: the sender closed its transfer port")
+    }
+
+    /// A transfer cut off by the network times out on both sides; the audience, restarted
+    /// in the same directory, gets the rest only, and the presenter hears where it resumed.
+    @Test func anInterruptedTransferResumesWhereItStopped() async throws {
+        let bytes = randomBytes(16 << 20, seed: 11)
+        let (file, url) = try sourceFile(bytes)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = try await interrupt(file, "resume.bin")
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let audience = try await Audience(directory: directory)
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let resumed = NIOLockedValueBox<UInt64?>(nil)
+        let summary = try await send(presenter, file, audience.offer("resume.bin"), to: audience) { at in
+            resumed.withLockedValue { $0 = at }
+        }.result().get()
+        #expect(summary.resumedFrom > 0 && summary.resumedFrom < UInt64(bytes.count))
+        #expect(resumed.withLockedValue { $0 } == summary.resumedFrom)
+        #expect(summary.bytes == UInt64(bytes.count) - summary.resumedFrom)
+        await audience.endpoint.waitUntilIdle()
+        #expect(try Data(contentsOf: directory.appendingPathComponent("got_resume.bin")) == Data(bytes))
+        #expect(audience.files == ["got_resume.bin"])
+    }
+
+    /// The same name and size but other bytes: the partial is discarded and the file sent whole.
+    @Test func aChangedFileIsSentWhole() async throws {
+        let (file, url) = try sourceFile(randomBytes(16 << 20, seed: 12))
+        defer { try? FileManager.default.removeItem(at: url) }
+        let directory = try await interrupt(file, "changed.bin")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let changed = randomBytes(16 << 20, seed: 13)
+        try Data(changed).write(to: url)
+
+        let audience = try await Audience(directory: directory)
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let summary = try await send(presenter, try SourceFile(path: url.path), audience.offer("changed.bin"),
+                                     to: audience).result().get()
+        #expect(summary.resumedFrom == 0)
+        await audience.endpoint.waitUntilIdle()
+        #expect(try Data(contentsOf: directory.appendingPathComponent("got_changed.bin")) == Data(changed))
+    }
+
+    /// Sends `file` until the network goes after 6 MiB, lets both sides time out,
+    /// and returns the audience's directory with the partial file and its record.
+    private func interrupt(_ file: SourceFile, _ name: String) async throws -> URL {
+        var quick = TransferConfiguration()
+        quick.timeout = .milliseconds(500)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let audience = try await Audience(configuration: quick, passing: 6 << 20, directory: directory)
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: quick)
+        // Whichever side notices first says so (the audience's REJECT still gets through).
+        guard case .failure = await send(presenter, file, audience.offer(name), to: audience).result() else {
+            throw TransferFailure("the transfer was not interrupted")
+        }
+        await audience.endpoint.waitUntilIdle()
+        await audience.endpoint.close()
+        // The record is brought up to date on a worker thread as the transfer fails.
+        let record = directory.appendingPathComponent(".got_\(name).part-record").path
+        let deadline = ContinuousClock.now + .seconds(20)
+        while (try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) != PartialFile.recordSize {
+            try #require(ContinuousClock.now < deadline, "no record written within 20 s")
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return directory
+    }
+
+    /// Every datagram also arrives altered, and again as a replay: the file still arrives
+    /// intact, and the fakes are counted.
+    @Test func forgedAlteredAndReplayedDatagramsChangeNothing() async throws {
+        let audience = try await Audience(tampering: true)
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let bytes = randomBytes(3 << 20, seed: 14)
+        let (file, url) = try sourceFile(bytes)
+        defer { try? FileManager.default.removeItem(at: url) }
+        _ = try await send(presenter, file, audience.offer("tampered.bin"), to: audience).result().get()
+        await audience.endpoint.waitUntilIdle()
+        #expect(try Data(contentsOf: audience.directory.appendingPathComponent("got_tampered.bin")) == Data(bytes))
+        #expect(audience.endpoint.rejectedDatagrams > 100)
+    }
+
+    /// A path that carries less than 1,472 bytes: the probes find what it does carry.
+    @Test(arguments: [1252, 1200])
+    func theDatagramSizeIsWhatThePathCarries(_ largest: Int) async throws {
+        var small = TransferConfiguration()
+        small.maxDatagram = largest
+        let audience = try await Audience()
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: small)
+        let bytes = randomBytes(1 << 20, seed: 15)
+        let (file, url) = try sourceFile(bytes)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let summary = try await send(presenter, file, audience.offer("small.bin"), to: audience).result().get()
+        #expect(summary.datagramSize == largest)
+        await audience.endpoint.waitUntilIdle()
+        #expect(try Data(contentsOf: audience.directory.appendingPathComponent("got_small.bin")) == Data(bytes))
+    }
+
+    /// The record never claims more than was made durable before it: bytes written after
+    /// the last commit (a crash before the record's update) are sent again.
+    @Test func aCrashBetweenAWriteAndItsRecordLosesOnlyTheUncommittedBytes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-partial-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let identity = FileIdentity(bytes: Array(repeating: 1, count: 32))
+        let path = directory.path + "/"
+        do {
+            let (partial, from) = try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity)
+            #expect(from == 0)
+            try [UInt8](repeating: 5, count: 4000).withUnsafeBytes { try partial.data.write($0, at: 0) }
+            try partial.commit(durable: 4000)
+            // Written, but the process dies before the record says so.
+            try [UInt8](repeating: 6, count: 3000).withUnsafeBytes { try partial.data.write($0, at: 4000) }
+        }
+        #expect(try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity).resumeFrom == 4000)
+        // Another file under the same name starts over, and forgets the old record at once.
+        let other = FileIdentity(bytes: Array(repeating: 2, count: 32))
+        #expect(try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: other).resumeFrom == 0)
+        #expect(try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity).resumeFrom == 0)
+        // A torn record is no record.
+        do {
+            let (partial, _) = try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity)
+            try [UInt8](repeating: 5, count: 4000).withUnsafeBytes { try partial.data.write($0, at: 0) }
+            try partial.commit(durable: 4000)
+        }
+        let record = FileHandle(forUpdatingAtPath: path + ".f.part-record")!
+        try record.seek(toOffset: 50)
+        record.write(Data([0xFF]))
+        try record.close()
+        #expect(try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity).resumeFrom == 0)
+    }
+
+    @Test func oldPartialFilesAreRemoved() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-expired-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in [".a_x.part", ".a_x.part-record", ".b_y.part", "keep.part", ".c_z.txt"] {
+            try Data("x".utf8).write(to: directory.appendingPathComponent(name))
+        }
+        let old = Date(timeIntervalSinceNow: -3 * 3600)
+        for name in [".a_x.part", ".a_x.part-record", "keep.part", ".c_z.txt"] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: directory.appendingPathComponent(name).path)
+        }
+        #expect(TransferEndpoint.removeExpiredPartials(in: directory.path, olderThan: 2 * 3600) == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [".b_y.part", ".c_z.txt", "keep.part"])
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ToomCore
 import NIOCore
 import Testing
@@ -5,80 +6,101 @@ import Testing
 
 @Suite struct TransferPacketTests {
     static let token = TransferToken(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)
+    static let identity = FileIdentity(bytes: Array(0..<32))
+    static let cipher = PacketCipher(key: TransferKey.random())
 
     static let packets: [TransferPacket] = [
-        .start(id: token.id, timestamp: 7, token: token, size: 1 << 40, name: "vidéo.mp4"),
-        .data(.init(id: token.id, transmission: 9, sequence: 3, timestamp: 11)),
-        .ping(id: token.id, transmission: 12, timestamp: 13),
-        .finish(id: token.id, transmission: 14, timestamp: 15, digest: Array(0..<32)),
-        .cancel(id: token.id, reason: "cannot read the file"),
-        .accept(id: token.id, echo: 16, limit: 4096),
-        .ack(.init(id: token.id, echo: 17, largestTransmission: 99, cumulative: 10, limit: 5000,
-                   ranges: [40..<50, 12..<20])),
-        .ack(.init(id: token.id, echo: 0, largestTransmission: 0, cumulative: 0, limit: 0, ranges: [])),
-        .done(id: token.id),
-        .reject(id: token.id, reason: "too big"),
+        .start(.init(timestamp: 7, token: token, size: 1 << 40, identity: identity, name: "vidéo.mp4")),
+        .ping(timestamp: 3, segmentSize: 1422),
+        .finish(timestamp: 9, segmentSize: 1150),
+        .cancel(reason: "cannot read the file"),
+        .probe(size: 1472),
+        .accept(echo: 5, resumeFrom: 123_456, window: 4096),
+        .ack(.init(echo: 1, largestTransmission: 99, cumulative: 10, limit: 5000, ranges: [20..<25, 12..<14])),
+        .ack(.init(echo: 1, largestTransmission: 99, cumulative: 10, limit: 5000, ranges: [])),
+        .done,
+        .reject(reason: "too big"),
+        .probeAck(size: 1252),
     ]
 
+    func sealed(_ packet: TransferPacket, number: UInt64 = 42, cipher: PacketCipher = cipher) -> [UInt8] {
+        var buffer = ByteBuffer()
+        packet.seal(id: Self.token.id, number: number, cipher: cipher, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    func opened(_ bytes: [UInt8], cipher: PacketCipher = cipher) -> TransferPacket? {
+        bytes.withUnsafeBytes { raw in
+            guard let header = TransferPacket.header(raw) else { return nil }
+            return TransferPacket.open(raw, header, cipher: cipher)
+        }
+    }
+
     @Test(arguments: packets)
-    func everyPacketSurvivesARoundTrip(_ packet: TransferPacket) {
-        #expect(TransferPacket.decode(packet.encoded) == packet)
-        #expect(packet.encoded.readableBytes <= TransferPacket.maxDatagram)
+    func everyPacketSurvivesARoundTrip(_ packet: TransferPacket) throws {
+        let bytes = sealed(packet)
+        #expect(opened(bytes) == packet)
+        let header = try #require(bytes.withUnsafeBytes { TransferPacket.header($0) })
+        #expect(header.id == Self.token.id && header.number == 42 && header.kind == packet.kind)
+        switch packet {
+        case .start: #expect(bytes.count == TransferPacket.baseDatagram)
+        case .probe(let size): #expect(bytes.count == Int(size))
+        default: #expect(bytes.count <= TransferPacket.baseDatagram)
+        }
     }
 
+    /// Any changed bit, in the clear header or in the ciphertext, and the datagram is refused;
+    /// so is one sealed under another key, or cut short.
     @Test(arguments: packets)
-    func truncatedOrExtendedPacketsAreRejected(_ packet: TransferPacket) {
-        let bytes = Array(packet.encoded.readableBytesView)
-        for length in 0..<bytes.count where !(packet.isData && length >= TransferPacket.dataHeaderSize) {
-            #expect(bytes[0..<length].withUnsafeBytes { TransferPacket.decode($0) } == nil, "\(packet) cut to \(length)")
+    func alteredForgedOrTruncatedPacketsAreRefused(_ packet: TransferPacket) {
+        var bytes = sealed(packet)
+        for index in stride(from: 4, to: bytes.count, by: max(1, bytes.count / 40)) {
+            bytes[index] ^= 0x10
+            #expect(opened(bytes) == nil, "\(packet): byte \(index) flipped")
+            bytes[index] ^= 0x10
         }
-        if !packet.isData {
-            #expect((bytes + [0]).withUnsafeBytes { TransferPacket.decode($0) } == nil)
-        }
+        #expect(opened(sealed(packet, cipher: PacketCipher(key: TransferKey.random()))) == nil)
+        #expect(opened(Array(bytes.dropLast())) == nil)
+        #expect(opened(bytes + [0]) == nil)
     }
 
-    @Test func foreignBytesAreRejected() {
-        var wrongMagic = Array(TransferPacket.done(id: 1).encoded.readableBytesView)
-        wrongMagic[0] = 0x47
-        var wrongVersion = Array(TransferPacket.done(id: 1).encoded.readableBytesView)
-        wrongVersion[2] = 9
-        var unknownType = Array(TransferPacket.done(id: 1).encoded.readableBytesView)
-        unknownType[3] = 99
-        for bytes in [wrongMagic, wrongVersion, unknownType, Array("hello world, not toom".utf8)] {
-            #expect(bytes.withUnsafeBytes { TransferPacket.decode($0) } == nil)
-            #expect(bytes.withUnsafeBytes { TransferPacket.dataHeader($0) } == nil)
+    @Test func nothingOfTheTextIsVisibleOnTheWire() {
+        let bytes = sealed(.reject(reason: "a secret reason"))
+        #expect(Data(bytes).range(of: Data("secret".utf8)) == nil)
+    }
+
+    @Test func dataIsSealedInPlaceAndOpensOnlyUnchanged() throws {
+        let header = TransferPacket.DataHeader(id: .max, transmission: 1 << 50, sequence: 1 << 33, timestamp: .max,
+                                               segmentSize: 1422)
+        let payload = Array("the file's own bytes".utf8)
+        var bytes = TransferPacket.sealData(header, payload: payload, cipher: Self.cipher)
+        #expect(bytes.count == TransferPacket.dataHeaderSize + payload.count + TransferPacket.tagSize)
+        #expect(Data(bytes).range(of: Data("own bytes".utf8)) == nil)
+        let read = try #require(bytes.withUnsafeBytes { raw in
+            TransferPacket.header(raw).flatMap { TransferPacket.dataHeader(raw, $0) }
+        })
+        #expect(read == header)
+        func open(_ bytes: [UInt8]) -> [UInt8]? {
+            bytes.withUnsafeBytes { raw in
+                Self.cipher.open(UnsafeRawBufferPointer(rebasing: raw[TransferPacket.dataHeaderSize...]),
+                                 header: UnsafeRawBufferPointer(rebasing: raw[..<TransferPacket.dataHeaderSize]),
+                                 direction: .toAudience, number: header.transmission).map { Array($0) }
+            }
         }
-        // A reason that is not UTF-8.
-        var bad = Array(TransferPacket.reject(id: 1, reason: "ab").encoded.readableBytesView)
-        bad[bad.count - 1] = 0xFF
-        #expect(bad.withUnsafeBytes { TransferPacket.decode($0) } == nil)
-        // An ACK range of length zero, or one below the cumulative point.
-        var empty = ByteBuffer()
-        TransferPacket.ack(.init(id: 1, echo: 0, largestTransmission: 0, cumulative: 5, limit: 9, ranges: [7..<8])).encode(into: &empty)
-        var zeroLength = Array(empty.readableBytesView)
-        zeroLength[zeroLength.count - 1] = 0
-        #expect(zeroLength.withUnsafeBytes { TransferPacket.decode($0) } == nil)
-        var atCumulative = Array(empty.readableBytesView)
-        atCumulative[atCumulative.count - 5] = 0
-        #expect(atCumulative.withUnsafeBytes { TransferPacket.decode($0) } == nil)
+        #expect(open(bytes) == payload)
+        // The sequence number is in clear but authenticated: moving the bytes elsewhere fails.
+        bytes[27] ^= 1
+        #expect(open(bytes) == nil)
+        #expect(TransferPacket.segmentPayload == 1472 - 34 - 16)
     }
 
-    @Test func dataHeadersWrittenInPlaceReadBack() {
-        let header = TransferPacket.DataHeader(id: .max, transmission: 1 << 50, sequence: 1 << 33, timestamp: .max)
-        var memory = [UInt8](repeating: 0, count: TransferPacket.dataHeaderSize + 3)
-        memory.withUnsafeMutableBytes { TransferPacket.storeDataHeader(header, at: $0.baseAddress!) }
-        #expect(memory.withUnsafeBytes { TransferPacket.dataHeader($0) } == header)
-        #expect(Array(memory[0..<TransferPacket.dataHeaderSize]) == Array(TransferPacket.data(header).encoded.readableBytesView))
-        #expect(TransferPacket.segmentPayload == 1440)
-    }
-
-    @Test func anAckCarriesAtMostWhatFitsOneDatagram() {
+    @Test func anAckCarriesAtMostWhatFitsTheBaseDatagram() {
         var ranges: [Range<UInt64>] = []
         for n in (0..<400 as Range<UInt64>).reversed() { ranges.append((10 + 3 * n)..<(11 + 3 * n)) }
-        let packet = TransferPacket.ack(.init(id: 1, echo: 0, largestTransmission: 1, cumulative: 5, limit: 2000,
-                                              ranges: ranges))
-        #expect(packet.encoded.readableBytes <= TransferPacket.maxDatagram)
-        guard case .ack(let decoded)? = TransferPacket.decode(packet.encoded) else {
+        let packet = TransferPacket.ack(.init(echo: 0, largestTransmission: 1, cumulative: 5, limit: 2000, ranges: ranges))
+        let bytes = sealed(packet)
+        #expect(bytes.count <= TransferPacket.baseDatagram)
+        guard case .ack(let decoded)? = opened(bytes) else {
             Issue.record("not an ACK")
             return
         }
@@ -87,17 +109,33 @@ import Testing
 
     @Test func longReasonsAreCutOnACharacterBoundary() {
         let reason = String(repeating: "é", count: 400)
-        guard case .reject(_, let decoded)? = TransferPacket.decode(TransferPacket.reject(id: 1, reason: reason).encoded) else {
+        guard case .reject(let decoded)? = opened(sealed(.reject(reason: reason))) else {
             Issue.record("not a REJECT")
             return
         }
         #expect(decoded.utf8.count <= 512 && reason.hasPrefix(decoded) && !decoded.isEmpty)
     }
+
+    @Test func theReplayWindowRefusesRepeatsAndTheTooOld() {
+        var window = ReplayWindow()
+        let oldest = 5000 - ReplayWindow.width + 1
+        let answers = [1, 3, 2, 2, 3, 5000, oldest - 1, oldest, oldest, 4999, 6000, 4999].map { window.accept($0) }
+        #expect(answers == [true, true, true, false, false, true, false, true, false, true, true, false])
+    }
+
+    @Test func keysAreReadFromSixtyFourHexDigits() {
+        let key = TransferKey.random()
+        #expect(TransferKey(hex: key.hex) == key && key.hex.count == 64)
+        #expect(key != TransferKey.random())
+        for bad in ["", String(repeating: "a", count: 63), String(repeating: "A", count: 64), String(repeating: "g", count: 64)] {
+            #expect(TransferKey(hex: bad) == nil, "\(bad)")
+        }
+    }
 }
 
-extension TransferPacket {
-    var isData: Bool {
-        if case .data = self { return true }
-        return false
+extension TransferPacketTests {
+    @Test func theNonceIsTheDirectionThenTheNumber() {
+        let nonce = PacketCipher.nonce(.toPresenter, 0x0102_0304_0506_0708)
+        #expect(Array(nonce) == [0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8])
     }
 }

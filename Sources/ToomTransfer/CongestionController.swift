@@ -1,0 +1,233 @@
+/// A BBR-like congestion controller (draft-cardwell-iccrg-bbr-congestion-control, v1 with
+/// the ACK-aggregation allowance of v2): it models the path by its bottleneck bandwidth
+/// (the largest delivery rate seen over the last 10 round trips) and its propagation
+/// delay (the smallest round trip seen over 10 seconds), paces datagrams at a gain times
+/// that bandwidth, and caps what is in flight at twice their product. Loss plays no part,
+/// so random loss (Wi-Fi, the 10% of the tests) is not read as congestion. Pure: the
+/// sender feeds it acknowledgements and the clock, in nanoseconds.
+struct CongestionController {
+    enum Mode: Equatable {
+        /// Doubling the rate every round until the bandwidth stops growing.
+        case startup
+        /// Emptying the queue startup left behind.
+        case drain
+        /// Cruising at the bandwidth, probing it with gains 1.25, 0.75, then 1.
+        case probeBandwidth(phase: Int, since: Int64)
+        /// Letting the queue empty for a fresh look at the propagation delay.
+        case probeRoundTrip(until: Int64?)
+    }
+
+    static let startupGain = 2.885  // 2 / ln 2
+    static let drainGain = 1 / 2.885
+    static let windowGain = 2.0
+    static let probeGains: [Double] = [1.25, 0.75, 1, 1, 1, 1, 1, 1]
+    static let bandwidthRounds: UInt64 = 10
+    static let minRoundTripLifetime: Int64 = 10_000_000_000
+    static let probeRoundTripDuration: Int64 = 200_000_000
+    static let initialWindowDatagrams = 32
+    static let minimumWindowDatagrams = 4
+
+    let datagramBytes: Int
+    private(set) var mode = Mode.startup
+    /// Bytes per second; nil until the first delivery rate sample.
+    private(set) var bandwidth: Double?
+    private var bandwidthSamples: [(round: UInt64, rate: Double)] = []
+    private(set) var minRoundTrip: Int64?
+    /// The recent round trip (smoothed, 1/8 per sample): with the receiver's batching, a
+    /// busy host's round trip can be many times its minimum without any queue in the path.
+    private(set) var recentRoundTrip: Int64?
+    private var minRoundTripStamp: Int64 = 0
+    /// The smallest round trip seen while probing for it: the new estimate.
+    private var probeMinRoundTrip: Int64?
+    /// Round trips counted by datagram numbers: a round ends when a datagram sent after it began is acknowledged.
+    private(set) var round: UInt64 = 0
+    private var roundEndsAfter: UInt64 = 0
+    private var fullBandwidth: Double = 0
+    private var roundsWithoutGrowth = 0
+    private var filledPipe = false
+    /// Delivery rate sampling (draft-cheng-iccrg-delivery-rate-estimation): what had been
+    /// delivered, and when, as each datagram left; a ring indexed by datagram number.
+    private struct SendState {
+        var number: UInt64 = 0
+        var delivered: UInt64 = 0
+        var deliveredTime: Int64 = 0
+        var firstSentTime: Int64 = 0
+        var sentTime: Int64 = 0
+    }
+
+    /// Held by reference: the ring is large, and must never be copied per datagram.
+    private final class SendStates {
+        static let count = 16384
+        var ring = [SendState](repeating: .init(), count: count)
+
+        subscript(number: UInt64) -> SendState {
+            get { ring[Int(number % UInt64(Self.count))] }
+            set { ring[Int(number % UInt64(Self.count))] = newValue }
+        }
+    }
+
+    private let sendStates = SendStates()
+    private var delivered: UInt64 = 0
+    private var deliveredTime: Int64 = 0
+    private var firstSentTime: Int64 = 0
+    /// The most bytes one acknowledgement covered lately: the receiver acknowledges in
+    /// bursts, and the window must hold a burst beyond the path's product.
+    private var ackBursts: [(round: UInt64, bytes: Int)] = []
+
+    init(datagramBytes: Int) { self.datagramBytes = datagramBytes }
+
+    var pacingGain: Double {
+        switch mode {
+        case .startup: Self.startupGain
+        case .drain: Self.drainGain
+        case .probeBandwidth(let phase, _): Self.probeGains[phase]
+        case .probeRoundTrip: 1
+        }
+    }
+
+    /// Bytes the path holds in flight: bandwidth × propagation delay.
+    var pathBytes: Double? {
+        guard let bandwidth, let minRoundTrip else { return nil }
+        return bandwidth * Double(minRoundTrip) / 1e9
+    }
+
+    /// A host's own delay the window allows for beyond the path's: a busy receiver's
+    /// batching can make the round trip several milliseconds longer than its minimum with
+    /// no queue in the path, and a window of bandwidth × minimum alone would then starve.
+    static let hostDelayAllowance: Int64 = 20_000_000
+
+    /// What the window must hold to keep the bandwidth flowing: bandwidth × the recent
+    /// round trip, counted at most `hostDelayAllowance` beyond the minimum so that a queue
+    /// in the path (or flows that together overestimate it) cannot grow without bound.
+    private var windowBytes: Double? {
+        guard let bandwidth, let minRoundTrip else { return nil }
+        let roundTrip = min(max(minRoundTrip, recentRoundTrip ?? 0), minRoundTrip + Self.hostDelayAllowance)
+        return bandwidth * Double(roundTrip) / 1e9
+    }
+
+    /// How many bytes may be in flight.
+    var window: Int {
+        let floor = Self.minimumWindowDatagrams * datagramBytes
+        if case .probeRoundTrip = mode { return floor }
+        guard let windowBytes else { return Self.initialWindowDatagrams * datagramBytes }
+        let gain = mode == .startup ? Self.startupGain : Self.windowGain
+        let burst = ackBursts.map(\.bytes).max() ?? 0
+        return max(Int(gain * windowBytes) + 2 * burst, floor)
+    }
+
+    /// Bytes per second to pace at, given the smoothed round trip for the first guess.
+    func pacingRate(smoothedRoundTrip: Int64) -> Double {
+        if let bandwidth { return pacingGain * bandwidth }
+        let roundTrip = Double(max(minRoundTrip ?? smoothedRoundTrip, 1_000))
+        return Self.startupGain * Double(Self.initialWindowDatagrams * datagramBytes) * 1e9 / roundTrip
+    }
+
+    /// A datagram numbered `number` left; `inFlight`: bytes in flight before it.
+    mutating func sent(number: UInt64, inFlight: Int, now: Int64) {
+        if inFlight == 0 {
+            firstSentTime = now
+            deliveredTime = now
+        }
+        sendStates[number] = SendState(
+            number: number, delivered: delivered, deliveredTime: deliveredTime, firstSentTime: firstSentTime,
+            sentTime: now)
+    }
+
+    /// An acknowledgement arrived. `ackedBytes`: bytes it newly acknowledged;
+    /// `largestAcknowledged`/`nextNumber`: datagram numbers, for counting rounds;
+    /// `roundTrip`: a sample if the acknowledgement gave one; `inFlight`: bytes still in
+    /// flight; `appLimited`: the sender had nothing more to send (no rate sample then,
+    /// unless it raises the estimate).
+    mutating func acknowledged(bytes ackedBytes: Int, largestAcknowledged: UInt64, nextNumber: UInt64,
+                               roundTrip: Int64?, inFlight: Int, appLimited: Bool, now: Int64) {
+        if let roundTrip, roundTrip > 0 {
+            recentRoundTrip = recentRoundTrip.map { ($0 * 7 + roundTrip) / 8 } ?? roundTrip
+            if case .probeRoundTrip = mode { probeMinRoundTrip = min(probeMinRoundTrip ?? roundTrip, roundTrip) }
+            if minRoundTrip == nil || roundTrip <= minRoundTrip! {
+                minRoundTrip = roundTrip
+                minRoundTripStamp = now
+            }
+        }
+        var roundStarted = false
+        if largestAcknowledged >= roundEndsAfter {
+            round += 1
+            roundEndsAfter = nextNumber
+            roundStarted = true
+        }
+        guard ackedBytes > 0 else { return advanceMode(inFlight: inFlight, now: now) }
+        delivered += UInt64(ackedBytes)
+        deliveredTime = now
+        ackBursts.removeAll { round - $0.round >= Self.bandwidthRounds }
+        if ackBursts.isEmpty || ackedBytes > ackBursts.last!.bytes { ackBursts.append((round, ackedBytes)) }
+        sampleRate(largestAcknowledged: largestAcknowledged, now: now, appLimited: appLimited)
+        if roundStarted { checkFullPipe(appLimited: appLimited) }
+        advanceMode(inFlight: inFlight, now: now)
+    }
+
+    /// The delivery rate since the newest acknowledged datagram was sent: delivered bytes
+    /// over the longer of its send and acknowledgement intervals (so that bursts of
+    /// acknowledgements do not inflate it).
+    private mutating func sampleRate(largestAcknowledged: UInt64, now: Int64, appLimited: Bool) {
+        let state = sendStates[largestAcknowledged]
+        guard state.number == largestAcknowledged, state.number != 0 else { return }
+        firstSentTime = state.sentTime
+        let interval = max(state.sentTime - state.firstSentTime, now - state.deliveredTime)
+        // Shorter than a round trip, the sample measures the receiver's bursts, not the path.
+        guard interval > 0, interval >= (minRoundTrip ?? 0) else { return }
+        let rate = Double(delivered - state.delivered) * 1e9 / Double(interval)
+        guard !appLimited || rate > (bandwidth ?? 0) else { return }
+        // A windowed maximum: the best sample of each of the last 10 rounds.
+        bandwidthSamples.removeAll { round - $0.round >= Self.bandwidthRounds }
+        if let last = bandwidthSamples.last, last.round == round {
+            bandwidthSamples[bandwidthSamples.count - 1].rate = max(last.rate, rate)
+        } else {
+            bandwidthSamples.append((round, rate))
+        }
+        bandwidth = bandwidthSamples.map(\.rate).max()
+    }
+
+    /// Startup ends when three rounds in a row grew the bandwidth by less than a quarter.
+    private mutating func checkFullPipe(appLimited: Bool) {
+        guard !filledPipe, !appLimited, let bandwidth else { return }
+        if bandwidth >= fullBandwidth * 1.25 {
+            fullBandwidth = bandwidth
+            roundsWithoutGrowth = 0
+            return
+        }
+        roundsWithoutGrowth += 1
+        if roundsWithoutGrowth >= 3 { filledPipe = true }
+    }
+
+    private mutating func advanceMode(inFlight: Int, now: Int64) {
+        switch mode {
+        case .startup:
+            if filledPipe { mode = .drain }
+        case .drain:
+            if Double(inFlight) <= pathBytes ?? 0 { mode = .probeBandwidth(phase: 2, since: now) }
+        case .probeBandwidth(let phase, let since):
+            // A phase lasts a round trip as the host sees it: on a busy host the minimum is
+            // far shorter, and a probe that short would not show in the delivery rate.
+            let phaseLength = max(minRoundTrip ?? 0, min(recentRoundTrip ?? 0, (minRoundTrip ?? 0) + Self.hostDelayAllowance))
+            var next = phase
+            if now - since >= phaseLength {
+                // 1.25 lasts until the queue it builds shows; 0.75 until what is in flight fits the path.
+                if phase == 0 { next = 1 }
+                else if phase == 1 { next = Double(inFlight) <= pathBytes ?? 0 || now - since >= 2 * phaseLength ? 2 : 1 }
+                else { next = (phase + 1) % Self.probeGains.count }
+            }
+            if next != phase { mode = .probeBandwidth(phase: next, since: now) }
+            if now - minRoundTripStamp > Self.minRoundTripLifetime {
+                mode = .probeRoundTrip(until: nil)
+                probeMinRoundTrip = nil
+            }
+        case .probeRoundTrip(let until):
+            if until == nil, inFlight <= window {
+                mode = .probeRoundTrip(until: now + max(Self.probeRoundTripDuration, minRoundTrip ?? 0))
+            } else if let until, now >= until {
+                if let probeMinRoundTrip { minRoundTrip = probeMinRoundTrip }
+                minRoundTripStamp = now
+                mode = filledPipe ? .probeBandwidth(phase: 2, since: now) : .startup
+            }
+        }
+    }
+}

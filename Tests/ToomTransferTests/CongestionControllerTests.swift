@@ -1,0 +1,185 @@
+import Testing
+import ToomTestSupport
+@testable import ToomTransfer
+
+/// The controller against a simulated path: a bottleneck of fixed rate with a drop-tail
+/// queue, a propagation delay each way, and random loss. Each flow paces and windows as
+/// the sender does; every datagram is acknowledged on arrival. Seconds of traffic run in
+/// milliseconds.
+@Suite struct CongestionControllerTests {
+    struct Path {
+        /// Bottleneck rate, bytes per second.
+        var rate: Double
+        /// One-way propagation delay, nanoseconds.
+        var delay: Int64
+        /// What the bottleneck queue holds, in nanoseconds of its rate.
+        var queue: Int64
+        var loss: Double = 0
+    }
+
+    struct FlowResult {
+        /// Delivered bytes per second after the first `warmUp`.
+        var goodput: Double
+        /// Datagrams the full queue dropped, as a share of those sent.
+        var queueDrops: Double
+    }
+
+    struct Outcome {
+        var flows: [FlowResult]
+        /// Mean and 99th-percentile time datagrams waited in the bottleneck queue after warm-up.
+        var meanQueueing: Int64
+        var p99Queueing: Int64
+    }
+
+    static let datagram = 1472
+
+    /// Runs `flows` flows (starting `stagger` apart) through `path` for `duration`.
+    func simulate(_ path: Path, flows count: Int = 1, duration: Int64 = 8_000_000_000,
+                  warmUp: Int64 = 3_000_000_000, stagger: Int64 = 0, seed: UInt64 = 7) -> Outcome {
+        struct Flow {
+            var controller = CongestionController(datagramBytes: CongestionControllerTests.datagram)
+            var inFlight = 0
+            var nextNumber: UInt64 = 1
+            var nextSend: Int64
+            var delivered = 0
+            var sent = 0
+            var dropped = 0
+        }
+        struct Ack {
+            var at: Int64
+            var flow: Int
+            var number: UInt64
+            var sentAt: Int64
+            var lost: Bool
+        }
+        var random = SeededRandom(seed: seed)
+        var flows = (0..<count).map { Flow(nextSend: Int64($0) * stagger) }
+        var acks: [Ack] = []
+        var ackHead = 0
+        var linkFreeAt: Int64 = 0
+        var queueing: [Int64] = []
+        let serialization = Int64(Double(Self.datagram) * 1e9 / path.rate)
+        let queueLimit = path.queue
+        var now: Int64 = 0
+        while now < duration {
+            while ackHead < acks.count, acks[ackHead].at <= now {
+                let ack = acks[ackHead]
+                ackHead += 1
+                flows[ack.flow].inFlight -= Self.datagram
+                guard !ack.lost else { continue }
+                if ack.sentAt >= warmUp { flows[ack.flow].delivered += Self.datagram }
+                let nextNumber = flows[ack.flow].nextNumber, inFlight = flows[ack.flow].inFlight
+                flows[ack.flow].controller.acknowledged(
+                    bytes: Self.datagram, largestAcknowledged: ack.number, nextNumber: nextNumber,
+                    roundTrip: ack.at - ack.sentAt, inFlight: inFlight, appLimited: false, now: ack.at)
+            }
+            for index in flows.indices where flows[index].nextSend <= now {
+                while flows[index].nextSend <= now, flows[index].inFlight + Self.datagram <= flows[index].controller.window {
+                    let sentAt = now
+                    flows[index].inFlight += Self.datagram
+                    flows[index].sent += 1
+                    let number = flows[index].nextNumber
+                    flows[index].nextNumber += 1
+                    flows[index].controller.sent(number: number, inFlight: flows[index].inFlight - Self.datagram, now: now)
+                    let rate = flows[index].controller.pacingRate(smoothedRoundTrip: 2 * path.delay)
+                    flows[index].nextSend = max(flows[index].nextSend, now - 1_000_000) + Int64(Double(Self.datagram) * 1e9 / rate)
+                    var wait = max(linkFreeAt - sentAt, 0)
+                    var lost = Double(random.next() % 1_000_000) / 1e6 < path.loss
+                    if wait > queueLimit {
+                        // Dropped at the tail; the sender learns of it about a round trip later.
+                        lost = true
+                        wait = 0
+                        flows[index].dropped += 1
+                    } else {
+                        linkFreeAt = sentAt + wait + serialization
+                        if sentAt >= warmUp { queueing.append(wait) }
+                    }
+                    let ack = Ack(at: sentAt + wait + serialization + 2 * path.delay, flow: index, number: number,
+                                  sentAt: sentAt, lost: lost)
+                    // Keep them in time order (a drop's notice can come before queued datagrams').
+                    var position = acks.count
+                    while position > ackHead, acks[position - 1].at > ack.at { position -= 1 }
+                    acks.insert(ack, at: position)
+                }
+            }
+            if ackHead > 4096 {
+                acks.removeFirst(ackHead)
+                ackHead = 0
+            }
+            var next = Int64.max
+            if ackHead < acks.count { next = acks[ackHead].at }
+            for flow in flows where flow.inFlight + Self.datagram <= flow.controller.window {
+                next = min(next, max(flow.nextSend, now + 1))
+            }
+            guard next != .max else { break }
+            now = max(next, now + 1)
+        }
+        queueing.sort()
+        let span = Double(duration - warmUp) / 1e9
+        return Outcome(
+            flows: flows.map { FlowResult(goodput: Double($0.delivered) / span,
+                                          queueDrops: Double($0.dropped) / Double(max($0.sent, 1))) },
+            meanQueueing: queueing.isEmpty ? 0 : queueing.reduce(0, +) / Int64(queueing.count),
+            p99Queueing: queueing.isEmpty ? 0 : queueing[queueing.count * 99 / 100])
+    }
+
+    /// 10 Mbit/s: slow enough to simulate seconds of it in milliseconds.
+    static let tenMegabits = 1_250_000.0
+
+    /// 10 Mbit/s, 20 ms round trip, a queue of 200 ms: the rate is used, the queue stays short.
+    @Test func aBottleneckIsFilledWithoutFillingItsQueue() {
+        let outcome = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000))
+        let flow = outcome.flows[0]
+        #expect(flow.goodput >= 0.9 * Self.tenMegabits, "\(flow.goodput)")
+        #expect(outcome.meanQueueing <= 25_000_000, "\(outcome.meanQueueing)")
+        #expect(outcome.p99Queueing <= 50_000_000, "\(outcome.p99Queueing)")
+        #expect(flow.queueDrops <= 0.05, "\(flow.queueDrops)")
+    }
+
+    /// 10% random loss is not congestion: the rate holds (less the loss itself).
+    @Test func randomLossIsNotReadAsCongestion() {
+        let clean = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000)).flows[0]
+        let lossy = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000, loss: 0.1)).flows[0]
+        #expect(lossy.goodput >= 0.8 * clean.goodput, "\(lossy.goodput) vs \(clean.goodput)")
+    }
+
+    /// A path as fast as loopback with almost no delay: the controller never holds the flow back.
+    @Test func aFastShortPathIsNotHeldBack() {
+        let rate = 1e9
+        let outcome = simulate(Path(rate: rate, delay: 20_000, queue: 1_000_000), duration: 30_000_000,
+                               warmUp: 10_000_000)
+        #expect(outcome.flows[0].goodput >= 0.9 * rate, "\(outcome.flows[0].goodput)")
+    }
+
+    /// Two transfers sharing the bottleneck share it. Together they overestimate it a little
+    /// (BBR v1's known trait) and keep a standing queue, which the window bounds.
+    @Test func twoFlowsShareABottleneck() {
+        let outcome = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000), flows: 2,
+                               duration: 16_000_000_000, warmUp: 8_000_000_000, stagger: 1_000_000_000)
+        for flow in outcome.flows {
+            #expect(flow.goodput >= 0.35 * Self.tenMegabits, "\(outcome.flows.map(\.goodput))")
+        }
+        #expect(outcome.p99Queueing <= 100_000_000, "\(outcome.p99Queueing)")
+    }
+
+    /// Startup finds the bandwidth within a few round trips and drains what it queued.
+    @Test func startupEndsAndTheWindowFollowsThePath() {
+        var controller = CongestionController(datagramBytes: Self.datagram)
+        var number: UInt64 = 0
+        var now: Int64 = 0
+        // A path of 10 MB/s and 10 ms: every round trip delivers 100 kB.
+        for _ in 0..<40 {
+            for offset in 1...70 {
+                controller.sent(number: number + UInt64(offset), inFlight: 100_000, now: now + Int64(offset) * 142_000)
+            }
+            now += 10_000_000
+            number += 70
+            controller.acknowledged(bytes: 100_000, largestAcknowledged: number, nextNumber: number + 70,
+                                    roundTrip: 10_000_000, inFlight: 100_000, appLimited: false, now: now)
+        }
+        #expect(controller.mode != .startup && controller.mode != .drain)
+        let bandwidth = controller.bandwidth ?? 0
+        #expect(abs(bandwidth - 10_000_000) < 1_000_000, "\(bandwidth)")
+        #expect(controller.window >= 200_000 && controller.window <= 600_000, "\(controller.window)")
+    }
+}
