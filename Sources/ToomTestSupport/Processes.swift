@@ -50,31 +50,27 @@ private func runHere(_ arguments: [String], directory: URL?, environment: [Strin
     return Completed(status: code(result.terminationStatus), out: "", err: "")
 }
 
-/// `run` for callers that cannot await: blocks the calling thread until the program ends.
-/// Returns the status and standard output and error together.
+/// `run` for callers that cannot await (setting up a network namespace, a `defer`): blocks
+/// the calling thread until the program ends. Returns the status and standard output and
+/// error together. It uses Foundation's `Process`, which needs no Swift concurrency thread:
+/// a blocking wait for work that needs the cooperative pool deadlocks once every pool
+/// thread (two, on a two-core machine) is blocked in such a wait. Only for short commands
+/// that exit by themselves (`ip`, `nft`, `sh -c`), never for a daemon (see `run`).
 public func runCapturing(_ executable: String, _ arguments: [String], directory: URL? = nil,
                          environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    Task(executorPreference: processExecutor) {
-        do {
-            let result = try await runHere([executable] + arguments, directory: directory, environment: environment,
-                                           capture: true)
-            outcome.set(.success((result.status, result.out + result.err)))
-        } catch {
-            outcome.set(.failure(error))
-        }
-        done.signal()
-    }
-    done.wait()
-    return try outcome.get()
-}
-
-private final class Outcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<(status: Int32, output: String), Error>?
-    func set(_ value: Result<(status: Int32, output: String), Error>) { lock.withLock { result = value } }
-    func get() throws -> (status: Int32, output: String) { try lock.withLock { result! }.get() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    if let environment { process.environment = environment }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
 /// A program that runs while a test or benchmark talks to it: its standard input is a pipe
