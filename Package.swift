@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
@@ -38,10 +40,26 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // TLS for both ends (first-byte detection, trust on first use, the server's certificate) and
+        // password hashing; the chat code calls it through a few small functions.
+        .target(
+            name: "ToomSecurity",
+            dependencies: [
+                "ToomCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "LineEditor",
                 "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -56,6 +74,7 @@ let package = Package(
             name: "ToomClient",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "LineEditor",
                 "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -68,6 +87,7 @@ let package = Package(
             name: "toom",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "ToomServer",
                 "ToomClient",
                 "ToomReplay",
@@ -83,6 +103,7 @@ let package = Package(
             name: "ToomBench",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -97,6 +118,10 @@ let package = Package(
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore"]),
+        .testTarget(
+            name: "ToomSecurityTests",
+            dependencies: ["ToomSecurity", "ToomCore", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomTestSupport"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]

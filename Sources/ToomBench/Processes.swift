@@ -57,6 +57,20 @@ final class ServerProcess {
         self.port = port!
     }
 
+    /// The `SHA256:...` of the server's certificate, from its start-up line.
+    func fingerprint() throws -> String {
+        let outURL = directory.appendingPathComponent("server.out")
+        let deadline = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("TLS certificate fingerprint ") }) {
+                return String(line.split(separator: " ")[3])
+            }
+            usleep(1000)
+        }
+        throw BenchError("the server printed no TLS fingerprint")
+    }
+
     var residentBytes: Double { Resources.residentBytes(of: process.processIdentifier) }
 
     func stop() {

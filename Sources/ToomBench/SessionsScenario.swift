@@ -26,6 +26,21 @@ struct SessionsScenario {
         for client in toomClients { await client.close() }
         server.stop()
 
+        let tlsScratch = try Scratch("sessions-tls")
+        try tlsScratch.write("credentials.txt", benchCredentials(count))
+        let tlsServer = try ServerProcess(executable: context.toomPath,
+                                          arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", tlsScratch.url.path,
+                                                      "--max-connections", String(count + 100)],
+                                          directory: tlsScratch.url)
+        let tlsBefore = tlsServer.residentBytes
+        let (tlsSeconds, tlsClients) = try await logIn(count, port: tlsServer.port, peer: .toom, group: group,
+                                                       fingerprint: tlsServer.fingerprint())
+        let tlsOnline = (try? String(contentsOf: tlsScratch.url.appendingPathComponent("userlog.txt"), encoding: .utf8))?
+            .split(separator: "\n").count ?? 0
+        let tlsPerSession = (tlsServer.residentBytes - tlsBefore) / Double(count)
+        for client in tlsClients { await client.close() }
+        tlsServer.stop()
+
         let echoScratch = try Scratch("sessions-echo")
         let echo = try ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
         let echoBefore = echo.residentBytes
@@ -41,15 +56,19 @@ struct SessionsScenario {
                   target: .ratioAtMost(5))
         table.add("server memory per session", value: toomPerSession, reference: echoPerConnection, unit: .bytes,
                   target: .valueAtMost(16 * 1024, "≤ 16 KiB"))
-        table.notes.append("Login = connect, HELLO, USER, PASS (three round trips), 256 at a time; the reference echoes the same three frames. Memory is the growth of the server's resident set over the run, divided by the sessions.")
+        table.add("TLS sessions held", value: Double(tlsOnline), reference: Double(count), unit: .count, target: .ratioAtLeast(1))
+        table.add("TLS: time to log in all \(count)", value: tlsSeconds, reference: toomSeconds, unit: .seconds, target: nil)
+        table.add("TLS: server memory per session", value: tlsPerSession, reference: toomPerSession, unit: .bytes, target: nil)
+        table.notes.append("Login = connect, HELLO, USER, PASS (three round trips), 256 at a time; the reference echoes the same three frames. Memory is the growth of the server's resident set over the run, divided by the sessions. The TLS rows compare against plaintext toom: each session adds a TLS handshake (P-256, pinned fingerprint) and the TLS state the server keeps.")
         return table
     }
 
-    private func logIn(_ count: Int, port: Int, peer: LineClient.Peer, group: EventLoopGroup) async throws -> (Double, [LineClient]) {
+    private func logIn(_ count: Int, port: Int, peer: LineClient.Peer, group: EventLoopGroup,
+                       fingerprint: String? = nil) async throws -> (Double, [LineClient]) {
         let clients = ClientList(count)
         let start = DispatchTime.now()
         try await forEachConcurrently(count, width: 256) { i in
-            let client = try await LineClient.connect(port: port, peer: peer, group: group)
+            let client = try await LineClient.connect(port: port, peer: peer, group: group, fingerprint: fingerprint)
             _ = try await client.request("HELLO\t1\ttoom-bench\n")
             _ = try await client.request("USER\tu\(i)\n")
             _ = try await client.request("PASS\tp\(i)\t9\n")

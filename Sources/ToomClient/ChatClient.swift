@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ToomCore
+import ToomSecurity
 import ToomTransfer
 
 public struct ClientConfiguration: Sendable {
@@ -17,15 +18,19 @@ public struct ClientConfiguration: Sendable {
     public var maxUpload: UInt64?
     /// How long a file transfer waits for its peer before it fails.
     public var transferTimeout: TimeAmount = .seconds(10)
+    /// TLS with trust on first use, a pinned fingerprint, or the original plaintext protocol.
+    public var security: ClientSecurity = .trustOnFirstUse
 
     public init(serverHost: String, serverPort: Int, udpPort: Int, publicUDPPort: Int? = nil,
-                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10)) {
+                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10),
+                security: ClientSecurity = .trustOnFirstUse) {
         self.serverHost = serverHost
         self.serverPort = serverPort
         self.udpPort = udpPort
         self.publicUDPPort = publicUDPPort
         self.maxUpload = maxUpload
         self.transferTimeout = transferTimeout
+        self.security = security
     }
 }
 
@@ -40,6 +45,8 @@ public enum ClientExit: Int32 {
     case unreachable = 3
     /// The server ended the session: it shut down, or the operator disconnected this user.
     case disconnected = 4
+    /// The server's TLS certificate is not the one remembered or pinned.
+    case untrusted = 5
 }
 
 /// The TOOM client: the login dialogue and the command prompt (spec §4, §5).
@@ -73,7 +80,7 @@ public final class ChatClient: Sendable {
         let connection: ServerConnection
         do {
             connection = try await ServerConnection.connect(
-                host: configuration.serverHost, port: configuration.serverPort, group: group,
+                host: configuration.serverHost, port: configuration.serverPort, tls: try makeTLS(), group: group,
                 onEvent: { frame in
                     guard case .event(let kind, let fields) = frame else { return }
                     if kind == EventKind.offer {
@@ -84,6 +91,8 @@ public final class ChatClient: Sendable {
                     Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input)
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
+        } catch let error as ClientTLSError {
+            return refused(error)
         } catch {
             say("Cannot connect to the server at \(configuration.serverHost) port \(configuration.serverPort): \(Self.describe(error))")
             return .unreachable
@@ -204,8 +213,8 @@ public final class ChatClient: Sendable {
         return .ok
     }
 
-    private func say(_ lines: [String]) { screen.say(lines) }
-    private func say(_ line: String) { screen.say([line]) }
+    func say(_ lines: [String]) { screen.say(lines) }
+    func say(_ line: String) { screen.say([line]) }
 
     static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }

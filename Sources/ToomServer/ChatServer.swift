@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import ToomCore
+import ToomSecurity
 
 /// The TOOM server: every connection on SwiftNIO event loops, one `ChatState` behind one
 /// lock. A command runs atomically under the lock, log writes included; its reply leaves
@@ -15,6 +16,8 @@ public final class ChatServer: @unchecked Sendable {
     private let state: ChatState
     /// With `--sync`: the shared fsync replies to log writes wait for.
     let commit: GroupCommit?
+    /// Checks hashed passwords off the event loops.
+    let passwords = PasswordVerifier()
     private var sessions: [Int: Session] = [:]
     private var nextSessionId = 1
     private var stopping = false
@@ -29,7 +32,8 @@ public final class ChatServer: @unchecked Sendable {
         if configuration.fresh, let folder = try LogArchive.moveAside(in: configuration.dataDirectory) {
             output.diagnostic("Old logs moved to \(folder)")
         }
-        state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) })
+        state = try ChatState(configuration: configuration, warn: { output.diagnostic("warning: " + $0) },
+                              note: output.diagnostic)
         commit = state.commit
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
@@ -43,6 +47,7 @@ public final class ChatServer: @unchecked Sendable {
             .probingIdleConnections()
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try configuration.tls?.configure(channel)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: Wire.maxFrameBytes))
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: self))
@@ -117,6 +122,7 @@ public final class ChatServer: @unchecked Sendable {
     public func releaseEventLoops() async {
         await shutdown()
         try? await group.shutdownGracefully()
+        await passwords.shutdown()
     }
 
     // MARK: Connections
@@ -144,12 +150,12 @@ public final class ChatServer: @unchecked Sendable {
 
     /// Runs one frame. With `--sync`, an outcome that wrote to a log carries the ticket its
     /// reply must wait for.
-    func handle(_ fields: [Substring], from session: Session) -> Outcome {
+    func handle(_ fields: [Substring], from session: Session, verified: PasswordVerification? = nil) -> Outcome {
         var (outcome, loggedOut) = lock.withLock { () -> (Outcome, Bool) in
             if stopping { return (Outcome(close: true), false) }
             let before = commit?.latest
             let wasOnline = session.user != nil
-            var outcome = state.handle(fields, from: session)
+            var outcome = state.handle(fields, from: session, verified: verified)
             if let after = commit?.latest, after != before { outcome.durable = after }
             return (outcome, wasOnline && session.user == nil)
         }
@@ -272,9 +278,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var session: Session?
     private var closing = false
     private var loginTimer: Scheduled<Void>?
-    /// Set while a reply waits for fsync; frames read meanwhile wait their turn in `backlog`
+    /// Set while a reply waits for fsync or a password check; frames read meanwhile wait their turn in `backlog`
     /// (reading is paused, so it holds at most one read's worth).
-    private var awaitingDurability = false
+    private var paused = false
     private var backlog: [ByteBuffer] = []
     /// Reply bytes written to the channel but not yet taken by the socket.
     private var unread = 0
@@ -296,14 +302,14 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if awaitingDurability {
+        if paused {
             backlog.append(frame)
         } else {
             handle(context, frame)
         }
     }
 
-    private func handle(_ context: ChannelHandlerContext, _ frame: ByteBuffer) {
+    private func handle(_ context: ChannelHandlerContext, _ frame: ByteBuffer, verified: PasswordVerification? = nil) {
         guard !closing, let session else { return }
         let fields: [Substring]
         switch Wire.decodeFrame(frame.readableBytesView) {
@@ -313,7 +319,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .success(let decoded):
             fields = decoded
         }
-        let outcome = server.handle(fields, from: session)
+        let outcome = server.handle(fields, from: session, verified: verified)
+        if let pending = outcome.verify {
+            pause(context)
+            server.passwords.verify(pending, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+                paused = false
+                guard case .success(let verified) = result else { return context.close(promise: nil) }
+                handle(context, frame, verified: verified)
+                resume(context)
+            }
+            return
+        }
         if loginTimer != nil, outcome.replies.contains(where: { if case .ok("LOGIN", _) = $0 { true } else { false } }) {
             loginTimer?.cancel()
             loginTimer = nil
@@ -322,8 +338,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             send(context, outcome.replies, close: outcome.close)
             return
         }
-        awaitingDurability = true
-        context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        pause(context)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         commit.whenDurable(ticket) { error in
             bound.eventLoop.execute {
@@ -333,14 +348,25 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Stops reading while a reply waits (for fsync, or a password check off the loop).
+    private func pause(_ context: ChannelHandlerContext) {
+        paused = true
+        context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+    }
+
     private func durable(_ context: ChannelHandlerContext, _ outcome: Outcome) {
-        awaitingDurability = false
+        paused = false
         send(context, outcome.replies, close: outcome.close)
+        resume(context)
+    }
+
+    /// Handles the frames read while paused, then reads again.
+    private func resume(_ context: ChannelHandlerContext) {
         guard !closing else { return }
-        while !awaitingDurability, !closing, !backlog.isEmpty {
+        while !paused, !closing, !backlog.isEmpty {
             handle(context, backlog.removeFirst())
         }
-        if !awaitingDurability { context.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
+        if !paused { context.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
     }
 
     private func loginTimedOut(_ context: ChannelHandlerContext) {

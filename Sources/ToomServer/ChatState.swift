@@ -42,6 +42,8 @@ struct Outcome {
     var durable: GroupCommit.Ticket?
     /// Frames for other sessions (an upload offer for its audience), sent before the replies.
     var notices: [(session: Session, frame: ServerFrame)] = []
+    /// A password hash to check off the lock; the frame is then handled again with the result.
+    var verify: PasswordVerification.Pending?
 
     static func error(_ code: ErrorCode, _ messages: String...) -> Outcome {
         Outcome(replies: [.error(code: code, messages: messages)], close: code.endsSession)
@@ -53,7 +55,8 @@ struct Outcome {
 /// every log line is written before the reply that depends on it is returned.
 final class ChatState {
     let configuration: ServerConfiguration
-    private let credentials: Credentials
+    private var credentialsFile: CredentialsFile
+    private var credentials: Credentials { credentialsFile.accounts }
     private var login: LoginPolicy
     private var addresses: AddressPolicy
     private let broadcasts: MessageLog
@@ -64,17 +67,11 @@ final class ChatState {
     /// With `--sync`: the shared fsync that replies to log writes wait for.
     let commit: GroupCommit?
 
-    init(configuration: ServerConfiguration, warn: @escaping (String) -> Void) throws {
+    init(configuration: ServerConfiguration, warn: @escaping (String) -> Void,
+         note: @escaping (String) -> Void = { _ in }) throws {
         self.configuration = configuration
         let dir = configuration.dataDirectory
-        let credentialsPath = dir + "/credentials.txt"
-        guard let bytes = try FileText.read(credentialsPath) else {
-            throw StorageError(path: credentialsPath, operation: "open", code: ENOENT)
-        }
-        credentials = Credentials(parsing: String(decoding: bytes, as: UTF8.self))
-        for problem in credentials.problems {
-            warn("credentials.txt:\(problem.line): skipped: \(problem.reason)")
-        }
+        credentialsFile = try CredentialsFile(path: dir + "/credentials.txt", warn: warn, note: note)
         login = LoginPolicy(attempts: configuration.attempts, blockDuration: configuration.blockDuration)
         addresses = AddressPolicy(limits: configuration.limits)
         commit = configuration.sync ? GroupCommit() : nil
@@ -87,11 +84,13 @@ final class ChatState {
 
     // MARK: Frames
 
-    func handle(_ fields: [Substring], from session: Session) -> Outcome {
+    /// `verified`: the result of checking this frame's password off the lock, when a previous
+    /// call asked for it (`Outcome.verify`).
+    func handle(_ fields: [Substring], from session: Session, verified: PasswordVerification? = nil) -> Outcome {
         switch session.phase {
         case .greeting: return greet(fields, session)
         case .username: return username(fields, session)
-        case .password(let user): return password(fields, user: user, session)
+        case .password(let user): return password(fields, user: user, session, verified: verified)
         case .online(let user): return command(fields, user: user, session)
         case .closed: return Outcome(close: true)
         }
@@ -114,6 +113,7 @@ final class ChatState {
             return .error(.notLoggedIn, "Please log in first")
         }
         if let refused = refusedAddress(session) { return refused }
+        credentialsFile.refresh()
         let user = String(fields[1])
         guard credentials.contains(user) else {
             session.phase = .username
@@ -123,7 +123,8 @@ final class ChatState {
         return Outcome(replies: [.ok(kind: "USER", fields: [])])
     }
 
-    private func password(_ fields: [Substring], user: String, _ session: Session) -> Outcome {
+    private func password(_ fields: [Substring], user: String, _ session: Session,
+                          verified: PasswordVerification?) -> Outcome {
         if fields.first == "USER" { return username(fields, session) }
         guard fields.first == "PASS", fields.count == 3 else {
             return .error(.notLoggedIn, "Please log in first")
@@ -136,7 +137,13 @@ final class ChatState {
         if login.isBlocked(user, now: now) {
             return .error(.blocked, Messages.accountBlocked)
         }
-        guard credentials.password(for: user) == String(fields[1]) else {
+        credentialsFile.refresh()
+        let right: Bool
+        switch PasswordVerification.check(String(fields[1]), against: credentials.password(for: user), verified) {
+        case .known(let result): right = result
+        case .needed(let pending): return Outcome(verify: pending)
+        }
+        guard right else {
             switch login.recordFailure(user, now: now) {
             case .retry:
                 return failedLogin(session, .error(.invalidPassword, Messages.invalidPassword))

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import ToomCore
+import ToomSecurity
 
 public struct ServerConfiguration: Sendable {
     /// Interface to listen on; "0.0.0.0" is every IPv4 interface.
@@ -17,10 +18,12 @@ public struct ServerConfiguration: Sendable {
     /// fsync each log write before replying (group commit: concurrent writers share an fsync).
     public var sync: Bool
     public var limits: ServerLimits
+    /// TLS on the listening port beside plaintext (spec §9); nil serves plaintext only.
+    public var tls: ServerTLS?
 
     public init(host: String = "0.0.0.0", port: Int, attempts: Int, dataDirectory: String = ".",
                 blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false,
-                limits: ServerLimits = ServerLimits()) {
+                limits: ServerLimits = ServerLimits(), tls: ServerTLS? = nil) {
         self.host = host
         self.port = port
         self.attempts = attempts
@@ -29,6 +32,7 @@ public struct ServerConfiguration: Sendable {
         self.fresh = fresh
         self.sync = sync
         self.limits = limits
+        self.tls = tls
     }
 }
 

@@ -10,7 +10,7 @@ struct Toom: AsyncParsableCommand {
         One server holds the accounts, the online users, the broadcast and room logs. \
         Clients log in over TCP and send files to each other directly over UDP.
         """,
-        subcommands: [ServerCommand.self, ClientCommand.self, AdminCommand.self, ReplayCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, AdminCommand.self, ReplayCommand.self, PasswdCommand.self]
     )
 
     static func main() async {

@@ -62,6 +62,11 @@ final class ToomProcess: @unchecked Sendable {
             process.arguments = arguments
         }
         process.currentDirectoryURL = directory
+        // A home of its own: the client remembers servers in ~/.toom/known_servers, and a
+        // test must neither read nor write the real one.
+        let home = directory.appendingPathComponent(".home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        process.environment = ProcessInfo.processInfo.environment.merging(["HOME": home.path]) { $1 }
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
@@ -85,6 +90,14 @@ final class ToomProcess: @unchecked Sendable {
 
     var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
     var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+    /// Stderr without the client's first-use notice of a server's fingerprint (spec §9).
+    var unexpectedStderr: String {
+        stderr.split(separator: "\n").filter { !$0.hasPrefix("First connection to ") }.joined(separator: "\n")
+    }
+
+    /// `~/.toom/known_servers` of this process's home.
+    var knownServers: URL { directory.appendingPathComponent(".home/.toom/known_servers") }
 
     /// Stdout as lines, with the client's prompts taken out (a reply follows its prompt on the same line).
     var lines: [String] {

@@ -20,7 +20,7 @@ import ToomTransfer
             #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_\(name)")) == sent, "\(name)")
         }
         #expect(try files(in: yoda).sorted() == sizes.map { "hans_\($0.0)" }.sorted())
-        #expect(hans.stderr.isEmpty && yoda.stderr.isEmpty)
+        #expect(hans.unexpectedStderr.isEmpty && yoda.unexpectedStderr.isEmpty)
     }
 
     @Test func threeTransfersAtOnceInBothDirections() async throws {
