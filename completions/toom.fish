@@ -23,9 +23,9 @@ function __toom_parse_tokens -S
         __toom_parse_subcommand 0 'h/help'
         switch $unparsed_tokens[1]
         case 'server'
-            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'h/help'
+            __toom_parse_subcommand 2 'data-dir=' 'block-seconds=' 'host=' 'fresh' 'sync' 'tls-cert=' 'tls-key=' 'require-tls' 'login-timeout=' 'max-connections=' 'max-unread-bytes=' 'address-failures=' 'address-block-seconds=' 'h/help'
         case 'client'
-            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'h/help'
+            __toom_parse_subcommand 3 'max-upload=' 'transfer-timeout=' 'public-udp-port=' 'fingerprint=' 'plaintext' 'h/help'
         case 'admin'
             __toom_parse_subcommand 0 'h/help'
             switch $unparsed_tokens[1]
@@ -38,6 +38,8 @@ function __toom_parse_tokens -S
             end
         case 'replay'
             __toom_parse_subcommand 1 'room=+' 'broadcasts' 'user=+' 'since=' 'until=' 'format=' 'follow' 'pace=' 'h/help'
+        case 'passwd'
+            __toom_parse_subcommand 1 'hash-all' 'data-dir=' 'h/help'
         case 'help'
             __toom_parse_subcommand -r 1 
         end
@@ -98,12 +100,16 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'client' -d 'Log in to a TOOM server and chat.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'admin' -d 'Ask the running server to list, kick or unblock.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'replay' -d 'Read the message logs back: broadcasts and rooms merged in time order.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'passwd' -d 'Set a user\'s password in credentials.txt, as a salted scrypt hash.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" data-dir' -l 'data-dir' -d 'Directory with credentials.txt and the logs.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" block-seconds' -l 'block-seconds' -d 'How long a blocked account stays blocked.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" host' -l 'host' -d 'Address of the interface to listen on.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" fresh' -l 'fresh' -d 'Start with empty logs, moving the old ones into a dated folder in the data directory.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" sync' -l 'sync' -d 'fsync every log write before replying (survives power loss; concurrent writers share one fsync).'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" tls-cert' -l 'tls-cert' -d 'TLS certificate chain (PEM) to present instead of tls-cert.pem in the data directory; needs --tls-key.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" tls-key' -l 'tls-key' -d 'Private key (PEM) of --tls-cert.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" require-tls' -l 'require-tls' -d 'Refuse plaintext connections (original-protocol clients, toom client --plaintext) with a one-line error.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" login-timeout' -l 'login-timeout' -d 'Seconds a connection has to log in before it is closed.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" max-connections' -l 'max-connections' -d 'Open connections at most; more are refused with a message.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom server" max-unread-bytes' -l 'max-unread-bytes' -d 'Reply bytes a client may leave unread before it is disconnected.' -rfka ''
@@ -113,6 +119,8 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" max-upload' -l 'max-upload' -d 'Refuse incoming files larger than this many bytes (suffixes K, M, G, T: 10M, 2G).' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" transfer-timeout' -l 'transfer-timeout' -d 'Seconds a file transfer waits for the other side before it fails.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" public-udp-port' -l 'public-udp-port' -d 'UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" fingerprint' -l 'fingerprint' -d 'Accept only the server certificate with this fingerprint, as the server prints it on start, instead of ~/.toom/known_servers.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" plaintext' -l 'plaintext' -d 'Speak the original protocol without TLS: the password and messages cross the network in the clear.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom client" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom admin" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_positional "toom admin" -eq 1' -fa 'list' -d 'Show the users online (address, UDP port, since when), the rooms and the blocked accounts.'
@@ -134,3 +142,6 @@ complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "too
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" follow' -l 'follow' -d 'Keep printing messages as the server appends them, and from new rooms.'
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" pace' -l 'pace' -d 'Replay with the original gaps between messages divided by N.' -rfka ''
 complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom replay" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom passwd" hash-all' -l 'hash-all' -d 'Hash every plaintext password in credentials.txt instead of setting one.'
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom passwd" data-dir' -l 'data-dir' -d 'Directory with credentials.txt.' -rfka ''
+complete -c 'toom' -n '__toom_should_offer_completions_for_flags_or_options "toom passwd" h help' -s 'h' -l 'help' -d 'Show help information.'

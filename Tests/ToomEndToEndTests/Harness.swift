@@ -108,9 +108,14 @@ final class ToomProcess: @unchecked Sendable {
         return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
+    /// A line to standard input; lost, not fatal, when the program has already exited
+    /// (a client that stops at connect time, say).
     func send(_ line: String) {
-        stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8))
+        Self.ignoreBrokenPipes
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
     }
+
+    private static let ignoreBrokenPipes: Void = { _ = Glibc.signal(SIGPIPE, SIG_IGN) }()
 
     func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()

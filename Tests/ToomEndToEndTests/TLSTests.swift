@@ -127,10 +127,11 @@ import ToomTestSupport
         let server = try await TestServer()
         let fingerprint = try await server.fingerprint()
         let (status, output) = try runCapturing("/bin/sh", ["-c", """
-            printf 'HELLO\\t1\\topenssl\\nUSER\\thans\\n' | \(openssl) s_client -connect 127.0.0.1:\(server.port) -quiet -ign_eof 2>/dev/null
+            printf 'HELLO\\t1\\topenssl\\nUSER\\thans\\nPASS\\tfalcon*solo\\t9\\nOUT\\n' | \(openssl) s_client -connect 127.0.0.1:\(server.port) -quiet -ign_eof 2>/dev/null
             """])
         #expect(status == 0, "\(output)")
-        #expect(output.contains("HELLO\t1\n") && output.contains("OK\tUSER"), "\(output)")
+        // The whole session, to the server's goodbye that ends it.
+        #expect(output == "HELLO\t1\nOK\tUSER\nOK\tLOGIN\thans\nOK\tOUT\thans\n", "\(output)")
         // openssl's view of the certificate gives the fingerprint the server printed.
         let (_, digest) = try runCapturing("/bin/sh", ["-c", """
             \(openssl) s_client -connect 127.0.0.1:\(server.port) </dev/null 2>/dev/null | \(openssl) x509 -outform DER | \
@@ -166,7 +167,15 @@ import ToomTestSupport
             _ = try await client.command("BCM " + message)
             client.send("OUT")
             #expect(try await client.waitForExit() == 0)
-            capture.interrupt()
+            // tcpdump inherits the test runner's blocked signals, so it is stopped with SIGKILL,
+            // once a marker sent after the session is in the file (-U: packet by packet, in order).
+            let marker = "end of capture \(UUID().uuidString)"
+            let last = try RawConnection(port: server.port)
+            last.send(marker + "\n")
+            try await eventually("the marker in the capture") {
+                (try? Data(contentsOf: file))?.range(of: Data(marker.utf8)) != nil
+            }
+            kill(capture.processIdentifier, SIGKILL)
             capture.waitUntilExit()
             errors.fileHandleForReading.readabilityHandler = nil
             return try Data(contentsOf: file)
