@@ -12,34 +12,8 @@ struct SessionsScenario {
         let count = context.quick ? 2_000 : 10_000
         let group = MultiThreadedEventLoopGroup.singleton
 
-        let scratch = try Scratch("sessions")
-        try scratch.write("credentials.txt", benchCredentials(count))
-        let server = try ServerProcess(executable: context.toomPath,
-                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path,
-                                                   "--max-connections", String(count + 100)],
-                                       directory: scratch.url)
-        let toomBefore = server.residentBytes
-        let (toomSeconds, toomClients) = try await logIn(count, port: server.port, peer: .toom, group: group)
-        let online = (try? String(contentsOf: scratch.url.appendingPathComponent("userlog.txt"), encoding: .utf8))?
-            .split(separator: "\n").count ?? 0
-        let toomPerSession = (server.residentBytes - toomBefore) / Double(count)
-        for client in toomClients { await client.close() }
-        server.stop()
-
-        let tlsScratch = try Scratch("sessions-tls")
-        try tlsScratch.write("credentials.txt", benchCredentials(count))
-        let tlsServer = try ServerProcess(executable: context.toomPath,
-                                          arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", tlsScratch.url.path,
-                                                      "--max-connections", String(count + 100)],
-                                          directory: tlsScratch.url)
-        let tlsBefore = tlsServer.residentBytes
-        let (tlsSeconds, tlsClients) = try await logIn(count, port: tlsServer.port, peer: .toom, group: group,
-                                                       fingerprint: tlsServer.fingerprint())
-        let tlsOnline = (try? String(contentsOf: tlsScratch.url.appendingPathComponent("userlog.txt"), encoding: .utf8))?
-            .split(separator: "\n").count ?? 0
-        let tlsPerSession = (tlsServer.residentBytes - tlsBefore) / Double(count)
-        for client in tlsClients { await client.close() }
-        tlsServer.stop()
+        let (online, toomSeconds, toomPerSession) = try await toomSessions(count, tls: false, group: group)
+        let (tlsOnline, tlsSeconds, tlsPerSession) = try await toomSessions(count, tls: true, group: group)
 
         let echoScratch = try Scratch("sessions-echo")
         let echo = try ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
@@ -61,6 +35,25 @@ struct SessionsScenario {
         table.add("TLS: server memory per session", value: tlsPerSession, reference: toomPerSession, unit: .bytes, target: nil)
         table.notes.append("Login = connect, HELLO, USER, PASS (three round trips), 256 at a time; the reference echoes the same three frames. Memory is the growth of the server's resident set over the run, divided by the sessions. The TLS rows compare against plaintext toom: each session adds a TLS handshake (P-256, pinned fingerprint) and the TLS state the server keeps.")
         return table
+    }
+
+    /// Sessions held, seconds to log them all in, and the server's memory per session.
+    private func toomSessions(_ count: Int, tls: Bool, group: EventLoopGroup) async throws -> (Int, Double, Double) {
+        let scratch = try Scratch(tls ? "sessions-tls" : "sessions")
+        try scratch.write("credentials.txt", benchCredentials(count))
+        let server = try ServerProcess(executable: context.toomPath,
+                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path,
+                                                   "--max-connections", String(count + 100)],
+                                       directory: scratch.url)
+        let before = server.residentBytes
+        let (seconds, clients) = try await logIn(count, port: server.port, peer: .toom, group: group,
+                                                 fingerprint: tls ? server.fingerprint() : nil)
+        let online = (try? String(contentsOf: scratch.url.appendingPathComponent("userlog.txt"), encoding: .utf8))?
+            .split(separator: "\n").count ?? 0
+        let perSession = (server.residentBytes - before) / Double(count)
+        for client in clients { await client.close() }
+        server.stop()
+        return (online, seconds, perSession)
     }
 
     private func logIn(_ count: Int, port: Int, peer: LineClient.Peer, group: EventLoopGroup,

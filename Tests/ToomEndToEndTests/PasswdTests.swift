@@ -101,28 +101,27 @@ import ToomCore
             return
         }
         let server = try await TestServer()
-        let terminal = try TmuxSession(["passwd", "ahsoka", "--data-dir", server.data.path], in: server.root.url)
-        try await terminal.waitFor("New password for ahsoka: ")
-        try terminal.type("rex and echo")
-        try terminal.press("Enter")
-        try await terminal.waitFor("Retype the password: ")
-        try terminal.type("rex and echo")
-        try terminal.press("Enter")
+        let terminal = try await typedTwice("ahsoka", "rex and echo", "rex and echo", server)
         let (status, settings) = try await terminal.waitForExit()
         #expect(status == 0)
         #expect(settings.contains("echo"), "echo is back on after the password")
         #expect(try !terminal.screen().contains("rex and echo"))
         #expect(server.file("credentials.txt")!.contains("ahsoka $scrypt$"))
 
-        let mismatch = try TmuxSession(["passwd", "hans", "--data-dir", server.data.path], in: server.root.url)
-        try await mismatch.waitFor("New password for hans: ")
-        try mismatch.type("one")
-        try mismatch.press("Enter")
-        try await mismatch.waitFor("Retype the password: ")
-        try mismatch.type("two")
-        try mismatch.press("Enter")
+        let mismatch = try await typedTwice("hans", "one", "two", server)
         try await mismatch.waitFor("the passwords do not match")
         #expect(try await mismatch.waitForExit().status == 1)
         #expect(server.file("credentials.txt")!.contains("hans falcon*solo"))
+    }
+
+    /// `toom passwd <user>` on a terminal, given `first` and then `second` at its two prompts.
+    private func typedTwice(_ user: String, _ first: String, _ second: String, _ server: TestServer) async throws -> TmuxSession {
+        let terminal = try TmuxSession(["passwd", user, "--data-dir", server.data.path], in: server.root.url)
+        for (prompt, text) in [("New password for \(user): ", first), ("Retype the password: ", second)] {
+            try await terminal.waitFor(prompt)
+            try terminal.type(text)
+            try terminal.press("Enter")
+        }
+        return terminal
     }
 }
