@@ -312,8 +312,9 @@ import ToomTransfer
     }
 
     /// Everything in a client's working directory, hidden files included.
+    /// What the client wrote in its working directory (its test home, `.home`, aside).
     private func files(in client: ToomProcess) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: client.directory.path).sorted()
+        try FileManager.default.contentsOfDirectory(atPath: client.directory.path).filter { $0 != ".home" }.sorted()
     }
 
     private func dataDatagram(id: UInt64, sequence: UInt64, payload: [UInt8]) -> [UInt8] {
