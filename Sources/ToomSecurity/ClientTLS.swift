@@ -78,6 +78,8 @@ public final class ClientTLS: Sendable {
 
     var server: String { KnownServers.key(host: host, port: port) }
 
+    static let handshakeTimeout: TimeAmount = .seconds(10)
+
     /// The one hook for the connection's pipeline: call first in the channel initializer,
     /// before the line decoder; then await `established`.
     public func configure(_ channel: Channel) throws {
@@ -88,6 +90,14 @@ public final class ClientTLS: Sendable {
                                           customVerificationCallback: { [self] chain, result in
             result.succeed(check(chain))
         })
+        // A server without TLS may wait for the rest of a "line" that never comes.
+        let timeout = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) { [failure] in
+            failure.withLockedValue {
+                $0 = $0 ?? .handshake("no TLS answer within \(Self.handshakeTimeout.nanoseconds / 1_000_000_000) seconds; if the server has no TLS, try --plaintext")
+            }
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timeout.cancel() }
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(PlaintextRefusalDetector(promise: promise), position: .first)
         try sync.addHandler(ssl, position: .after(sync.handler(type: PlaintextRefusalDetector.self)))

@@ -119,6 +119,24 @@ import ToomTestSupport
         #expect(ContinuousClock.now - start < .seconds(40))
     }
 
+    @Test func silentServerEndsTheHandshakeWithAHint() async throws {
+        // A listening socket that never answers, as a server without TLS waiting for a newline.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let directory = try TemporaryDirectory()
+        let client = try ToomProcess(["client", "127.0.0.1", String(UInt16(bigEndian: address.sin_port)), "0"], in: directory.url)
+        #expect(try await client.waitForExit(timeout: .seconds(40)) == 3)
+        #expect(client.stderr.contains("no TLS answer within 10 seconds") && client.stderr.contains("--plaintext"), "\(client.stderr)")
+    }
+
     @Test func opensslSClientTalksToTheServer() async throws {
         guard let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first(where: FileManager.default.isExecutableFile) else {
             print("SKIPPED opensslSClientTalksToTheServer: openssl is not installed")
