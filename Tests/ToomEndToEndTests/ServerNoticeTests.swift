@@ -45,18 +45,19 @@ struct ServerNoticeTerminalTests {
         let home = try server.root.subdirectory("home")
         let term = try await TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: home,
                                          environment: ["HOME": home.path])
-        // Typed at once, not after the prompt shows: a loaded machine may not look at the
-        // screen again before the notice has replaced the prompt.
+        // Typed once the prompt shows (typed earlier, the line editor may discard it as it
+        // takes the terminal); the 10-second timeout leaves a loaded machine time for that.
         if afterUsername {
+            try await term.waitFor(Messages.usernamePrompt)
             try await term.type("yoda")
             try await term.press("Enter")
+            try await term.waitFor(Messages.passwordPrompt)
         }
         try await term.waitFor(ServerNoticeTests.timeoutNotice)
         let exit = try await term.waitForExit()
         #expect(exit.status == 1)
         #expect(exit.terminal == saneTerminal)
-        // Typed before the prompt showed, the name may echo ahead of it: it is on the screen either way.
-        if afterUsername { #expect(try await term.screen().contains("yoda")) }
+        if afterUsername { #expect(try await term.screen().contains(Messages.usernamePrompt + "yoda")) }
     }
 
     @Test func aShutdownEndsATerminalClientAtItsPrompt() async throws {
