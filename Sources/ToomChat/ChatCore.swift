@@ -401,8 +401,6 @@ public struct ChatCore {
     /// `credentials.txt` changed: new accounts can log in; sessions already online stay.
     public mutating func accountsChanged(_ accounts: [String: String]) { self.accounts = accounts }
 
-    public var accountNames: [String] { accounts.keys.sorted() }
-
     // MARK: Helpers
 
     /// Forgets a user's login; the `userlog.txt` line goes with the write.
@@ -437,7 +435,7 @@ public struct ChatCore {
 
 extension Duration {
     /// Whole seconds as an integer ("10"), otherwise as a decimal ("2.5").
-    public var secondsText: String {
+    var secondsText: String {
         let (seconds, attoseconds) = components
         if attoseconds == 0 { return String(seconds) }
         return String(Double(seconds) + Double(attoseconds) / 1e18)

@@ -199,7 +199,6 @@ import ToomCore
         chat.send(id, "HELLO\t1")
         chat.send(id, "USER\tleia")
         #expect(chat.send(id, "PASS\trebel\t6000").frames(to: id) == [.ok(kind: "LOGIN", fields: ["leia"])])
-        #expect(chat.core.accountNames.contains("leia"))
     }
 
     @Test func theOperatorUnblocksAnAccount() {
