@@ -19,8 +19,7 @@ public final class ChatServer: @unchecked Sendable {
     private let store: ChatStore
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
-    /// Released before the event loops stop: its deinit completes a promise on one of them.
-    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
+    private let quiesce: ServerQuiescingHelper
     private let stopTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let listener = NIOLockedValueBox<Channel?>(nil)
 
@@ -38,14 +37,15 @@ public final class ChatServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
-        quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
+        // Its promise lives on the singleton group, which never stops: the helper may be
+        // released after the server's own event loops are gone.
+        quiesce = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         engine = try ChatEngine(store: store, settings: configuration.chatSettings, limits: configuration.limits,
                                 output: output, logger: logger, pool: pool)
     }
 
     /// Binds the listening socket and returns the address it is bound to.
     public func start() async throws -> SocketAddress {
-        guard let quiesce = quiesce.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -92,9 +92,9 @@ public final class ChatServer: @unchecked Sendable {
             let listened = listener.withLockedValue { $0 != nil }
             let started = Task { [engine, quiesce, group, store, logger] in
                 engine.shutdown()
-                if listened, let helper = quiesce.withLockedValue({ $0 }) {
+                if listened {
                     let closed = group.next().makePromise(of: Void.self)
-                    helper.initiateShutdown(promise: closed)
+                    quiesce.initiateShutdown(promise: closed)
                     try? await closed.futureResult.get()
                 }
                 if let report = store.close() { logger.info("\(report)") }
@@ -109,7 +109,6 @@ public final class ChatServer: @unchecked Sendable {
     /// they are gone, so this comes last.
     public func releaseEventLoops() async {
         await shutdown()
-        quiesce.withLockedValue { $0 = nil }
         try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }

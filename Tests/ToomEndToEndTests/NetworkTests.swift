@@ -78,6 +78,8 @@ import ToomTestSupport
         try await yoda.expect(Messages.received("big.bin", from: "hans"))
         roundTrips.sort()
         #expect(roundTrips.count >= 3, "the transfer ended too soon to measure: \(roundTrips)")
-        #expect(roundTrips[roundTrips.count / 2] < .milliseconds(100), "\(roundTrips)")
+        // 100 ms is the target (toom-bench measures it); a test on a loaded machine adds its
+        // own scheduling delay, and a sender that filled the queue would add 200 ms.
+        #expect(roundTrips[roundTrips.count / 2] < .milliseconds(150), "\(roundTrips)")
     }
 }
