@@ -43,7 +43,7 @@ final class Connection: ChannelInboundHandler {
             self.outbox = outbox
             let resume = NIOLoopBound(self, eventLoop: context.eventLoop)
             outbox.onResume { resume.value.resumeWaiting() }
-            state = .reading
+            read()  // frames that came before admission, if any, first
         case .refused(let frame):
             state = .closed
             let channel = context.channel

@@ -54,6 +54,14 @@ struct TestChat {
         return actions
     }
 
+    /// Connects, greets and names the account: the session waits for its password.
+    mutating func atPassword(_ user: String, from address: String = "10.0.0.1") -> SessionID {
+        let id = connect(from: address)
+        send(id, "HELLO\t1")
+        #expect(send(id, "USER\t\(user)") == [.send(id, [.ok(kind: "USER", fields: [])])])
+        return id
+    }
+
     /// Connects and logs in; returns the session.
     mutating func login(_ user: String, udpPort: Int = 6000, live: Bool = true, from address: String = "10.0.0.1") -> SessionID {
         let id = connect(from: address)

@@ -71,9 +71,7 @@ import ToomCore
 
     @Test func theAttemptsThWrongPasswordBlocksTheAccountForTenSeconds() {
         var chat = TestChat(attempts: 3)
-        let id = chat.connect()
-        chat.send(id, "HELLO\t1")
-        chat.send(id, "USER\tvader")
+        let id = chat.atPassword("vader")
         for _ in 0..<2 {
             #expect(chat.send(id, "PASS\twrong\t6000") == [.send(id, [error(.invalidPassword, "Invalid Password. Please try again")])])
         }
@@ -82,9 +80,7 @@ import ToomCore
             .close(id), .print(["vader blocked for 10 seconds after 3 failed login attempts"])])
 
         // Every connection, every address, even with the right password.
-        let other = chat.connect(from: "192.168.9.9")
-        chat.send(other, "HELLO\t1")
-        chat.send(other, "USER\tvader")
+        let other = chat.atPassword("vader", from: "192.168.9.9")
         chat.advance(.milliseconds(9_999))
         #expect(chat.send(other, "PASS\tsithlord**\t6000") == [
             .send(other, [error(.blocked, "Your account is blocked due to multiple login failures. Please try again later")]),
@@ -92,30 +88,22 @@ import ToomCore
 
         // Tries during the block did not extend it.
         chat.advance(.milliseconds(1))
-        let third = chat.connect()
-        chat.send(third, "HELLO\t1")
-        chat.send(third, "USER\tvader")
+        let third = chat.atPassword("vader")
         #expect(chat.send(third, "PASS\tsithlord**\t6000").frames(to: third) == [.ok(kind: "LOGIN", fields: ["vader"])])
         #expect(chat.core.blocked(at: chat.now).isEmpty)
     }
 
     @Test func failedTriesDuringABlockAreNotCounted() {
         var chat = TestChat(attempts: 2)
-        let a = chat.connect()
-        chat.send(a, "HELLO\t1")
-        chat.send(a, "USER\tluke")
+        let a = chat.atPassword("luke")
         chat.send(a, "PASS\tx\t6000")
         chat.send(a, "PASS\tx\t6000")
         for _ in 0..<5 {
-            let b = chat.connect()
-            chat.send(b, "HELLO\t1")
-            chat.send(b, "USER\tluke")
+            let b = chat.atPassword("luke")
             #expect(chat.send(b, "PASS\tx\t6000").frames(to: b) == [error(.blocked, Messages.accountBlocked)])
         }
         chat.advance(.seconds(10))
-        let c = chat.connect()
-        chat.send(c, "HELLO\t1")
-        chat.send(c, "USER\tluke")
+        let c = chat.atPassword("luke")
         // The count starts again from zero after the block: one try left, not none.
         #expect(chat.send(c, "PASS\tx\t6000").frames(to: c) == [error(.invalidPassword, Messages.invalidPassword)])
     }
@@ -123,9 +111,7 @@ import ToomCore
     @Test func aSuccessResetsTheCount() {
         var chat = TestChat(attempts: 3)
         for _ in 0..<3 {
-            let id = chat.connect()
-            chat.send(id, "HELLO\t1")
-            chat.send(id, "USER\thans")
+            let id = chat.atPassword("hans")
             chat.send(id, "PASS\tx\t6000")
             chat.send(id, "PASS\tx\t6000")
             #expect(chat.send(id, "PASS\tfalcon*solo\t6000").frames(to: id) == [.ok(kind: "LOGIN", fields: ["hans"])])
@@ -135,13 +121,9 @@ import ToomCore
 
     @Test func aBlockThatCameWhileThePasswordWasCheckedRefusesTheLogin() {
         var chat = TestChat(attempts: 1)
-        let a = chat.connect()
-        chat.send(a, "HELLO\t1")
-        chat.send(a, "USER\thans")
+        let a = chat.atPassword("hans")
         #expect(chat.core.receive(["PASS", "falcon*solo", "6000"], from: a, at: chat.now).count == 1)
-        let b = chat.connect()
-        chat.send(b, "HELLO\t1")
-        chat.send(b, "USER\thans")
+        let b = chat.atPassword("hans")
         chat.send(b, "PASS\twrong\t6000")
         #expect(chat.core.passwordChecked(a, matches: true, at: chat.now).frames(to: a) == [error(.blocked, Messages.accountBlocked)])
     }
@@ -149,9 +131,7 @@ import ToomCore
     @Test func aUserOnlineElsewhereIsRefused() {
         var chat = TestChat()
         _ = chat.login("hans")
-        let id = chat.connect()
-        chat.send(id, "HELLO\t1")
-        chat.send(id, "USER\thans")
+        let id = chat.atPassword("hans")
         #expect(chat.send(id, "PASS\tfalcon*solo\t6000") == [
             .send(id, [error(.alreadyLoggedIn, "hans is already logged in")]), .close(id)])
     }
@@ -195,17 +175,13 @@ import ToomCore
         var accounts = TestChat.accounts
         accounts["leia"] = "rebel"
         chat.core.accountsChanged(accounts)
-        let id = chat.connect()
-        chat.send(id, "HELLO\t1")
-        chat.send(id, "USER\tleia")
+        let id = chat.atPassword("leia")
         #expect(chat.send(id, "PASS\trebel\t6000").frames(to: id) == [.ok(kind: "LOGIN", fields: ["leia"])])
     }
 
     @Test func theOperatorUnblocksAnAccount() {
         var chat = TestChat(attempts: 1)
-        let id = chat.connect()
-        chat.send(id, "HELLO\t1")
-        chat.send(id, "USER\tluke")
+        let id = chat.atPassword("luke")
         chat.send(id, "PASS\tx\t6000")
         #expect(chat.core.blocked(at: chat.now).map(\.user) == ["luke"])
         #expect(chat.core.unblock("luke", at: chat.now) == .unblocked)
