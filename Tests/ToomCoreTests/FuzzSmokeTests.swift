@@ -24,7 +24,8 @@ import ToomTestSupport
                 print("fuzz smoke run skipped: \(text.split(separator: "\n").last ?? "")")
                 return
             }
-            #expect(status == 0 && text.contains("Done 20000 runs"),
+            // libFuzzer may overshoot the count by a few runs ("Done 20007 runs in 1 second(s)").
+            #expect(status == 0 && text.range(of: #"Done 2[0-9]{4} runs"#, options: .regularExpression) != nil,
                     "fuzz target \(target):\n\(text.split(separator: "\n").suffix(30).joined(separator: "\n"))")
         }
     }
