@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
@@ -48,12 +50,28 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // TLS for both ends (first-byte detection, trust on first use, the server's certificate) and
+        // password hashing; the chat code calls it through a few small functions.
+        .target(
+            name: "ToomSecurity",
+            dependencies: [
+                "ToomCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "ToomServer",
             dependencies: [
                 "ToomCore",
                 "ToomChat",
                 "ToomStore",
+                "ToomSecurity",
                 "LineEditor",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -68,6 +86,7 @@ let package = Package(
             name: "ToomClient",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "LineEditor",
                 "ToomTransfer",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,6 +100,7 @@ let package = Package(
             dependencies: [
                 "ToomCore",
                 "ToomChat",
+                "ToomSecurity",
                 "ToomServer",
                 "ToomClient",
                 "ToomReplay",
@@ -96,6 +116,7 @@ let package = Package(
             name: "ToomBench",
             dependencies: [
                 "ToomCore",
+                "ToomSecurity",
                 "ToomTransfer",
                 "ToomTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,6 +140,10 @@ let package = Package(
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore", "ToomStore"]),
         .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomCore", "ToomTestSupport"]),
+        .testTarget(
+            name: "ToomSecurityTests",
+            dependencies: ["ToomSecurity", "ToomCore", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target over ToomCore's sources (no NIO, so it builds in seconds) and
 # runs it on its seed corpus.
-#   Fuzz/run.sh <frame|command|logline|timestamp> [runs] [extra libFuzzer flags...]
+#   Fuzz/run.sh <frame|command|logline|timestamp|firstbyte|credentials> [runs] [extra libFuzzer flags...]
 # runs: executions to try (default 1000000; -1 runs until stopped). New inputs the fuzzer
 # finds go to .build/fuzz/<target>-found (or $TOOM_FUZZ_FOUND), never into the committed
 # corpus; a crashing input is written to .build/fuzz/crash-<target>-*.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swiftc >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 
-target=${1:?usage: Fuzz/run.sh <frame|command|logline|timestamp> [runs] [libFuzzer flags...]}
+target=${1:?usage: Fuzz/run.sh <frame|command|logline|timestamp|firstbyte|credentials> [runs] [libFuzzer flags...]}
 runs=${2:-1000000}
 shift $(( $# >= 2 ? 2 : 1 ))
 [ -f "Fuzz/$target.swift" ] || { echo "no fuzz target Fuzz/$target.swift" >&2; exit 64; }

@@ -173,22 +173,22 @@ _toom() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    server|client|admin|replay|help)
+    server|client|admin|replay|passwd|help)
         # Offer subcommand argument completions
         "_toom_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'server client admin replay help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'server client admin replay passwd help' -- "${cur}"))
         ;;
     esac
 }
 
 _toom_server() {
     repeating_flags=()
-    non_repeating_flags=(--fresh --sync --version -h --help)
+    non_repeating_flags=(--fresh --sync --require-tls --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
+    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --tls-cert --tls-key --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
     __toom_offer_flags_options 2
 
     # Offer option value completions
@@ -206,6 +206,12 @@ _toom_server() {
         return
         ;;
     '--message-burst')
+        return
+        ;;
+    '--tls-cert')
+        return
+        ;;
+    '--tls-key')
         return
         ;;
     '--login-timeout')
@@ -228,9 +234,9 @@ _toom_server() {
 
 _toom_client() {
     repeating_flags=()
-    non_repeating_flags=(--live --no-live --version -h --help)
+    non_repeating_flags=(--live --no-live --plaintext --version -h --help)
     repeating_options=()
-    non_repeating_options=(--max-upload --transfer-timeout --keep-partial --public-udp-port)
+    non_repeating_options=(--max-upload --transfer-timeout --keep-partial --public-udp-port --fingerprint)
     __toom_offer_flags_options 3
 
     # Offer option value completions
@@ -245,6 +251,9 @@ _toom_client() {
         return
         ;;
     '--public-udp-port')
+        return
+        ;;
+    '--fingerprint')
         return
         ;;
     esac
@@ -344,6 +353,21 @@ _toom_replay() {
         return
         ;;
     '--pace')
+        return
+        ;;
+    esac
+}
+
+_toom_passwd() {
+    repeating_flags=()
+    non_repeating_flags=(--hash-all --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--data-dir)
+    __toom_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--data-dir')
         return
         ;;
     esac

@@ -25,14 +25,14 @@ struct IngestScenario {
         }
 
         var results: [String: Measured] = [:]
-        for (label, extra) in [("toom", [String]()), ("toom --sync", ["--sync"])] {
+        for (label, extra, tls) in [("toom", [String](), false), ("toom --sync", ["--sync"], false), ("toom TLS", [], true)] {
             let scratch = try Scratch("ingest")
             try scratch.write("credentials.txt", benchCredentials(clients))
             let server = try await ServerProcess(executable: context.toomPath,
                                            arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
                                                + extra + context.noFloodControl,
                                            directory: scratch.url)
-            let connections = try await logIn(port: server.port, group: group)
+            let connections = try await logIn(port: server.port, group: group, fingerprint: tls ? server.fingerprint() : nil)
             // Rooms of two: u0 with u1, u2 with u3, ...
             for i in stride(from: 0, to: clients, by: 2) {
                 _ = try await connections[i].request("SRB\tu\(i + 1)\n")
@@ -77,16 +77,22 @@ struct IngestScenario {
         table.add("with --sync: messages per second", value: synced.rate, reference: toom.rate, unit: .rate("msg"), target: nil)
         table.add("with --sync: latency p99", value: Double(synced.latency.valueAtPercentile(99)),
                   reference: Double(toom.latency.valueAtPercentile(99)), unit: .microseconds, target: nil)
-        table.notes.append("Each client has one request outstanding and alternates BCM and SRM (rooms of two). A message counts once its reply arrived, i.e. once it is in the log file. The --sync rows compare against plain toom, not the echo server.")
+        let tls = results["toom TLS"]!
+        table.add("with TLS: messages per second", value: tls.rate, reference: toom.rate, unit: .rate("msg"), target: .ratioAtLeast(0.7))
+        table.add("with TLS: latency p99", value: Double(tls.latency.valueAtPercentile(99)),
+                  reference: Double(toom.latency.valueAtPercentile(99)), unit: .microseconds, target: nil)
+        table.add("with TLS: server CPU per message", value: tls.cpuPerMessage * 1e6, reference: toom.cpuPerMessage * 1e6,
+                  unit: .microseconds, target: nil)
+        table.notes.append("Each client has one request outstanding and alternates BCM and SRM (rooms of two). A message counts once its reply arrived, i.e. once it is in the log file. The --sync and TLS rows compare against plain toom (plaintext connections), not the echo server; TLS clients pin the server's fingerprint, as toom client --fingerprint does.")
         table.notes.append("Server CPU per message: the server process's user+system time over the timed run (/proc/<pid>/stat), divided by the messages. ngircd's load has the same request-reply shape: PRIVMSG to a channel the senders are not in, with one listener in it, then PING; the PONG is the reply.")
         if case .failure(let skipped) = ngircd { table.notes.append("ngircd: SKIPPED, \(skipped)") }
         return table
     }
 
-    private func logIn(port: Int, group: EventLoopGroup) async throws -> [LineClient] {
+    private func logIn(port: Int, group: EventLoopGroup, fingerprint: String?) async throws -> [LineClient] {
         var connections: [LineClient] = []
         for i in 0..<clients {
-            let client = try await LineClient.connect(port: port, peer: .toom, group: group)
+            let client = try await LineClient.connect(port: port, peer: .toom, group: group, fingerprint: fingerprint)
             _ = try await client.request("HELLO\t1\ttoom-bench\n")
             _ = try await client.request("USER\tu\(i)\n")
             _ = try await client.request("PASS\tp\(i)\t9\n")

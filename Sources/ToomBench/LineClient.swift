@@ -1,6 +1,7 @@
 import NIOCore
 import NIOExtras
 import NIOPosix
+import ToomSecurity
 
 /// A load-generating connection: sends a frame, completes when the reply's last line arrives.
 /// Against toom a reply ends with an `OK`, `ERR` or `HELLO` line; against the echo reference
@@ -13,17 +14,21 @@ final class LineClient: Sendable {
 
     enum Peer: Sendable { case toom, echo, irc }
 
+    /// `fingerprint`: speak TLS, as `toom client --fingerprint` does, through the client's own hook.
     static func connect(port: Int, peer: Peer, group: EventLoopGroup,
-                        deliveries: (load: FanoutLoad, receiver: Int)? = nil) async throws -> LineClient {
+                        deliveries: (load: FanoutLoad, receiver: Int)? = nil, fingerprint: String? = nil) async throws -> LineClient {
+        let tls = try fingerprint.map { try ClientTLS(host: "127.0.0.1", port: port, pinned: $0, notice: { _ in }) }
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.configure(channel)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(ReplyHandler(peer: peer, deliveries: deliveries))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
+        try await tls?.established()
         let handler = try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.handler(type: ReplyHandler.self)
         }.get()

@@ -75,6 +75,20 @@ final class ServerProcess {
     var residentBytes: Double { child.processIdentifier.map(Resources.residentBytes(of:)) ?? 0 }
     var cpuSeconds: Double { child.processIdentifier.map(Resources.cpuSeconds(of:)) ?? 0 }
 
+    /// The `SHA256:...` of the server's certificate, from its start-up lines.
+    func fingerprint() async throws -> String {
+        var found: String?
+        let child = self.child
+        try await eventually("the server to print its TLS fingerprint") {
+            let text = String(decoding: child.stdout, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("TLS certificate fingerprint ") }) {
+                found = String(line.split(separator: " ")[3])
+            }
+            return found != nil
+        }
+        return found!
+    }
+
     /// Runs `body` with the server, then stops it, whether `body` succeeded or not.
     func whileRunning<Result>(_ body: (ServerProcess) async throws -> Result) async throws -> Result {
         do {

@@ -74,7 +74,7 @@ public enum ChatAction: Sendable, Equatable {
     case close(SessionID)
     /// Check a password off the event loops, then call `ChatCore.passwordChecked`.
     /// Frames from the session wait meanwhile.
-    case verifyPassword(SessionID, candidate: String, stored: String)
+    case verifyPassword(SessionID, candidate: String, stored: StoredPassword)
     /// Answer RDM from the store, streamed.
     case readHistory(SessionID, HistoryRequest)
     /// Flood control: the frame was not taken; offer it again at `until`. Frames after it wait.

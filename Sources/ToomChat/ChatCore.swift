@@ -30,7 +30,7 @@ public struct ChatCore {
     }
 
     public let settings: ChatSettings
-    private var accounts: [String: String]
+    private var accounts: [String: StoredPassword]
     private var login: LoginPolicy
     private var addresses: AddressPolicy
     private var sessions: [SessionID: Session] = [:]
@@ -45,8 +45,8 @@ public struct ChatCore {
     private var random: any RandomNumberGenerator
     private var stopping = false
 
-    /// `accounts` maps usernames to the stored password field of `credentials.txt`.
-    public init(settings: ChatSettings, accounts: [String: String], snapshot: ChatSnapshot = ChatSnapshot(),
+    /// `accounts` maps usernames to their stored passwords (as typed, or a hash).
+    public init(settings: ChatSettings, accounts: [String: StoredPassword], snapshot: ChatSnapshot = ChatSnapshot(),
                 random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.settings = settings
         self.accounts = accounts
@@ -399,7 +399,7 @@ public struct ChatCore {
     }
 
     /// `credentials.txt` changed: new accounts can log in; sessions already online stay.
-    public mutating func accountsChanged(_ accounts: [String: String]) { self.accounts = accounts }
+    public mutating func accountsChanged(_ accounts: [String: StoredPassword]) { self.accounts = accounts }
 
     // MARK: Helpers
 

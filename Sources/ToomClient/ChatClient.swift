@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ToomCore
+import ToomSecurity
 import ToomTransfer
 
 public struct ClientConfiguration: Sendable {
@@ -19,9 +20,12 @@ public struct ClientConfiguration: Sendable {
     public var transferTimeout: TimeAmount = .seconds(10)
     /// Ask the server for live delivery (spec §8) and print what others say as it arrives.
     public var live: Bool
+    /// TLS with trust on first use, a pinned fingerprint, or the original plaintext protocol.
+    public var security: ClientSecurity
 
     public init(serverHost: String, serverPort: Int, udpPort: Int, publicUDPPort: Int? = nil,
-                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10), live: Bool = false) {
+                maxUpload: UInt64? = nil, transferTimeout: TimeAmount = .seconds(10), live: Bool = false,
+                security: ClientSecurity = .trustOnFirstUse) {
         self.serverHost = serverHost
         self.serverPort = serverPort
         self.udpPort = udpPort
@@ -29,6 +33,7 @@ public struct ClientConfiguration: Sendable {
         self.maxUpload = maxUpload
         self.transferTimeout = transferTimeout
         self.live = live
+        self.security = security
     }
 }
 
@@ -43,6 +48,8 @@ public enum ClientExit: Int32 {
     case unreachable = 3
     /// The server ended the session: it shut down, or the operator disconnected this user.
     case disconnected = 4
+    /// The server's TLS certificate is not the one remembered or pinned.
+    case untrusted = 5
 }
 
 /// The TOOM client: the login dialogue and the command prompt (spec §4, §5).
@@ -77,7 +84,7 @@ public final class ChatClient: Sendable {
         let connection: ServerConnection
         do {
             connection = try await ServerConnection.connect(
-                host: configuration.serverHost, port: configuration.serverPort, group: group,
+                host: configuration.serverHost, port: configuration.serverPort, tls: try makeTLS(), group: group,
                 onEvent: { frame in
                     // An unsolicited refusal (the login timed out) ends the session even at a prompt.
                     if case .error(_, let messages) = frame { return live.end { Self.end(messages, .loginRefused, input) } }
@@ -90,6 +97,8 @@ public final class ChatClient: Sendable {
                     live.end { Self.end(fields.isEmpty ? [Messages.serverShutdown] : fields, .disconnected, input) }
                 },
                 onLost: { Self.end([Messages.connectionLost], .unreachable, input) })
+        } catch let error as ClientTLSError {
+            return refused(error)
         } catch {
             say("Cannot connect to the server at \(configuration.serverHost) port \(configuration.serverPort): \(Self.describe(error))")
             return .unreachable
@@ -219,8 +228,8 @@ public final class ChatClient: Sendable {
         return .ok
     }
 
-    private func say(_ lines: [String]) { screen.say(lines) }
-    private func say(_ line: String) { screen.say([line]) }
+    func say(_ lines: [String]) { screen.say(lines) }
+    func say(_ line: String) { screen.say([line]) }
 
     static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import ToomCore
+import ToomSecurity
 
 /// The TCP connection to the server: sends frames, and delivers the server's frames in
 /// order. Events (and the unasked ERR login_timeout) are handed to `onEvent` at once,
@@ -14,7 +15,8 @@ final class ServerConnection: Sendable {
     /// Set once the session is ending on purpose, so its close is not reported as a lost connection.
     private let closeExpected: NIOLockedValueBox<Bool>
 
-    static func connect(host: String, port: Int, group: EventLoopGroup,
+    /// With `tls`, the connection is returned only once the server's certificate is trusted.
+    static func connect(host: String, port: Int, tls: ClientTLS?, group: EventLoopGroup,
                         onEvent: @escaping @Sendable (ServerFrame) -> Void,
                         onLost: @escaping @Sendable () -> Void) async throws -> ServerConnection {
         let (stream, continuation) = AsyncStream<ServerFrame>.makeStream()
@@ -24,6 +26,7 @@ final class ServerConnection: Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.configure(channel)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: Wire.maxFrameBytes))
                     try channel.pipeline.syncOperations.addHandler(
@@ -31,6 +34,7 @@ final class ServerConnection: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
+        try await tls?.established()
         return ServerConnection(channel: channel, replies: stream, closeExpected: expected)
     }
 

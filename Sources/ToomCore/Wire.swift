@@ -55,12 +55,15 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case limit = "limit"
     case loginTimeout = "login_timeout"
     case addressBlocked = "address_blocked"
+    /// A plaintext connection to a server started with `--require-tls`.
+    case tlsRequired = "tls_required"
     case unknown = "unknown"
 
     /// Errors after which the server closes the connection.
     public var endsSession: Bool {
         switch self {
-        case .unsupportedVersion, .badFrame, .accountBlocked, .blocked, .alreadyLoggedIn, .limit, .loginTimeout, .addressBlocked:
+        case .unsupportedVersion, .badFrame, .accountBlocked, .blocked, .alreadyLoggedIn, .limit, .loginTimeout, .addressBlocked,
+             .tlsRequired:
             return true
         default: return false
         }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ToomChat
 import ToomCore
+import ToomSecurity
 import ToomStore
 
 /// Runs the chat rules against the real world: one `ChatCore` behind one lock, the store's
@@ -23,15 +24,18 @@ final class ChatEngine: @unchecked Sendable {
     private var nextSession = 1
     private var stopping = false
     let pool: NIOThreadPool
+    /// Checks hashed passwords on threads of its own.
+    let passwords: PasswordVerifier
     private let flushPending = NIOLockedValueBox(false)
 
     init(store: ChatStore, settings: ChatSettings, limits: ServerLimits, output: ServerOutput, logger: Logger,
-         pool: NIOThreadPool) throws {
+         pool: NIOThreadPool, passwords: PasswordVerifier) throws {
         self.store = store
         self.output = output
         self.logger = logger
         self.limits = limits
         self.pool = pool
+        self.passwords = passwords
         let accounts = try store.loadAccounts { logger.warning("\($0)") }
         core = ChatCore(settings: settings, accounts: accounts, snapshot: store.snapshot())
     }
@@ -102,7 +106,7 @@ final class ChatEngine: @unchecked Sendable {
         do {
             let accounts = try store.loadAccounts { logger.warning("\($0)") }
             lock.withLock { core.accountsChanged(accounts) }
-            logger.info("\(LogFiles.credentials) changed: \(accounts.count) accounts")
+            logger.info("\(LogFiles.credentials) changed: \(accounts.count) accounts loaded")
         } catch {
             logger.warning("cannot read \(LogFiles.credentials) again: \(error); the accounts stay as they were")
         }
@@ -202,14 +206,15 @@ final class ChatEngine: @unchecked Sendable {
         logger.error("\(error)")
     }
 
-    /// Checks a password on the thread pool, never on an event loop (a burst of logins must
-    /// not delay anyone's messages), then lets the session read frames again.
-    private func verify(_ id: SessionID, candidate: String, stored: String) {
-        pool.submit { [self] state in
-            guard state == .active else { return }
-            let matches = PasswordCheck.matches(candidate, stored: stored)
+    /// Checks a password off the event loops, a hash on the verifier's low-priority threads (a
+    /// burst of logins must not delay anyone's messages), then lets the session read frames again.
+    private func verify(_ id: SessionID, candidate: String, stored: StoredPassword) {
+        guard let outbox = outbox(id) else { return }
+        passwords.verify(candidate, against: stored, on: outbox.channel.eventLoop).whenComplete { [self] result in
+            // Failed only when the server is stopping: no verdict, so no failed attempt counted.
+            guard case .success(let matches) = result else { return }
             run { $0.passwordChecked(id, matches: matches, at: $1) }
-            outbox(id)?.resumeReading()
+            outbox.resumeReading()
         }
     }
 
@@ -254,19 +259,6 @@ final class ChatEngine: @unchecked Sendable {
     func shutdown() {
         lock.withLock { stopping = true }
         run { $0.shutdown(at: $1) }
-    }
-}
-
-/// Whether a password typed matches the stored one, in time that does not depend on where
-/// they differ.
-enum PasswordCheck {
-    static func matches(_ candidate: String, stored: String) -> Bool {
-        let a = Array(candidate.utf8), b = Array(stored.utf8)
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0
     }
 }
 

@@ -7,6 +7,7 @@ import NIOPosix
 import ToomChat
 import ToomCore
 import ToomStore
+import ToomSecurity
 
 /// The TOOM server: connections on SwiftNIO event loops, the chat rules in one `ChatEngine`,
 /// the record in a `ChatStore`. Its lifecycle — start, serve, quiesce, stop — is driven by
@@ -19,6 +20,7 @@ public final class ChatServer: @unchecked Sendable {
     private let store: ChatStore
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
+    private let passwords = PasswordVerifier()
     private let quiesce: ServerQuiescingHelper
     private let stopTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let listener = NIOLockedValueBox<Channel?>(nil)
@@ -41,7 +43,7 @@ public final class ChatServer: @unchecked Sendable {
         // released after the server's own event loops are gone.
         quiesce = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         engine = try ChatEngine(store: store, settings: configuration.chatSettings, limits: configuration.limits,
-                                output: output, logger: logger, pool: pool)
+                                output: output, logger: logger, pool: pool, passwords: passwords)
     }
 
     /// Binds the listening socket and returns the address it is bound to.
@@ -59,8 +61,9 @@ public final class ChatServer: @unchecked Sendable {
             // start small (it grows for long frames): an idle session then holds 256 bytes, not 2 KiB.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .probingIdleConnections()
-            .childChannelInitializer { [engine] channel in
+            .childChannelInitializer { [engine, configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try configuration.tls?.configure(channel)
                     try channel.pipeline.syncOperations.addHandler(Connection(engine: engine))
                 }
             }
@@ -110,6 +113,7 @@ public final class ChatServer: @unchecked Sendable {
     public func releaseEventLoops() async {
         await shutdown()
         try? await pool.shutdownGracefully()
+        await passwords.shutdown()
         try? await group.shutdownGracefully()
     }
 

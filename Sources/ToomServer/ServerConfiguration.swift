@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ToomChat
 import ToomCore
+import ToomSecurity
 
 public struct ServerConfiguration: Sendable {
     /// Interface to listen on; "0.0.0.0" is every IPv4 interface.
@@ -22,11 +23,13 @@ public struct ServerConfiguration: Sendable {
     /// Flood control (spec §8): messages a second per user once `messageBurst` is spent; 0 is off.
     public var messageRate: Double
     public var messageBurst: Int
+    /// TLS on the listening port beside plaintext (spec §9); nil serves plaintext only.
+    public var tls: ServerTLS?
 
     public init(host: String = "0.0.0.0", port: Int, attempts: Int, dataDirectory: String = ".",
                 blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false,
                 limits: ServerLimits = ServerLimits(), messageRate: Double = ChatSettings.defaultMessageRate,
-                messageBurst: Int = ChatSettings.defaultMessageBurst) {
+                messageBurst: Int = ChatSettings.defaultMessageBurst, tls: ServerTLS? = nil) {
         self.host = host
         self.port = port
         self.attempts = attempts
@@ -37,6 +40,7 @@ public struct ServerConfiguration: Sendable {
         self.limits = limits
         self.messageRate = messageRate
         self.messageBurst = messageBurst
+        self.tls = tls
     }
 
     /// The rules' share of the configuration.

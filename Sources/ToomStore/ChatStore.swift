@@ -5,8 +5,8 @@ import ToomCore
 /// server carries out the rules' writes through it and reads RDM answers from it, and
 /// never knows which store it has.
 public protocol ChatStore: AnyObject, Sendable {
-    /// Username → the stored password field. Lines that cannot be used go to `warn`.
-    func loadAccounts(warn: (String) -> Void) throws -> [String: String]
+    /// Username → stored password (as typed, or a hash). Lines that cannot be used go to `warn`.
+    func loadAccounts(warn: (String) -> Void) throws -> [String: StoredPassword]
     /// True when the accounts changed since they were last loaded. Cheap: asked on logins.
     func accountsChanged() -> Bool
     /// The numbering and rooms the rules start from.

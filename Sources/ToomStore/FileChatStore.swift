@@ -43,7 +43,7 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
 
     // MARK: Accounts
 
-    public func loadAccounts(warn: (String) -> Void) throws -> [String: String] {
+    public func loadAccounts(warn: (String) -> Void) throws -> [String: StoredPassword] {
         let file = path(LogFiles.credentials)
         let stamp = FileStamp(path: file)
         guard let bytes = try FileText.read(file) else {
@@ -54,7 +54,7 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
             warn("\(LogFiles.credentials):\(problem.line): skipped: \(problem.reason)")
         }
         lock.withLock { credentialsStamp = stamp }
-        return credentials.passwords
+        return credentials.entries
     }
 
     public func accountsChanged() -> Bool {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ToomClient
+import ToomSecurity
 import ToomTransfer
 
 struct ClientCommand: AsyncParsableCommand {
@@ -21,7 +22,10 @@ struct ClientCommand: AsyncParsableCommand {
         issued again. Exit status: 0 after logging out, 1 when the login \
         is refused, 2 when the UDP port cannot be used, 3 when the server cannot be reached or the \
         connection is lost, 4 when the server ends the session (shutdown, operator, or a client too slow to \
-        read its deliveries).
+        read its deliveries), 5 when the server's TLS certificate is not the one remembered or pinned. The \
+        connection is TLS: the first connection to a server prints its certificate fingerprint on standard \
+        error and remembers it in ~/.toom/known_servers; a later connection to a server with another \
+        certificate stops before the password is sent.
         """
     )
 
@@ -53,7 +57,20 @@ struct ClientCommand: AsyncParsableCommand {
           help: "Print what others say as it arrives (default: on when standard input is a terminal, off for a pipe).")
     var live: Bool?
 
+    @Option(help: ArgumentHelp("Accept only the server certificate with this fingerprint, as the server prints it on start, instead of ~/.toom/known_servers.",
+                               valueName: "SHA256:..."))
+    var fingerprint: String?
+
+    @Flag(help: "Speak the original protocol without TLS: the password and messages cross the network in the clear.")
+    var plaintext = false
+
     func validate() throws {
+        if let fingerprint, !Fingerprint.isValid(fingerprint) {
+            throw ValidationError("Invalid fingerprint: '\(fingerprint)'. It must be SHA256: followed by 43 characters of base64, as the server prints it")
+        }
+        if plaintext, fingerprint != nil {
+            throw ValidationError("--plaintext and --fingerprint exclude each other: a fingerprint needs TLS")
+        }
         guard !serverAddress.isEmpty, !serverAddress.contains(where: { $0 == " " || $0.isNewline }) else {
             throw ValidationError("Invalid server address: '\(serverAddress)'")
         }
@@ -85,7 +102,8 @@ struct ClientCommand: AsyncParsableCommand {
             serverHost: serverAddress, serverPort: serverPort, udpPort: udpPort, publicUDPPort: publicUDPPort,
             maxUpload: maxUpload.flatMap(ByteCount.parse),
             transferTimeout: .nanoseconds(Int64(transferTimeout * 1e9)),
-            live: live ?? (isatty(0) == 1)),
+            live: live ?? (isatty(0) == 1),
+            security: plaintext ? .plaintext : fingerprint.map { .pinned($0) } ?? .trustOnFirstUse),
             input: ChatClient.standardInput())
         let status = await client.run()
         if status != .ok { throw ExitCode(status.rawValue) }

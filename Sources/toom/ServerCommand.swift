@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import ToomChat
 import ToomCore
+import ToomSecurity
 import ToomServer
 
 struct ServerCommand: AsyncParsableCommand {
@@ -17,7 +18,10 @@ struct ServerCommand: AsyncParsableCommand {
         standard output, diagnostics to standard error. SIGINT and SIGTERM stop the server \
         gracefully: clients are told and the files are complete. With a terminal on standard \
         input the server's terminal is an operator console (type help); toom admin reaches \
-        the running server through toom.sock in the data directory.
+        the running server through toom.sock in the data directory. The port accepts TLS and \
+        plaintext alike, told apart by the first byte; on first start the server creates a \
+        self-signed certificate (tls-cert.pem, and tls-key.pem mode 0600) in the data directory, and \
+        it prints the certificate's SHA256: fingerprint on start for users to compare.
         """
     )
 
@@ -48,6 +52,16 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("message-burst"), help: ArgumentHelp("Messages one user may send at once before --message-rate applies.", valueName: "n"))
     var messageBurst: Int = ChatSettings.defaultMessageBurst
 
+    @Option(help: ArgumentHelp("TLS certificate chain (PEM) to present instead of tls-cert.pem in the data directory; needs --tls-key.",
+                               valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("Private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Flag(help: "Refuse plaintext connections (original-protocol clients, toom client --plaintext) with a one-line error.")
+    var requireTLS = false
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
@@ -58,6 +72,9 @@ struct ServerCommand: AsyncParsableCommand {
         guard let n = Int(attempts), (1...5).contains(n) else {
             Self.reportInvalidAttempts(attempts)
             throw ExitCode(64)
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: give both, or neither to use the data directory's")
         }
         guard blockSeconds > 0, blockSeconds <= 86_400 else {
             throw ValidationError("Invalid --block-seconds: \(blockSeconds). It must be more than 0 and at most 86400")
@@ -76,7 +93,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
             blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits,
             messageRate: messageRate, messageBurst: messageBurst)
@@ -87,6 +104,8 @@ struct ServerCommand: AsyncParsableCommand {
         let server: ChatServer
         do {
             try await AdminChannel.claim(dataDirectory: dataDirectory)
+            configuration.tls = try ServerTLS(dataDirectory: dataDirectory, certificatePath: tlsCert, keyPath: tlsKey,
+                                              requireTLS: requireTLS, notice: output.diagnostic)
             server = try ChatServer(configuration: configuration, output: output)
         } catch {
             Logger.server(output).error("cannot start: \(error)")
@@ -137,6 +156,9 @@ struct ServerService: Service {
             throw StartError(message: "cannot listen on \(configuration.host) port \(configuration.port): \(describeError(error))")
         }
         output.events(["Server listening on \(address.ipAddress ?? server.configuration.host) port \(address.port ?? 0)"])
+        if let tls = server.configuration.tls {
+            output.events(["TLS certificate fingerprint \(tls.fingerprint)" + (tls.requireTLS ? " (plaintext refused)" : "")])
+        }
         try await withGracefulShutdownHandler {
             try await server.waitUntilClosed()
         } onGracefulShutdown: {

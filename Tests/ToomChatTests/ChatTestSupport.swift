@@ -17,7 +17,7 @@ struct TestChat {
         _ = random.next()
         core = ChatCore(settings: ChatSettings(attempts: attempts, addressFailures: addressFailures,
                                                messageRate: messageRate, messageBurst: messageBurst),
-                        accounts: Self.accounts, snapshot: snapshot, random: random)
+                        accounts: Self.accounts.mapValues { .plain($0) }, snapshot: snapshot, random: random)
     }
 
     /// Deterministic "random" numbers, so tokens are predictable.
@@ -49,7 +49,7 @@ struct TestChat {
         var actions = core.receive(frame.split(separator: "\t", omittingEmptySubsequences: false), from: id, at: now)
         if case .verifyPassword(let who, let candidate, let stored)? = actions.last {
             actions.removeLast()
-            actions += core.passwordChecked(who, matches: candidate == stored, at: now)
+            actions += core.passwordChecked(who, matches: stored == .plain(candidate), at: now)
         }
         return actions
     }

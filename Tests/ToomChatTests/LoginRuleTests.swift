@@ -10,7 +10,7 @@ import ToomCore
         #expect(chat.send(id, "HELLO\t1\ttoom") == [.send(id, [.hello(version: 1)])])
         #expect(chat.send(id, "USER\thans") == [.send(id, [.ok(kind: "USER", fields: [])])])
         let pass = chat.core.receive(["PASS", "falcon*solo", "6001"], from: id, at: chat.now)
-        #expect(pass == [.verifyPassword(id, candidate: "falcon*solo", stored: "falcon*solo")])
+        #expect(pass == [.verifyPassword(id, candidate: "falcon*solo", stored: .plain("falcon*solo"))])
         // Frames wait while the password is checked.
         #expect(chat.core.receive(["ATU"], from: id, at: chat.now) == [])
         let record = UserLogRecord(sequence: 1, timestamp: chat.timestamp, user: "hans", address: "10.1.2.3", udpPort: 6001)
@@ -174,7 +174,7 @@ import ToomCore
         var chat = TestChat()
         var accounts = TestChat.accounts
         accounts["leia"] = "rebel"
-        chat.core.accountsChanged(accounts)
+        chat.core.accountsChanged(accounts.mapValues { .plain($0) })
         let id = chat.atPassword("leia")
         #expect(chat.send(id, "PASS\trebel\t6000").frames(to: id) == [.ok(kind: "LOGIN", fields: ["leia"])])
     }

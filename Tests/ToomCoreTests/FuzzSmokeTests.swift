@@ -13,7 +13,7 @@ import ToomTestSupport
         let found = FileManager.default.temporaryDirectory.appendingPathComponent("toom-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: found) }
         // One after another: each builds with swiftc, and the machine may have two cores.
-        for target in ["frame", "command", "logline", "timestamp"] {
+        for target in ["frame", "command", "logline", "timestamp", "firstbyte", "credentials"] {
             let result = try await run(
                 ["/bin/bash", Self.repository.appendingPathComponent("Fuzz/run.sh").path, target, "20000", "-max_len=4096"],
                 directory: Self.repository,

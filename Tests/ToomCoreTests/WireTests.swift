@@ -85,6 +85,7 @@ import Testing
         (.limit, "limit", true),
         (.loginTimeout, "login_timeout", true),
         (.addressBlocked, "address_blocked", true),
+        (.tlsRequired, "tls_required", true),
         (.unknown, "unknown", false),
     ])
     func rawValueAndSessionEnd(_ code: ErrorCode, _ raw: String, _ endsSession: Bool) {
@@ -94,8 +95,8 @@ import Testing
     }
 
     @Test func everyCodeIsCovered() {
-        #expect(ErrorCode.allCases.count == 22)
-        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == 22)
+        #expect(ErrorCode.allCases.count == 23)
+        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == 23)
     }
 }
 

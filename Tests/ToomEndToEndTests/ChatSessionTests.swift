@@ -76,7 +76,7 @@ import ToomCore
         #expect(try await yoda.waitForExit() == 0)
         #expect(yoda.lines.last == "Bye, yoda!")
         try await eventually("empty userlog") { server.file("userlog.txt") == "" }
-        #expect(hans.stderr.isEmpty && yoda.stderr.isEmpty && vader.stderr.isEmpty)
+        #expect(hans.unexpectedStderr.isEmpty && yoda.unexpectedStderr.isEmpty && vader.unexpectedStderr.isEmpty)
     }
 
     @Test func rdmAcceptsOneAndTwoDigitDays() async throws {
@@ -109,6 +109,6 @@ import ToomCore
         #expect(client.lines.contains { $0.hasPrefix("Broadcast message, #1 broadcast at ") })
         #expect(client.lines.last == "Bye, leia!")
         try await eventually("empty userlog") { server.file("userlog.txt") == "" }
-        #expect(client.stderr.isEmpty)
+        #expect(client.unexpectedStderr.isEmpty)
     }
 }

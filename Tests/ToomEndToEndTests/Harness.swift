@@ -40,13 +40,26 @@ final class ToomProcess: Sendable {
     /// `launcher` runs the binary through another command, e.g. `ip netns exec <name>`.
     init(_ arguments: [String], in directory: URL, launcher: [String] = []) throws {
         self.directory = directory
-        process = ChildProcess(launcher + [ToomBinary.path] + arguments, directory: directory)
+        // A home of its own: the client remembers servers in ~/.toom/known_servers, and a
+        // test must neither read nor write the real one.
+        let home = directory.appendingPathComponent(".home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        process = ChildProcess(launcher + [ToomBinary.path] + arguments, directory: directory,
+                               environment: ProcessInfo.processInfo.environment.merging(["HOME": home.path]) { $1 })
     }
 
     private var commandLine: String { "toom " + process.arguments.drop(while: { $0 != ToomBinary.path }).dropFirst().joined(separator: " ") }
 
     var stdout: String { String(decoding: process.stdout, as: UTF8.self) }
     var stderr: String { String(decoding: process.stderr, as: UTF8.self) }
+
+    /// Stderr without the client's first-use notice of a server's fingerprint (spec §9).
+    var unexpectedStderr: String {
+        stderr.split(separator: "\n").filter { !$0.hasPrefix("First connection to ") }.joined(separator: "\n")
+    }
+
+    /// `~/.toom/known_servers` of this process's home.
+    var knownServers: URL { directory.appendingPathComponent(".home/.toom/known_servers") }
 
     /// Stdout as lines, with the client's prompts taken out (a reply follows its prompt on the same line).
     var lines: [String] {
@@ -216,13 +229,13 @@ extension ServerUnderTest {
     }
 
     /// A client logged in as `user`, at the command prompt.
-    func login(_ user: String, udpPort: Int = 0, extra: [String] = []) async throws -> ToomProcess {
+    func login(_ user: String, udpPort: Int = 0, extra: [String] = [], timeout: Duration = patience) async throws -> ToomProcess {
         let client = try client(directory: user, udpPort: udpPort, extra: extra)
         try await client.expect(Messages.usernamePrompt)
         client.send(user)
         try await client.expect(Messages.passwordPrompt)
         client.send(passwords[user]!)
-        try await client.expect(Messages.welcome)
+        try await client.expect(Messages.welcome, timeout: timeout)
         try await client.expect(Command.prompt)
         return client
     }

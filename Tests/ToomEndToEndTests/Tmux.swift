@@ -19,6 +19,10 @@ final class TmuxSession: @unchecked Sendable {
         config = directory.appendingPathComponent(".tmux-\(socket).conf")
         try "set -g remain-on-exit on\nset -g history-limit 5000\n".write(to: config, atomically: true, encoding: .utf8)
         let program = ([ToomBinary.path] + arguments).map(Self.quote).joined(separator: " ")
+        // A home of its own, as `ToomProcess` gives: ~/.toom/known_servers stays in the test.
+        let home = directory.appendingPathComponent(".home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let environment = ["HOME": home.path].merging(environment) { $1 }
         let env = environment.map { "\($0.key)=\(Self.quote($0.value))" }.joined(separator: " ")
         // The settings are printed one per line so a test can find "isig", "-icanon" and so on.
         let script = "\(env.isEmpty ? "" : "env \(env) ")\(program); echo \"[exit status $?]\"; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|isig|echo|icrnl|opost)$' | tr '\\n' ' '; echo '[stty]'"

@@ -17,7 +17,7 @@ import ToomTestSupport
             }
         }
         let root = try TemporaryDirectory()
-        let client = try ToomProcess(["client", "127.0.0.1", String(server.port), "0", "--live"], in: root.url)
+        let client = try ToomProcess(["client", "127.0.0.1", String(server.port), "0", "--live", "--plaintext"], in: root.url)
         client.send("yoda")
         client.send("wise@!man")
         #expect(try await client.waitForExit() == 4)
