@@ -58,7 +58,7 @@ extension TestServer {
             }
             raw.send(bytes)
             raw.shutdownWrite()
-            #expect(raw.isClosedByServer(), "attempt \(attempt)")
+            #expect(await raw.isClosedByServer(), "attempt \(attempt)")
         }
         for line in server.fileLines("messagelog.txt") {
             #expect((try? MessageRecord.parse(line).get()) != nil, "\(line)")
@@ -76,7 +76,7 @@ extension TestServer {
         // The reason arrives before the connection closes; the rest of the 10 MB is never read.
         let reply = raw.readLine()
         #expect(reply == nil || reply == "ERR\tbad_frame\tProtocol error: a frame is longer than \(Wire.maxFrameBytes) bytes")
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
         try await server.servesANormalClient()
     }
 
@@ -118,13 +118,13 @@ extension TestServer {
         early.send("HELLO\t1\ttest\nUSER\tha")
         early.shutdownWrite()
         #expect(early.readLine() == "HELLO\t1")
-        #expect(early.isClosedByServer())
+        #expect(await early.isClosedByServer())
         // Logged in, half a command and then the end of input: logged out, nothing stored.
         let online = try RawConnection(port: server.port)
         try online.login("hans", "falcon*solo")
         online.send("BCM\tnever finish")
         online.shutdownWrite()
-        #expect(online.isClosedByServer())
+        #expect(await online.isClosedByServer())
         try await server.process.expect("hans disconnected")
         try await eventually("userlog.txt to be empty") { server.fileLines("userlog.txt").isEmpty }
         #expect(server.file("messagelog.txt") == "")

@@ -11,7 +11,7 @@ import ToomCore
         raw.send(Array(repeating: UInt8(ascii: "A"), count: 100_000))
         let reply = try #require(raw.readLine())
         #expect(reply.hasPrefix("ERR\tbad_frame\t") && reply.contains("\(Wire.maxFrameBytes) bytes"))
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
         #expect(try await hans.command("BCM still here").first?.hasPrefix("Broadcast message, #1") == true)
     }
 
@@ -21,7 +21,7 @@ import ToomCore
         try raw.login("hans", "falcon*solo")
         raw.send("BCM\t" + String(repeating: "z", count: Wire.maxFrameBytes + 10) + "\n")
         #expect(raw.readLine()?.hasPrefix("ERR\tbad_frame\t") == true)
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
         #expect(server.file("messagelog.txt") == "")
     }
 
@@ -39,7 +39,7 @@ import ToomCore
         let raw = try RawConnection(port: server.port)
         raw.send([0x48, 0x45, 0x4C, 0x4C, 0x4F, 0x09, 0xFF, 0xFE, 0x0A])
         #expect(raw.readLine()?.hasPrefix("ERR\tbad_frame\tProtocol error: a frame is not valid UTF-8") == true)
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
     }
 
     @Test func aVersionMismatchIsExplained() async throws {
@@ -48,7 +48,7 @@ import ToomCore
         raw.send("HELLO\t99\tfuture-client\n")
         let reply = try #require(raw.readLine())
         #expect(reply.hasPrefix("ERR\tunsupported_version\t") && reply.contains("version 1"))
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
     }
 
     @Test func theFirstFrameMustBeHello() async throws {
@@ -56,7 +56,7 @@ import ToomCore
         let raw = try RawConnection(port: server.port)
         raw.send("GET / HTTP/1.1\r\n")
         #expect(raw.readLine()?.hasPrefix("ERR\tbad_frame\t") == true)
-        #expect(raw.isClosedByServer())
+        #expect(await raw.isClosedByServer())
     }
 
     @Test func commandsNeedALogin() async throws {
@@ -182,7 +182,7 @@ import ToomCore
         #expect(second.readLine() == "HELLO\t1")
         #expect(second.readLine() == "OK\tUSER")
         #expect(second.readLine() == "ERR\talready_logged_in\thans is already logged in")
-        #expect(second.isClosedByServer())
+        #expect(await second.isClosedByServer())
         // The first session is untouched.
         first.send("BCM\tstill mine\n")
         #expect(first.readLine()?.hasPrefix("OK\tBCM\t1\t") == true)

@@ -61,7 +61,7 @@ import ToomTestSupport
         print("vader was cut off after \(sent) messages of 4 KB")
         #expect(sent < 10_000)
         try await eventually("vader's userlog.txt line is gone") { !(server.file("userlog.txt") ?? "").contains("vader") }
-        #expect(stuck.isClosedByServer())
+        #expect(await stuck.isClosedByServer())
         sender.send("ATU\n")
         #expect(sender.readLine()?.hasPrefix("ITEM\tUSER\tyoda\t") == true)
         #expect(sender.readLine() == "OK\tATU\t1")

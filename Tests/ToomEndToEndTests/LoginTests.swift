@@ -31,7 +31,7 @@ import ToomCore
     // across connections) are unit-tested with a test clock in ToomChatTests; this checks
     // the real clock and the real client once.
     @Test func blockAppliesToEveryConnectionAndExpires() async throws {
-        let server = try await TestServer(attempts: 2, extra: ["--block-seconds", "6"])
+        let server = try await TestServer(attempts: 2, extra: ["--block-seconds", "20"])
         let first = try server.client()
         first.send("hans")
         first.send("wrong1")
@@ -39,7 +39,7 @@ import ToomCore
         first.send("wrong2")
         try await first.expect(Messages.passwordBlocked + "\n")
         #expect(try await first.waitForExit() == 1)
-        try await server.process.expect("hans blocked for 6 seconds after 2 failed login attempts")
+        try await server.process.expect("hans blocked for 20 seconds after 2 failed login attempts")
 
         // During the block even the right password, from another connection, is refused.
         let second = try server.client()
@@ -51,8 +51,9 @@ import ToomCore
         // Other accounts are not affected.
         _ = try await server.login("yoda")
 
-        // Once the block ends, the right password works again.
-        try await eventually("the block to expire") {
+        // Once the block ends, the right password works again. (The block is long enough for
+        // a loaded machine to start two clients within it.)
+        try await eventually("the block to expire", timeout: .seconds(90)) {
             let client = try server.client()
             client.send("hans")
             client.send("falcon*solo")

@@ -53,7 +53,7 @@ import ToomTestSupport
                         "\(transcript.title), line \(line): expected \(frame.debugDescription), got \(got?.debugDescription ?? "a closed connection")")
                 if got.map(Transcript.normalised) != Transcript.normalised(frame) { return }
             case .closed(let id, let line):
-                #expect(try connection(id).isClosedByServer(), "\(transcript.title), line \(line): connection \(id) should be closed")
+                #expect(try await connection(id).isClosedByServer(), "\(transcript.title), line \(line): connection \(id) should be closed")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ToomTestSupport
 
 /// A plain TCP connection to the server, for speaking the wire protocol directly
 /// (including what a well-behaved client never sends). One thread may send while another reads.
@@ -49,8 +50,13 @@ final class RawConnection: @unchecked Sendable {
         return nil
     }
 
-    /// True once the server has closed the connection (reads until end of stream).
-    func isClosedByServer() -> Bool {
+    /// True once the server has closed the connection (reads until end of stream), waiting
+    /// on a thread of its own: it may take seconds.
+    func isClosedByServer() async -> Bool {
+        (try? await offThePool { self.waitForClose() }) ?? false
+    }
+
+    private func waitForClose() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
