@@ -40,6 +40,8 @@ final class Receiver: @unchecked Sendable {
     private var layout: FileLayout?
     private var phase = Phase.receiving
     private var replay = ReplayWindow()
+    /// Where a DATA datagram is opened before its fields are trusted; reused.
+    private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
     private var received = SegmentSet()
     private var largestTransmission: UInt64 = 0
     private var echo: UInt32 = 0
@@ -86,6 +88,8 @@ final class Receiver: @unchecked Sendable {
         return false
     }
 
+    deinit { scratch.deallocate() }
+
     // MARK: Datagrams from the sender
 
     /// Opens a datagram other than DATA; nil (counted by the caller) if it is forged,
@@ -101,11 +105,17 @@ final class Receiver: @unchecked Sendable {
     /// segments are dropped quietly.
     func data(_ header: TransferPacket.DataHeader, datagram: UnsafeRawBufferPointer, now: Int64) -> Bool {
         let headerSize = TransferPacket.dataHeaderSize
-        guard let plain = cipher.open(UnsafeRawBufferPointer(rebasing: datagram[headerSize...]),
-                                      header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
-                                      direction: .toAudience, number: header.transmission),
+        // Opened into scratch memory first: a datagram's fields count only once it is authentic.
+        let sealed = UnsafeRawBufferPointer(rebasing: datagram[headerSize...])
+        if scratch.count < sealed.count {
+            scratch.deallocate()
+            scratch = .allocate(byteCount: sealed.count, alignment: 16)
+        }
+        guard let length = cipher.open(sealed, header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
+                                       direction: .toAudience, number: header.transmission, into: scratch.baseAddress!),
               replay.accept(header.transmission)
         else { return false }
+        let plain = UnsafeRawBufferPointer(rebasing: scratch[..<length])
         lastHeard = now
         noteTransmission(header.transmission, timestamp: header.timestamp)
         guard case .receiving = phase, let layout = configure(header.segmentSize) else { return true }
@@ -124,7 +134,7 @@ final class Receiver: @unchecked Sendable {
         }
         guard block.index == blockIndex, received.insert(segment) else { return true }
         let start = Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload
-        plain.withUnsafeBytes { (block.memory.baseAddress! + start).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        if length > 0 { (block.memory.baseAddress! + start).copyMemory(from: plain.baseAddress!, byteCount: length) }
         filled[position] += 1
         unacknowledged += 1
         if filled[position] == layout.segmentCount(of: blockIndex), blockIndex == nextBlockToWrite {

@@ -1,3 +1,4 @@
+import CCryptoBoringSSL
 import Crypto
 import Foundation
 
@@ -50,20 +51,31 @@ struct PacketCipher: @unchecked Sendable {
     /// False only for toom-bench's reference measurement of the cost of encryption: the
     /// body then travels in clear with a zero tag, and nothing is authenticated.
     var encrypts = true
+    private let aead: GCMContext
 
     static let tagSize = 16
 
-    /// The 96-bit nonce: direction (4 bytes) then number (8 bytes), big-endian.
-    static func nonce(_ direction: Direction, _ number: UInt64) -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 12)
-        bytes.withUnsafeMutableBytes { raw in
+    init(key: TransferKey, encrypts: Bool = true) {
+        self.key = key
+        self.encrypts = encrypts
+        aead = GCMContext(key.symmetric)
+    }
+
+    /// The 96-bit nonce: direction (4 bytes) then number (8 bytes), big-endian, in the first
+    /// 12 bytes of 16.
+    static func nonce(_ direction: Direction, _ number: UInt64) -> Nonce {
+        var nonce: Nonce = (0, 0)
+        withUnsafeMutableBytes(of: &nonce) { raw in
             raw.storeBytes(of: direction.rawValue.bigEndian, as: UInt32.self)
             raw.storeBytes(of: number.bigEndian, toByteOffset: 4, as: UInt64.self)
         }
-        return try! AES.GCM.Nonce(data: bytes)
+        return nonce
     }
 
-    /// Encrypts `plaintext`, authenticating `header` with it; appends ciphertext and tag.
+    typealias Nonce = (UInt64, UInt64)
+
+    /// Encrypts `plaintext`, authenticating `header` with it; writes ciphertext then tag to
+    /// `output` (room for `plaintext.count + tagSize`) and returns their length.
     func seal(_ plaintext: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, direction: Direction,
               number: UInt64, into output: UnsafeMutableRawPointer) -> Int {
         guard encrypts else {
@@ -71,26 +83,90 @@ struct PacketCipher: @unchecked Sendable {
             (output + plaintext.count).initializeMemory(as: UInt8.self, repeating: 0, count: Self.tagSize)
             return plaintext.count + Self.tagSize
         }
-        // The nonce is unique by construction, and AES-GCM cannot otherwise fail.
-        let box = try! AES.GCM.seal(plaintext, using: key.symmetric, nonce: Self.nonce(direction, number),
-                                    authenticating: header)
-        let count = box.ciphertext.count
-        if count > 0 { box.ciphertext.withUnsafeBytes { output.copyMemory(from: $0.baseAddress!, byteCount: count) } }
-        box.tag.withUnsafeBytes { (output + count).copyMemory(from: $0.baseAddress!, byteCount: Self.tagSize) }
-        return count + Self.tagSize
+        return aead.seal(plaintext, header: header, nonce: Self.nonce(direction, number), into: output)
     }
 
-    /// Decrypts `sealed` (ciphertext then tag); nil if it or `header` was altered or forged.
+    /// Decrypts `sealed` (ciphertext then tag) into `output` (room for `sealed.count -
+    /// tagSize`); the plaintext's length, or nil if it or `header` was altered or forged.
     func open(_ sealed: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, direction: Direction,
-              number: UInt64) -> Data? {
+              number: UInt64, into output: UnsafeMutableRawPointer) -> Int? {
         guard sealed.count >= Self.tagSize else { return nil }
-        let split = sealed.count - Self.tagSize
-        guard encrypts else { return Data(sealed[..<split]) }
-        guard let box = try? AES.GCM.SealedBox(nonce: Self.nonce(direction, number),
-                                               ciphertext: UnsafeRawBufferPointer(rebasing: sealed[..<split]),
-                                               tag: UnsafeRawBufferPointer(rebasing: sealed[split...]))
-        else { return nil }
-        return try? AES.GCM.open(box, using: key.symmetric, authenticating: header)
+        let length = sealed.count - Self.tagSize
+        guard encrypts else {
+            if length > 0 { output.copyMemory(from: sealed.baseAddress!, byteCount: length) }
+            return length
+        }
+        return aead.open(sealed, header: header, nonce: Self.nonce(direction, number), into: output)
+    }
+
+    /// `open` into new memory, for the few datagrams that are not DATA.
+    func open(_ sealed: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, direction: Direction,
+              number: UInt64) -> [UInt8]? {
+        guard sealed.count >= Self.tagSize else { return nil }
+        var plain = [UInt8](repeating: 0, count: sealed.count - Self.tagSize)
+        let opened = plain.withUnsafeMutableBytes { out in
+            open(sealed, header: header, direction: direction, number: number,
+                 into: out.baseAddress ?? UnsafeMutableRawPointer(mutating: sealed.baseAddress!))
+        }
+        return opened == nil ? nil : plain
+    }
+}
+
+/// AES-256-GCM with its key schedule made once per transfer, sealing from and opening into
+/// the caller's memory: swift-crypto's `AES.GCM` allocates a nonce, a sealed box and the
+/// output for every call, which cost more than the cipher itself at a million datagrams a
+/// GiB (docs/TRANSFER.md §3). It is the same BoringSSL that `AES.GCM` calls, reached
+/// through swift-crypto's own C module. BoringSSL allows concurrent seals and opens on one
+/// context.
+final class GCMContext: @unchecked Sendable {
+    private let context = UnsafeMutablePointer<EVP_AEAD_CTX>.allocate(capacity: 1)
+
+    init(_ key: SymmetricKey) {
+        let made = key.withUnsafeBytes { raw in
+            CCryptoBoringSSL_EVP_AEAD_CTX_init(context, CCryptoBoringSSL_EVP_aead_aes_256_gcm(),
+                                               raw.bindMemory(to: UInt8.self).baseAddress, raw.count,
+                                               PacketCipher.tagSize, nil)
+        }
+        // A 32-byte key is all AES-256-GCM asks for.
+        precondition(made == 1, "AES-256-GCM context")
+    }
+
+    deinit {
+        CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(context)
+        context.deallocate()
+    }
+
+    func seal(_ plaintext: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, nonce: PacketCipher.Nonce,
+              into output: UnsafeMutableRawPointer) -> Int {
+        var nonce = nonce
+        var written = 0
+        let sealed = withUnsafeBytes(of: &nonce) { nonceBytes in
+            CCryptoBoringSSL_EVP_AEAD_CTX_seal(
+                context, output.assumingMemoryBound(to: UInt8.self), &written, plaintext.count + PacketCipher.tagSize,
+                nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), 12,
+                plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), plaintext.count,
+                header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
+        }
+        // Unique nonce, room for the tag: sealing cannot otherwise fail.
+        precondition(sealed == 1, "AES-256-GCM seal")
+        return written
+    }
+
+    func open(_ sealed: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, nonce: PacketCipher.Nonce,
+              into output: UnsafeMutableRawPointer) -> Int? {
+        guard sealed.count >= PacketCipher.tagSize else { return nil }
+        var nonce = nonce
+        var written = 0
+        let opened = withUnsafeBytes(of: &nonce) { nonceBytes in
+            CCryptoBoringSSL_EVP_AEAD_CTX_open(
+                // Exactly the room there is: a failed open zeroes `max_out_len` bytes of `out`.
+                context, output.assumingMemoryBound(to: UInt8.self), &written, sealed.count - PacketCipher.tagSize,
+                nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), 12,
+                sealed.baseAddress?.assumingMemoryBound(to: UInt8.self), sealed.count,
+                header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
+        }
+        if opened != 1 { CCryptoBoringSSL_ERR_clear_error() }
+        return opened == 1 ? written : nil
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import ToomCore
 import NIOCore
+import Crypto
 import Testing
 @testable import ToomTransfer
 
@@ -134,8 +135,34 @@ import Testing
 }
 
 extension TransferPacketTests {
+    /// The in-place cipher is AES-256-GCM as swift-crypto's own API computes it, both ways.
+    @Test func sealingAgreesWithSwiftCryptosAESGCM() throws {
+        let key = TransferKey.random()
+        let cipher = PacketCipher(key: key)
+        let header: [UInt8] = Array(0..<34), plain: [UInt8] = (0..<1200).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var sealed = [UInt8](repeating: 0, count: plain.count + PacketCipher.tagSize)
+        let count = plain.withUnsafeBytes { p in header.withUnsafeBytes { h in sealed.withUnsafeMutableBytes { out in
+            cipher.seal(p, header: h, direction: .toAudience, number: 77, into: out.baseAddress!) } } }
+        #expect(count == sealed.count)
+        let nonce = withUnsafeBytes(of: PacketCipher.nonce(.toAudience, 77)) { Array($0.prefix(12)) }
+        let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: sealed.prefix(plain.count),
+                                        tag: sealed.suffix(PacketCipher.tagSize))
+        #expect(Array(try AES.GCM.open(box, using: key.symmetric, authenticating: header)) == plain)
+        let theirs = try AES.GCM.seal(plain, using: key.symmetric, nonce: AES.GCM.Nonce(data: nonce), authenticating: header)
+        let opened = (Array(theirs.ciphertext) + Array(theirs.tag)).withUnsafeBytes { s in header.withUnsafeBytes { h in
+            cipher.open(s, header: h, direction: .toAudience, number: 77) } }
+        #expect(opened == plain)
+        // Another number, another direction, another header: nothing opens.
+        for (direction, number, extra) in [(Direction.toAudience, UInt64(78), UInt8(0)), (.toPresenter, 77, 0), (.toAudience, 77, 1)] {
+            let changed = header.enumerated().map { $0.offset == 0 ? $0.element ^ extra : $0.element }
+            let result = sealed.withUnsafeBytes { s in changed.withUnsafeBytes { h in
+                cipher.open(s, header: h, direction: direction, number: number) } }
+            #expect(result == nil)
+        }
+    }
+
     @Test func theNonceIsTheDirectionThenTheNumber() {
         let nonce = PacketCipher.nonce(.toPresenter, 0x0102_0304_0506_0708)
-        #expect(Array(nonce) == [0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(withUnsafeBytes(of: nonce) { Array($0.prefix(12)) } == [0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8])
     }
 }
