@@ -15,8 +15,19 @@ public enum Wire {
     /// Splits a frame (without its newline) into fields. A trailing "\r" is tolerated.
     public static func fields(_ line: Substring) -> [Substring] {
         var line = line
-        if line.last == "\r" { line = line.dropLast() }
-        return line.split(separator: "\t", omittingEmptySubsequences: false)
+        if line.utf8.last == 0x0D { line = line.dropLast() }
+        var fields: [Substring] = []
+        var start = line.startIndex
+        var i = line.utf8.startIndex
+        while i < line.utf8.endIndex {
+            if line.utf8[i] == 0x09 {
+                fields.append(line[start..<i])
+                start = line.utf8.index(after: i)
+            }
+            line.utf8.formIndex(after: &i)
+        }
+        fields.append(line[start...])
+        return fields
     }
 }
 
@@ -115,7 +126,32 @@ public enum ServerFrame: Equatable, Sendable {
         }
     }
 
-    public var encoded: String { Wire.encode(fields) }
+    public var encoded: String {
+        var text = ""
+        append(to: &text)
+        return text
+    }
+
+    /// Appends the encoded frame, newline included, without building its field list.
+    public func append(to text: inout String) {
+        func add(_ tag: String, _ first: String, _ rest: [String]) {
+            text += tag
+            text += "\t"
+            text += first
+            for field in rest {
+                text += "\t"
+                text += field
+            }
+            text += "\n"
+        }
+        switch self {
+        case .hello(let version, let capabilities): add("HELLO", String(version), capabilities)
+        case .item(let kind, let fields): add("ITEM", kind, fields)
+        case .ok(let kind, let fields): add("OK", kind, fields)
+        case .error(let code, let messages): add("ERR", code.rawValue, messages)
+        case .event(let kind, let fields): add("EVENT", kind, fields)
+        }
+    }
 }
 
 /// Event kinds the server may send at any time after login.
