@@ -79,7 +79,7 @@ final class ChatEngine: @unchecked Sendable {
     func receive(_ fields: [Substring], from outbox: Outbox) -> Flow {
         // A changed credentials.txt is read again before a login uses it.
         if fields.first == "USER", store.accountsChanged() { reloadAccounts() }
-        return run(for: outbox.id) { $0.receive(fields, from: outbox.id, at: $1) }
+        return run(for: outbox.id, batch: outbox.channel.eventLoop) { $0.receive(fields, from: outbox.id, at: $1) }
     }
 
     /// A frame that could not be decoded: the connection ends with one line of explanation.
@@ -90,6 +90,22 @@ final class ChatEngine: @unchecked Sendable {
             _ = outbox.enqueue(.close, size: 0, limit: .max)
         }
         outbox.schedule()
+    }
+
+    /// The client closed its side: what it is owed still goes out (the batch it waits for
+    /// included), then the connection closes.
+    func endOfInput(_ outbox: Outbox) {
+        var effects = Effects()
+        lock.withLock {
+            generation &+= 1
+            writeHeld(&effects)
+            _ = outbox.enqueue(.close, size: 0, limit: .max)
+            if outbox.touched != generation {
+                outbox.touched = generation
+                effects.touched.append(outbox)
+            }
+        }
+        finish(effects)
     }
 
     func closed(_ outbox: Outbox) {
@@ -110,64 +126,100 @@ final class ChatEngine: @unchecked Sendable {
 
     // MARK: Carrying out the rules' actions
 
-    /// Runs one step of the rules and carries out its actions. `caller` is the session whose
-    /// frame this is; the result says how its connection goes on.
-    @discardableResult
-    private func run(for caller: SessionID? = nil, _ step: (inout ChatCore, Moment) -> [ChatAction]) -> Flow {
-        var later: [ChatAction] = []
+    /// What one step of the rules left to do once the lock is released.
+    private struct Effects {
         var touched: [Outbox] = []
         var slow: [(SessionID, Int)] = []
+        var prints: [String] = []
         var flushUsers = false
+    }
+
+    /// A step whose output waits for the batch's write: what it says to clients and prints,
+    /// not yet done, and the staged writes it depends on.
+    private struct HeldStep {
+        let caller: SessionID?
+        let actions: [ChatAction]
+        let staged: [(position: Int, write: StoreWrite, by: SessionID?)]
+        /// With --sync: the ticket of a write the step made at once.
+        let gate: UInt64?
+    }
+
+    /// Steps waiting for the staged writes, in the rules' order (under the lock).
+    private var held: [HeldStep] = []
+    /// Event loops that will write the batch at the end of their current turn.
+    private var flushingLoops: [ObjectIdentifier] = []
+    /// Tells outboxes already touched in this step or batch apart, so each is scheduled once.
+    private var generation = 0
+
+    /// Runs one step of the rules and carries out its actions. `caller` is the session whose
+    /// frame this is; the result says how its connection goes on. On an event loop (`batch`)
+    /// message writes are staged and written once at the end of the loop's turn, with what
+    /// the step says to clients held until then: one `write(2)` for all the lines of a turn,
+    /// each reply still after its line. Elsewhere the batch is written before this returns.
+    @discardableResult
+    private func run(for caller: SessionID? = nil, batch: EventLoop? = nil,
+                     _ step: (inout ChatCore, Moment) -> [ChatAction]) -> Flow {
+        var later: [ChatAction] = []
+        var effects = Effects()
         var answering = false
+        var flushOn: EventLoop?
         lock.withLock {
+            generation &+= 1
             var actions = step(&core, Self.now())
             // With --sync: the fsync ticket of this step's write, which what follows waits for.
             var gate: UInt64?
+            var staged: [(position: Int, write: StoreWrite, by: SessionID?)] = []
+            var deferred: [ChatAction] = []
             var index = 0
-            func queue(_ id: SessionID, _ entry: Outbox.Entry, size: Int, endsSession: Bool = false) {
-                guard let outbox = outboxes[id] else { return }
-                if let unread = outbox.enqueue(entry, size: size, limit: limits.maxUnreadBytes, endsSession: endsSession) {
-                    slow.append((id, unread))
-                }
-                touched.append(outbox)
-            }
             while index < actions.count {
                 let action = actions[index]
                 index += 1
                 switch action {
                 case .write(let write, let by):
                     do {
-                        if let ticket = try store.apply(write) { gate = ticket }
-                        if case .logout = write { flushUsers = true }
+                        if batch != nil, let position = try store.stage(write) {
+                            staged.append((position, write, by))
+                        } else {
+                            if let ticket = try store.apply(write) { gate = ticket }
+                            if case .logout = write { effects.flushUsers = true }
+                        }
                     } catch {
                         // Nothing of the step after its write happens; the rules say what does instead.
                         actions = core.writeFailed(write, by: by, error: "\(error)")
                         index = 0
                     }
-                case .send(let id, let frames):
-                    let bytes = Self.encode(frames)
-                    let notDurable = gate != nil && id == caller ? Self.notDurableReply : nil
-                    let ends = frames.contains { if case .event(let kind, _) = $0 { EventKind.endingSession.contains(kind) } else { false } }
-                    queue(id, .frames(bytes, gate: gate, notDurable: notDurable), size: bytes.readableBytes, endsSession: ends)
-                case .deliver(let ids, let frame):
-                    let bytes = Self.encode([frame])  // one buffer, shared by every recipient
-                    for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: bytes.readableBytes) }
-                case .close(let id):
-                    queue(id, .close, size: 0)
-                case .readHistory(let id, let request):
-                    queue(id, .history(request), size: 0)
-                    if id == caller { answering = true }
-                case .print, .verifyPassword, .hold, .loginDeadline, .loggedIn:
+                case .send, .deliver, .close, .readHistory, .print:
+                    if case .readHistory(caller, _) = action { answering = true }
+                    // Behind a held step, everything waits its turn: each client's queue keeps the rules' order.
+                    if staged.isEmpty && held.isEmpty {
+                        perform(action, caller: caller, gate: gate, &effects)
+                    } else {
+                        deferred.append(action)
+                    }
+                case .verifyPassword, .hold, .loginDeadline, .loggedIn:
                     later.append(action)
                 }
             }
+            if !staged.isEmpty || !deferred.isEmpty {
+                held.append(HeldStep(caller: caller, actions: deferred, staged: staged, gate: gate))
+            }
+            if !held.isEmpty {
+                if let loop = batch {
+                    let id = ObjectIdentifier(loop)
+                    if !flushingLoops.contains(id) {
+                        flushingLoops.append(id)
+                        flushOn = loop
+                    }
+                } else {
+                    writeHeld(&effects)
+                }
+            }
         }
-        for outbox in touched { outbox.schedule() }
+        if let loop = flushOn { loop.execute { [self] in endOfTurn(on: loop) } }
+        finish(effects)
         var flow = answering ? Flow.wait : .next
         for action in later {
             switch action {
-            case .print(let lines):
-                output.events(lines)
             case .verifyPassword(let id, let candidate, let stored):
                 if id == caller { flow = .wait }
                 verify(id, candidate: candidate, stored: stored)
@@ -181,16 +233,100 @@ final class ChatEngine: @unchecked Sendable {
                 break
             }
         }
-        for (id, unread) in slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
-        if flushUsers { scheduleFlush() }
         return flow
+    }
+
+    /// The end of an event loop's turn: the batch is written and the held steps go out.
+    private func endOfTurn(on loop: EventLoop) {
+        var effects = Effects()
+        lock.withLock {
+            generation &+= 1
+            flushingLoops.removeAll { $0 == ObjectIdentifier(loop) }
+            writeHeld(&effects)
+        }
+        finish(effects)
+    }
+
+    /// Writes the staged lines, then carries out the held steps in order; a step whose write
+    /// failed is rolled back by the rules and its issuer told, as for a failed `apply`.
+    /// Under the lock.
+    private func writeHeld(_ effects: inout Effects) {
+        guard !held.isEmpty else { return }
+        let steps = held
+        held.removeAll(keepingCapacity: true)
+        let written = store.writeStaged()
+        for step in steps {
+            var actions = step.actions
+            var gate = step.gate
+            if !step.staged.isEmpty {
+                if let failed = step.staged.first(where: { written.failed[$0.position] != nil }) {
+                    actions = core.writeFailed(failed.write, by: failed.by, error: "\(written.failed[failed.position]!)")
+                } else if let ticket = written.ticket {
+                    gate = max(gate ?? 0, ticket)
+                }
+            }
+            for action in actions { perform(action, caller: step.caller, gate: gate, &effects) }
+        }
+    }
+
+    /// Queues what an action says to clients, or notes what it prints. Under the lock.
+    private func perform(_ action: ChatAction, caller: SessionID?, gate: UInt64?, _ effects: inout Effects) {
+        func queue(_ id: SessionID, _ entry: Outbox.Entry, size: Int, endsSession: Bool = false) {
+            guard let outbox = outboxes[id] else { return }
+            if let unread = outbox.enqueue(entry, size: size, limit: limits.maxUnreadBytes, endsSession: endsSession) {
+                effects.slow.append((id, unread))
+            }
+            if outbox.touched != generation {
+                outbox.touched = generation
+                effects.touched.append(outbox)
+            }
+        }
+        switch action {
+        case .send(let id, let frames):
+            let bytes = Self.encode(frames)
+            let notDurable = gate != nil && id == caller ? Self.notDurableReply : nil
+            let ends = frames.contains { if case .event(let kind, _) = $0 { EventKind.endingSession.contains(kind) } else { false } }
+            queue(id, .frames(bytes, gate: gate, notDurable: notDurable), size: bytes.readableBytes, endsSession: ends)
+        case .deliver(let ids, let frame):
+            guard !ids.isEmpty else { return }
+            let bytes = Self.encode([frame])  // one buffer, shared by every recipient
+            for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: bytes.readableBytes) }
+        case .close(let id):
+            queue(id, .close, size: 0)
+        case .readHistory(let id, let request):
+            queue(id, .history(request), size: 0)
+        case .print(let lines):
+            effects.prints += lines
+        default:
+            break
+        }
+    }
+
+    /// What a step leaves for after the lock: drains, event lines, cut-offs, the userlog rewrite.
+    private func finish(_ effects: Effects) {
+        // Outboxes of this thread's event loop drain here; each other loop is woken once for all of its own.
+        var elsewhere: [ObjectIdentifier: (EventLoop, [Outbox])] = [:]
+        for outbox in effects.touched {
+            let loop = outbox.channel.eventLoop
+            if loop.inEventLoop {
+                outbox.schedule()
+            } else {
+                elsewhere[ObjectIdentifier(loop), default: (loop, [])].1.append(outbox)
+            }
+        }
+        for (loop, outboxes) in elsewhere.values {
+            loop.execute { for outbox in outboxes { outbox.schedule() } }
+        }
+        if !effects.prints.isEmpty { output.events(effects.prints) }
+        for (id, unread) in effects.slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
+        if effects.flushUsers { scheduleFlush() }
     }
 
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
 
     static func encode(_ frames: [ServerFrame]) -> ByteBuffer {
         var text = ""
-        for frame in frames { text += frame.encoded }
+        for frame in frames { frame.append(to: &text) }
         return ByteBuffer(string: text)
     }
 

@@ -143,6 +143,20 @@ final class Connection: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            // The client sent its last byte: the answers to what it sent still go out (a
+            // reply may wait for the end of this loop turn's batch), then the connection closes.
+            if case .holding(let timer) = state { timer.cancel() }
+            state = .closed
+            backlog.removeAll()
+            partial = nil
+            guard let outbox else { return context.close(promise: nil) }
+            engine.endOfInput(outbox)
+            // A peer that never reads what it is owed is not waited for long.
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+            return
+        }
         // The server is stopping: the engine told every session already; close what it did not know.
         if event is ChannelShouldQuiesceEvent, outbox == nil { context.close(promise: nil) }
         context.fireUserInboundEventTriggered(event)

@@ -18,19 +18,34 @@ final class Outbox: @unchecked Sendable {
         case close
     }
 
+    /// One value for where the outbox stands.
+    struct State: Equatable {
+        enum Drain: Equatable {
+            /// Nothing scheduled: the next `schedule` starts a drain.
+            case idle
+            /// A drain is scheduled on the event loop, or running.
+            case draining
+            /// The queue waits behind its head: a write not yet durable, or an RDM answer being sent.
+            case waiting(Wait)
+        }
+        enum Wait: Equatable { case durability, history }
+
+        var drain: Drain
+        /// Past the unread limit: nothing more is queued but the session's last event.
+        var cutOff: Bool
+    }
+
     let id: SessionID
     let channel: Channel
     private unowned let engine: ChatEngine
     private let lock = NIOLock()
     private var queue = Deque<Entry>()
-    /// A drain is scheduled on the event loop, or running.
-    private var draining = false
-    /// Waiting for a durable write or an RDM answer: the queue waits behind it.
-    private var waiting = false
+    /// Where the queue's drain stands, and whether the client was cut off.
+    private var state = State(drain: .idle, cutOff: false)
     /// Bytes queued or written but not yet taken by the socket.
     private var unread = 0
-    /// Past the unread limit: nothing more is queued but the session's last event.
-    private var cutOff = false
+    /// The engine's mark: which of its steps last queued here (under the engine's lock).
+    var touched = 0
     private var durableThrough: UInt64 = 0
     /// The login timer, cancelled at login.
     private var loginTimer: Scheduled<Void>?
@@ -47,7 +62,7 @@ final class Outbox: @unchecked Sendable {
     /// client past `limit`; the engine then cuts it off.
     func enqueue(_ entry: Entry, size: Int, limit: Int, endsSession: Bool = false) -> Int? {
         lock.withLock {
-            if cutOff {
+            if state.cutOff {
                 // Only the last word of a session cut off goes out, ahead of what it did not read.
                 guard endsSession || { if case .close = entry { true } else { false } }() else { return nil }
                 if endsSession { queue.removeAll() }
@@ -57,7 +72,7 @@ final class Outbox: @unchecked Sendable {
             queue.append(entry)
             unread += size
             if unread > limit {
-                cutOff = true
+                state.cutOff = true
                 return unread
             }
             return nil
@@ -67,8 +82,8 @@ final class Outbox: @unchecked Sendable {
     /// Has the event loop write what is queued (after the engine's lock is released).
     func schedule() {
         let start: Bool = lock.withLock {
-            guard !draining, !waiting, !queue.isEmpty else { return false }
-            draining = true
+            guard state.drain == .idle, !queue.isEmpty else { return false }
+            state.drain = .draining
             return true
         }
         guard start else { return }
@@ -77,45 +92,56 @@ final class Outbox: @unchecked Sendable {
         if channel.eventLoop.inEventLoop { drain() } else { channel.eventLoop.execute { self.drain() } }
     }
 
-    /// Writes queued entries in order until the queue is empty or an entry must wait.
+    /// Writes queued entries in order until the queue is empty or an entry must wait. The
+    /// frames of one drain leave in one buffer, one write and one flush.
     private func drain() {
-        var wrote = false
-        defer { if wrote { channel.flush() } }
+        var pending: ByteBuffer?
+        func send() {
+            guard let bytes = pending else { return }
+            pending = nil
+            write(bytes)
+            channel.flush()
+        }
         while true {
+            // Every frame entry that may go now is taken under one lock, up to the next other entry.
             let next: Entry? = lock.withLock {
-                guard !waiting, let entry = queue.first else {
-                    draining = false
-                    return nil
+                while state.drain == .draining, let entry = queue.first {
+                    guard case .frames(var bytes, let gate, _) = entry else { return queue.removeFirst() }
+                    if let gate, gate > durableThrough {
+                        state.drain = .waiting(.durability)
+                        return nil
+                    }
+                    queue.removeFirst()
+                    if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
                 }
-                if case .frames(_, let gate?, _) = entry, gate > durableThrough {
-                    waiting = true
-                    draining = false
-                    return nil
+                if state.drain == .draining {
+                    state.drain = .idle
+                    // An idle session keeps no queue storage.
+                    queue = Deque()
                 }
-                return queue.removeFirst()
+                return nil
             }
             guard let next else {
+                send()
                 waitForDurability()
                 return
             }
             switch next {
-            case .frames(let bytes, _, _):
-                write(bytes)
-                wrote = true
+            case .frames:
+                break  // taken above
             case .close:
+                send()
                 let channel = channel
                 channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
-                wrote = false
-                if lock.withLock({ cutOff }) {
+                if lock.withLock({ state.cutOff }) {
                     // A client that does not read may never take its last frame: do not wait long.
                     channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
                 }
             case .history(let request):
-                lock.withLock { waiting = true }
-                if wrote { channel.flush() }
-                wrote = false
+                lock.withLock { state.drain = .waiting(.history) }
+                send()
                 engine.answer(request, to: self) { [self] in
-                    lock.withLock { waiting = false; draining = true }
+                    lock.withLock { state.drain = .draining }
                     drain()
                     resumeReading()
                 }
@@ -127,7 +153,7 @@ final class Outbox: @unchecked Sendable {
     /// Waits for the head entry's write to be durable, then drains again.
     private func waitForDurability() {
         let head: (UInt64, ByteBuffer?)? = lock.withLock {
-            guard waiting, case .frames(_, let gate?, let notDurable)? = queue.first else { return nil }
+            guard state.drain == .waiting(.durability), case .frames(_, let gate?, let notDurable)? = queue.first else { return nil }
             return (gate, notDurable)
         }
         guard let (gate, notDurable) = head else { return }
@@ -139,8 +165,7 @@ final class Outbox: @unchecked Sendable {
                         engine.notDurable(error)
                         queue[0] = .frames(notDurable ?? bytes, gate: nil, notDurable: nil)
                     }
-                    waiting = false
-                    draining = true
+                    state.drain = .draining
                 }
                 drain()
             }
