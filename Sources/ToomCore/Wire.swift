@@ -134,22 +134,28 @@ public enum ServerFrame: Equatable, Sendable {
 
     /// Appends the encoded frame, newline included, without building its field list.
     public func append(to text: inout String) {
-        func add(_ tag: String, _ first: String, _ rest: [String]) {
-            text += tag
-            text += "\t"
-            text += first
-            for field in rest {
-                text += "\t"
-                text += field
-            }
-            text += "\n"
+        var first = true
+        visit { field in
+            if !first { text += "\t" }
+            first = false
+            text += field
+        }
+        text += "\n"
+    }
+
+    /// Calls `body` with each field in order, without building the field list.
+    public func visit(_ body: (String) -> Void) {
+        func each(_ tag: String, _ second: String, _ rest: [String]) {
+            body(tag)
+            body(second)
+            for field in rest { body(field) }
         }
         switch self {
-        case .hello(let version, let capabilities): add("HELLO", String(version), capabilities)
-        case .item(let kind, let fields): add("ITEM", kind, fields)
-        case .ok(let kind, let fields): add("OK", kind, fields)
-        case .error(let code, let messages): add("ERR", code.rawValue, messages)
-        case .event(let kind, let fields): add("EVENT", kind, fields)
+        case .hello(let version, let capabilities): each("HELLO", String(version), capabilities)
+        case .item(let kind, let fields): each("ITEM", kind, fields)
+        case .ok(let kind, let fields): each("OK", kind, fields)
+        case .error(let code, let messages): each("ERR", code.rawValue, messages)
+        case .event(let kind, let fields): each("EVENT", kind, fields)
         }
     }
 }

@@ -138,10 +138,19 @@ final class ChatEngine: @unchecked Sendable {
     /// not yet done, and the staged writes it depends on.
     private struct HeldStep {
         let caller: SessionID?
+        /// The step's actions; those from `start` on that say something or print are held.
         let actions: [ChatAction]
-        let staged: [(position: Int, write: StoreWrite, by: SessionID?)]
+        let start: Int
+        let staged: Staged?
         /// With --sync: the ticket of a write the step made at once.
         let gate: UInt64?
+    }
+
+    /// A write staged for the batch (a step stages at most one: a message).
+    private struct Staged {
+        let position: Int
+        let write: StoreWrite
+        let by: SessionID?
     }
 
     /// Steps waiting for the staged writes, in the rules' order (under the lock).
@@ -168,8 +177,9 @@ final class ChatEngine: @unchecked Sendable {
             var actions = step(&core, Self.now())
             // With --sync: the fsync ticket of this step's write, which what follows waits for.
             var gate: UInt64?
-            var staged: [(position: Int, write: StoreWrite, by: SessionID?)] = []
-            var deferred: [ChatAction] = []
+            var staged: Staged?
+            // Where the held part of the step begins; nil while its actions are carried out at once.
+            var heldFrom: Int? = held.isEmpty ? nil : 0
             var index = 0
             while index < actions.count {
                 let action = actions[index]
@@ -177,9 +187,12 @@ final class ChatEngine: @unchecked Sendable {
                 switch action {
                 case .write(let write, let by):
                     do {
-                        if batch != nil, let position = try store.stage(write) {
-                            staged.append((position, write, by))
+                        if batch != nil, staged == nil, let position = try store.stage(write) {
+                            staged = Staged(position: position, write: write, by: by)
+                            if heldFrom == nil { heldFrom = index }
                         } else {
+                            // Only a message is staged, and no step writes two messages, so no
+                            // line applied here can overtake a staged line of the same log.
                             if let ticket = try store.apply(write) { gate = ticket }
                             if case .logout = write { effects.flushUsers = true }
                         }
@@ -187,21 +200,18 @@ final class ChatEngine: @unchecked Sendable {
                         // Nothing of the step after its write happens; the rules say what does instead.
                         actions = core.writeFailed(write, by: by, error: "\(error)")
                         index = 0
+                        if staged == nil, heldFrom != nil { heldFrom = 0 }
                     }
                 case .send, .deliver, .close, .readHistory, .print:
                     if case .readHistory(caller, _) = action { answering = true }
                     // Behind a held step, everything waits its turn: each client's queue keeps the rules' order.
-                    if staged.isEmpty && held.isEmpty {
-                        perform(action, caller: caller, gate: gate, &effects)
-                    } else {
-                        deferred.append(action)
-                    }
+                    if heldFrom == nil { perform(action, caller: caller, gate: gate, &effects) }
                 case .verifyPassword, .hold, .loginDeadline, .loggedIn:
                     later.append(action)
                 }
             }
-            if !staged.isEmpty || !deferred.isEmpty {
-                held.append(HeldStep(caller: caller, actions: deferred, staged: staged, gate: gate))
+            if let heldFrom, staged != nil || heldFrom < actions.count {
+                held.append(HeldStep(caller: caller, actions: actions, start: heldFrom, staged: staged, gate: gate))
             }
             if !held.isEmpty {
                 if let loop = batch {
@@ -256,16 +266,17 @@ final class ChatEngine: @unchecked Sendable {
         held.removeAll(keepingCapacity: true)
         let written = store.writeStaged()
         for step in steps {
-            var actions = step.actions
             var gate = step.gate
-            if !step.staged.isEmpty {
-                if let failed = step.staged.first(where: { written.failed[$0.position] != nil }) {
-                    actions = core.writeFailed(failed.write, by: failed.by, error: "\(written.failed[failed.position]!)")
-                } else if let ticket = written.ticket {
-                    gate = max(gate ?? 0, ticket)
+            if let staged = step.staged {
+                if let error = written.failed[staged.position] {
+                    for action in core.writeFailed(staged.write, by: staged.by, error: "\(error)") {
+                        perform(action, caller: step.caller, gate: gate, &effects)
+                    }
+                    continue
                 }
+                if let ticket = written.ticket { gate = max(gate ?? 0, ticket) }
             }
-            for action in actions { perform(action, caller: step.caller, gate: gate, &effects) }
+            for action in step.actions[step.start...] { perform(action, caller: step.caller, gate: gate, &effects) }
         }
     }
 
@@ -324,11 +335,24 @@ final class ChatEngine: @unchecked Sendable {
 
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
 
+    /// The frames as wire bytes, written straight into one buffer of the right size.
     static func encode(_ frames: [ServerFrame]) -> ByteBuffer {
-        var text = ""
-        for frame in frames { frame.append(to: &text) }
-        return ByteBuffer(string: text)
+        var size = 0
+        for frame in frames { frame.visit { size += $0.utf8.count + 1 } }
+        var buffer = allocator.buffer(capacity: size)
+        for frame in frames {
+            var first = true
+            frame.visit { field in
+                if !first { buffer.writeInteger(UInt8(ascii: "\t")) }
+                first = false
+                buffer.writeString(field)
+            }
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        return buffer
     }
+
+    private static let allocator = ByteBufferAllocator()
 
     private static let notDurableReply = encode([.error(code: .storage, messages: [
         "Error. The server could not make that durable (fsync failed); it may be lost if the machine stops"])])
