@@ -41,8 +41,7 @@ final class Connection: ChannelInboundHandler {
         switch engine.open(context.channel) {
         case .accepted(let outbox):
             self.outbox = outbox
-            let resume = NIOLoopBound(self, eventLoop: context.eventLoop)
-            outbox.onResume { resume.value.resumeWaiting() }
+            outbox.attach(self)
             read()  // frames that came before admission, if any, first
         case .refused(let frame):
             state = .closed
@@ -136,7 +135,7 @@ final class Connection: ChannelInboundHandler {
         backlog.removeAll()
         partial = nil
         if let outbox { engine.closed(outbox) }
-        outbox?.onResume(nil)
+        outbox?.attach(nil)
         outbox = nil
         self.context = nil
         context.fireChannelInactive()

@@ -1,6 +1,6 @@
 import DequeModule
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import ToomChat
 import ToomCore
 
@@ -38,7 +38,8 @@ final class Outbox: @unchecked Sendable {
     let id: SessionID
     let channel: Channel
     private unowned let engine: ChatEngine
-    private let lock = NIOLock()
+    /// Guards the fields below; kept inline (a `NIOLock` is an allocation of its own per session).
+    private let lock = Mutex(())
     private var queue = Deque<Entry>()
     /// Where the queue's drain stands, and whether the client was cut off.
     private var state = State(drain: .idle, cutOff: false)
@@ -49,8 +50,8 @@ final class Outbox: @unchecked Sendable {
     private var durableThrough: UInt64 = 0
     /// The login timer, cancelled at login.
     private var loginTimer: Scheduled<Void>?
-    /// Set by the connection: lets it read frames again after a password check.
-    private var resume: (@Sendable () -> Void)?
+    /// The connection, which reads frames again after a password check or an RDM answer.
+    private var connection: NIOLoopBound<Connection>?
 
     init(id: SessionID, channel: Channel, engine: ChatEngine) {
         self.id = id
@@ -61,7 +62,7 @@ final class Outbox: @unchecked Sendable {
     /// Queues an entry (under the engine's lock). Returns the unread bytes when this took the
     /// client past `limit`; the engine then cuts it off.
     func enqueue(_ entry: Entry, size: Int, limit: Int, endsSession: Bool = false) -> Int? {
-        lock.withLock {
+        lock.withLock { _ in
             if state.cutOff {
                 // Only the last word of a session cut off goes out, ahead of what it did not read.
                 guard endsSession || { if case .close = entry { true } else { false } }() else { return nil }
@@ -81,7 +82,7 @@ final class Outbox: @unchecked Sendable {
 
     /// Has the event loop write what is queued (after the engine's lock is released).
     func schedule() {
-        let start: Bool = lock.withLock {
+        let start: Bool = lock.withLock { _ in
             guard state.drain == .idle, !queue.isEmpty else { return false }
             state.drain = .draining
             return true
@@ -104,7 +105,7 @@ final class Outbox: @unchecked Sendable {
         }
         while true {
             // Every frame entry that may go now is taken under one lock, up to the next other entry.
-            let next: Entry? = lock.withLock {
+            let next: Entry? = lock.withLock { _ in
                 while state.drain == .draining, let entry = queue.first {
                     guard case .frames(var bytes, let gate, _) = entry else { return queue.removeFirst() }
                     if let gate, gate > durableThrough {
@@ -133,15 +134,15 @@ final class Outbox: @unchecked Sendable {
                 send()
                 let channel = channel
                 channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
-                if lock.withLock({ state.cutOff }) {
+                if lock.withLock({ _ in state.cutOff }) {
                     // A client that does not read may never take its last frame: do not wait long.
                     channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
                 }
             case .history(let request):
-                lock.withLock { state.drain = .waiting(.history) }
+                lock.withLock { _ in state.drain = .waiting(.history) }
                 send()
                 engine.answer(request, to: self) { [self] in
-                    lock.withLock { state.drain = .draining }
+                    lock.withLock { _ in state.drain = .draining }
                     drain()
                     resumeReading()
                 }
@@ -152,14 +153,14 @@ final class Outbox: @unchecked Sendable {
 
     /// Waits for the head entry's write to be durable, then drains again.
     private func waitForDurability() {
-        let head: (UInt64, ByteBuffer?)? = lock.withLock {
+        let head: (UInt64, ByteBuffer?)? = lock.withLock { _ in
             guard state.drain == .waiting(.durability), case .frames(_, let gate?, let notDurable)? = queue.first else { return nil }
             return (gate, notDurable)
         }
         guard let (gate, notDurable) = head else { return }
         engine.store.whenDurable(gate) { [self] error in
             channel.eventLoop.execute { [self] in
-                lock.withLock {
+                lock.withLock { _ in
                     durableThrough = max(durableThrough, gate)
                     if let error, case .frames(let bytes, _, _) = queue.first {
                         engine.notDurable(error)
@@ -177,32 +178,36 @@ final class Outbox: @unchecked Sendable {
     func write(_ bytes: ByteBuffer) -> EventLoopFuture<Void> {
         let size = bytes.readableBytes
         let written = channel.write(bytes)
-        written.whenComplete { [self] _ in lock.withLock { unread -= size } }
+        written.whenComplete { [self] _ in lock.withLock { _ in unread -= size } }
         return written
     }
 
     /// Adds bytes written outside the queue (an RDM answer) to the unread count.
-    func counted(_ size: Int) { lock.withLock { unread += size } }
+    func counted(_ size: Int) { lock.withLock { _ in unread += size } }
 
     func startLoginTimer(at deadline: Duration, _ fire: @escaping @Sendable () -> Void) {
         let nanoseconds = UInt64(max(0, deadline.components.seconds)) * 1_000_000_000
             + UInt64(deadline.components.attoseconds / 1_000_000_000)
         let timer = channel.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(nanoseconds)) { fire() }
-        lock.withLock { loginTimer = timer }
+        lock.withLock { _ in loginTimer = timer }
     }
 
     func cancelLoginTimer() {
-        lock.withLock {
+        lock.withLock { _ in
             loginTimer?.cancel()
             loginTimer = nil
         }
     }
 
-    func onResume(_ body: (@Sendable () -> Void)?) { lock.withLock { resume = body } }
+    /// Called on the event loop by the connection (nil when it closes).
+    func attach(_ connection: Connection?) {
+        let bound = connection.map { NIOLoopBound($0, eventLoop: channel.eventLoop) }
+        lock.withLock { _ in self.connection = bound }
+    }
 
     /// The connection reads frames again, on its event loop.
     func resumeReading() {
-        guard let resume = lock.withLock({ resume }) else { return }
-        channel.eventLoop.execute(resume)
+        guard let connection = lock.withLock({ _ in connection }) else { return }
+        channel.eventLoop.execute { connection.value.resumeWaiting() }
     }
 }
