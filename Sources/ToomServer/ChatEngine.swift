@@ -262,9 +262,14 @@ final class ChatEngine: @unchecked Sendable {
     /// Under the lock.
     private func writeHeld(_ effects: inout Effects) {
         guard !held.isEmpty else { return }
-        let steps = held
-        held.removeAll(keepingCapacity: true)
+        var steps: [HeldStep] = []
+        swap(&steps, &held)
         let written = store.writeStaged()
+        defer {
+            // The array's storage goes back for the next batch.
+            steps.removeAll(keepingCapacity: true)
+            if held.isEmpty { swap(&steps, &held) }
+        }
         for step in steps {
             var gate = step.gate
             if let staged = step.staged {
@@ -301,7 +306,8 @@ final class ChatEngine: @unchecked Sendable {
         case .deliver(let ids, let frame):
             guard !ids.isEmpty else { return }
             let bytes = Self.encode([frame])  // one buffer, shared by every recipient
-            for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: bytes.readableBytes) }
+            let size = bytes.readableBytes
+            for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: size) }
         case .close(let id):
             queue(id, .close, size: 0)
         case .readHistory(let id, let request):
@@ -315,6 +321,9 @@ final class ChatEngine: @unchecked Sendable {
 
     /// What a step leaves for after the lock: drains, event lines, cut-offs, the userlog rewrite.
     private func finish(_ effects: Effects) {
+        // Event lines first: once a reply is out, its client may cause the next line (from
+        // another event loop), which must not print ahead of this one.
+        if !effects.prints.isEmpty { output.events(effects.prints) }
         // Outboxes of this thread's event loop drain here; each other loop is woken once for all of its own.
         var elsewhere: [ObjectIdentifier: (EventLoop, [Outbox])] = [:]
         for outbox in effects.touched {
@@ -328,7 +337,6 @@ final class ChatEngine: @unchecked Sendable {
         for (loop, outboxes) in elsewhere.values {
             loop.execute { for outbox in outboxes { outbox.schedule() } }
         }
-        if !effects.prints.isEmpty { output.events(effects.prints) }
         for (id, unread) in effects.slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
         if effects.flushUsers { scheduleFlush() }
     }

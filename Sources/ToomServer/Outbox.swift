@@ -67,16 +67,18 @@ final class Outbox: @unchecked Sendable {
 
     /// Queues an entry (under the engine's lock). Returns the unread bytes when this took the
     /// client past `limit`; the engine then cuts it off.
-    func enqueue(_ entry: Entry, size: Int, limit: Int, endsSession: Bool = false) -> Int? {
-        guarded.withLock { g in
+    func enqueue(_ entry: __owned Entry, size: Int, limit: Int, endsSession: Bool = false) -> Int? {
+        // Moved into the queue, not copied: one retain per recipient of a shared delivery, not two.
+        var entry: Entry? = entry
+        return guarded.withLock { g in
             if g.state.cutOff {
                 // Only the last word of a session cut off goes out, ahead of what it did not read.
-                guard endsSession || { if case .close = entry { true } else { false } }() else { return nil }
+                guard endsSession || { if case .close? = entry { true } else { false } }() else { return nil }
                 if endsSession { g.queue.removeAll() }
-                g.queue.append(entry)
+                g.queue.append(entry.take()!)
                 return nil
             }
-            g.queue.append(entry)
+            g.queue.append(entry.take()!)
             g.unread += size
             if g.unread > limit {
                 g.state.cutOff = true
@@ -113,8 +115,8 @@ final class Outbox: @unchecked Sendable {
             // Every frame entry that may go now is taken under one lock, up to the next other entry.
             let next: Entry? = guarded.withLock { g in
                 var taken = 0
-                while g.state.drain == .draining, let head = g.queue.first {
-                    guard case .frames(_, let gate, _) = head else { return g.queue.removeFirst() }
+                while g.state.drain == .draining, !g.queue.isEmpty {
+                    guard case .frames(_, let gate, _) = g.queue[0] else { return g.queue.removeFirst() }
                     if let gate, gate > g.durableThrough {
                         g.state.drain = .waiting(.durability)
                         return nil
