@@ -416,7 +416,8 @@ public struct ChatCore {
 
     /// The sessions of these users that are online and asked for live delivery, but `sender`.
     private func liveSessions(of users: [String], except sender: SessionID) -> [SessionID] {
-        users.compactMap { user in
+        if live.isEmpty || (live.count == 1 && live.contains(sender)) { return [] }
+        return users.compactMap { user in
             guard let id = online[user], id != sender, live.contains(id) else { return nil }
             return id
         }

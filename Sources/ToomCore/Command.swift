@@ -112,19 +112,20 @@ public enum CommandParser {
     /// Decodes and validates a command from wire fields (word first).
     public static func decode(_ fields: [Substring]) -> CommandParseResult {
         guard let word = fields.first else { return .error(Command.invalidCommand) }
-        let args = fields.dropFirst().map(String.init)
+        let args = fields.dropFirst()
         if args.contains(where: { Text.containsControlCharacter($0) }) {
             return .error("Error. Control characters (tabs, escapes, line breaks) are not allowed")
         }
         func arity(_ n: Int) -> Bool { args.count == n }
+        func arg(_ i: Int) -> String { String(fields[1 + i]) }
         switch word {
-        case "BCM": return arity(1) ? finish(.broadcast(message: args[0])) : .error(Command.usage("BCM"))
+        case "BCM": return arity(1) ? finish(.broadcast(message: arg(0))) : .error(Command.usage("BCM"))
         case "ATU": return finish(arity(0) ? .activeUsers : nil, word: "ATU")
-        case "SRB": return finish(.buildRoom(users: args))
-        case "SRM": return arity(2) ? finish(.roomMessage(room: args[0], message: args[1])) : .error(Command.usage("SRM"))
-        case "RDM": return arity(2) ? finishRead(scope: Substring(args[0]), since: Substring(args[1])) : .error(Command.usage("RDM"))
+        case "SRB": return finish(.buildRoom(users: args.map(String.init)))
+        case "SRM": return arity(2) ? finish(.roomMessage(room: arg(0), message: arg(1))) : .error(Command.usage("SRM"))
+        case "RDM": return arity(2) ? finishRead(scope: fields[1], since: fields[2]) : .error(Command.usage("RDM"))
         case "OUT": return finish(arity(0) ? .logout : nil, word: "OUT")
-        case "UPD", "UDP": return arity(2) ? finish(.upload(user: args[0], file: args[1])) : .error(Command.usage("UPD"))
+        case "UPD", "UDP": return arity(2) ? finish(.upload(user: arg(0), file: arg(1))) : .error(Command.usage("UPD"))
         default: return .error(Command.invalidCommand)
         }
     }
@@ -151,7 +152,7 @@ public enum CommandParser {
     private static func finish(_ command: Command) -> CommandParseResult {
         switch command {
         case .broadcast(let message), .roomMessage(_, let message):
-            if message.allSatisfy({ $0 == " " }) { return .error(Command.usage(command.word)) }
+            if message.utf8.allSatisfy({ $0 == 0x20 }) { return .error(Command.usage(command.word)) }
             if case .roomMessage(let room, _) = command, room.isEmpty { return .error(Command.usage("SRM")) }
             if message.utf8.count > Text.maxMessageBytes {
                 return .error("Error. Message is too long (at most \(Text.maxMessageBytes) bytes)")

@@ -41,7 +41,20 @@ public struct MessageRecord: Equatable, Sendable {
 
     /// The line without its newline.
     public var line: String {
-        "\(number); \(timestamp); \(user); \(message)"
+        var text = ""
+        appendLine(to: &text)
+        return text
+    }
+
+    /// Appends the line, without its newline, to `text`.
+    public func appendLine(to text: inout String) {
+        text += String(number)
+        text += "; "
+        text += timestamp
+        text += "; "
+        text += user
+        text += "; "
+        text += message
     }
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {

@@ -33,7 +33,23 @@ public enum Text {
     }
 
     public static func containsControlCharacter<S: StringProtocol>(_ text: S) -> Bool {
-        text.unicodeScalars.contains(where: isControl)
+        text.utf8.withContiguousStorageIfAvailable { containsControlCharacter(utf8: $0) }
+            ?? text.unicodeScalars.contains(where: isControl)
+    }
+
+    /// `isControl` on valid UTF-8, by bytes: C0 and DEL are single bytes, C1 is C2 80…C2 9F,
+    /// U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+    static func containsControlCharacter(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if b < 0x20 || b == 0x7F { return true }
+            if b == 0xC2, i + 1 < n, bytes[i + 1] <= 0x9F { return true }
+            if b == 0xE2, i + 2 < n, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 { return true }
+            i += 1
+        }
+        return false
     }
 
     /// A username as it may appear in credentials, log lines, room lists and file names.

@@ -15,8 +15,19 @@ public enum Wire {
     /// Splits a frame (without its newline) into fields. A trailing "\r" is tolerated.
     public static func fields(_ line: Substring) -> [Substring] {
         var line = line
-        if line.last == "\r" { line = line.dropLast() }
-        return line.split(separator: "\t", omittingEmptySubsequences: false)
+        if line.utf8.last == 0x0D { line = line.dropLast() }
+        var fields: [Substring] = []
+        var start = line.startIndex
+        var i = line.utf8.startIndex
+        while i < line.utf8.endIndex {
+            if line.utf8[i] == 0x09 {
+                fields.append(line[start..<i])
+                start = line.utf8.index(after: i)
+            }
+            line.utf8.formIndex(after: &i)
+        }
+        fields.append(line[start...])
+        return fields
     }
 }
 
@@ -118,7 +129,38 @@ public enum ServerFrame: Equatable, Sendable {
         }
     }
 
-    public var encoded: String { Wire.encode(fields) }
+    public var encoded: String {
+        var text = ""
+        append(to: &text)
+        return text
+    }
+
+    /// Appends the encoded frame, newline included, without building its field list.
+    public func append(to text: inout String) {
+        var first = true
+        visit { field in
+            if !first { text += "\t" }
+            first = false
+            text += field
+        }
+        text += "\n"
+    }
+
+    /// Calls `body` with each field in order, without building the field list.
+    public func visit(_ body: (String) -> Void) {
+        func each(_ tag: String, _ second: String, _ rest: [String]) {
+            body(tag)
+            body(second)
+            for field in rest { body(field) }
+        }
+        switch self {
+        case .hello(let version, let capabilities): each("HELLO", String(version), capabilities)
+        case .item(let kind, let fields): each("ITEM", kind, fields)
+        case .ok(let kind, let fields): each("OK", kind, fields)
+        case .error(let code, let messages): each("ERR", code.rawValue, messages)
+        case .event(let kind, let fields): each("EVENT", kind, fields)
+        }
+    }
 }
 
 /// Event kinds the server may send at any time after login.

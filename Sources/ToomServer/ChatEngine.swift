@@ -83,7 +83,7 @@ final class ChatEngine: @unchecked Sendable {
     func receive(_ fields: [Substring], from outbox: Outbox) -> Flow {
         // A changed credentials.txt is read again before a login uses it.
         if fields.first == "USER", store.accountsChanged() { reloadAccounts() }
-        return run(for: outbox.id) { $0.receive(fields, from: outbox.id, at: $1) }
+        return run(for: outbox.id, batch: outbox.channel.eventLoop) { $0.receive(fields, from: outbox.id, at: $1) }
     }
 
     /// A frame that could not be decoded: the connection ends with one line of explanation.
@@ -94,6 +94,22 @@ final class ChatEngine: @unchecked Sendable {
             _ = outbox.enqueue(.close, size: 0, limit: .max)
         }
         outbox.schedule()
+    }
+
+    /// The client closed its side: what it is owed still goes out (the batch it waits for
+    /// included), then the connection closes.
+    func endOfInput(_ outbox: Outbox) {
+        var effects = Effects()
+        lock.withLock {
+            generation &+= 1
+            writeHeld(&effects)
+            _ = outbox.enqueue(.close, size: 0, limit: .max)
+            if outbox.touched != generation {
+                outbox.touched = generation
+                effects.touched.append(outbox)
+            }
+        }
+        finish(effects)
     }
 
     func closed(_ outbox: Outbox) {
@@ -114,64 +130,110 @@ final class ChatEngine: @unchecked Sendable {
 
     // MARK: Carrying out the rules' actions
 
-    /// Runs one step of the rules and carries out its actions. `caller` is the session whose
-    /// frame this is; the result says how its connection goes on.
-    @discardableResult
-    private func run(for caller: SessionID? = nil, _ step: (inout ChatCore, Moment) -> [ChatAction]) -> Flow {
-        var later: [ChatAction] = []
+    /// What one step of the rules left to do once the lock is released.
+    private struct Effects {
         var touched: [Outbox] = []
         var slow: [(SessionID, Int)] = []
+        var prints: [String] = []
         var flushUsers = false
+    }
+
+    /// A step whose output waits for the batch's write: what it says to clients and prints,
+    /// not yet done, and the staged writes it depends on.
+    private struct HeldStep {
+        let caller: SessionID?
+        /// The step's actions; those from `start` on that say something or print are held.
+        let actions: [ChatAction]
+        let start: Int
+        let staged: Staged?
+        /// With --sync: the ticket of a write the step made at once.
+        let gate: UInt64?
+    }
+
+    /// A write staged for the batch (a step stages at most one: a message).
+    private struct Staged {
+        let position: Int
+        let write: StoreWrite
+        let by: SessionID?
+    }
+
+    /// Steps waiting for the staged writes, in the rules' order (under the lock).
+    private var held: [HeldStep] = []
+    /// Event loops that will write the batch at the end of their current turn.
+    private var flushingLoops: [ObjectIdentifier] = []
+    /// Tells outboxes already touched in this step or batch apart, so each is scheduled once.
+    private var generation = 0
+
+    /// Runs one step of the rules and carries out its actions. `caller` is the session whose
+    /// frame this is; the result says how its connection goes on. On an event loop (`batch`)
+    /// message writes are staged and written once at the end of the loop's turn, with what
+    /// the step says to clients held until then: one `write(2)` for all the lines of a turn,
+    /// each reply still after its line. Elsewhere the batch is written before this returns.
+    @discardableResult
+    private func run(for caller: SessionID? = nil, batch: EventLoop? = nil,
+                     _ step: (inout ChatCore, Moment) -> [ChatAction]) -> Flow {
+        var later: [ChatAction] = []
+        var effects = Effects()
         var answering = false
+        var flushOn: EventLoop?
         lock.withLock {
+            generation &+= 1
             var actions = step(&core, Self.now())
             // With --sync: the fsync ticket of this step's write, which what follows waits for.
             var gate: UInt64?
+            var staged: Staged?
+            // Where the held part of the step begins; nil while its actions are carried out at once.
+            var heldFrom: Int? = held.isEmpty ? nil : 0
             var index = 0
-            func queue(_ id: SessionID, _ entry: Outbox.Entry, size: Int, endsSession: Bool = false) {
-                guard let outbox = outboxes[id] else { return }
-                if let unread = outbox.enqueue(entry, size: size, limit: limits.maxUnreadBytes, endsSession: endsSession) {
-                    slow.append((id, unread))
-                }
-                touched.append(outbox)
-            }
             while index < actions.count {
                 let action = actions[index]
                 index += 1
                 switch action {
                 case .write(let write, let by):
                     do {
-                        if let ticket = try store.apply(write) { gate = ticket }
-                        if case .logout = write { flushUsers = true }
+                        if batch != nil, staged == nil, let position = try store.stage(write) {
+                            staged = Staged(position: position, write: write, by: by)
+                            if heldFrom == nil { heldFrom = index }
+                        } else {
+                            // Only a message is staged, and no step writes two messages, so no
+                            // line applied here can overtake a staged line of the same log.
+                            if let ticket = try store.apply(write) { gate = ticket }
+                            if case .logout = write { effects.flushUsers = true }
+                        }
                     } catch {
                         // Nothing of the step after its write happens; the rules say what does instead.
                         actions = core.writeFailed(write, by: by, error: "\(error)")
                         index = 0
+                        if staged == nil, heldFrom != nil { heldFrom = 0 }
                     }
-                case .send(let id, let frames):
-                    let bytes = Self.encode(frames)
-                    let notDurable = gate != nil && id == caller ? Self.notDurableReply : nil
-                    let ends = frames.contains { if case .event(let kind, _) = $0 { EventKind.endingSession.contains(kind) } else { false } }
-                    queue(id, .frames(bytes, gate: gate, notDurable: notDurable), size: bytes.readableBytes, endsSession: ends)
-                case .deliver(let ids, let frame):
-                    let bytes = Self.encode([frame])  // one buffer, shared by every recipient
-                    for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: bytes.readableBytes) }
-                case .close(let id):
-                    queue(id, .close, size: 0)
-                case .readHistory(let id, let request):
-                    queue(id, .history(request), size: 0)
-                    if id == caller { answering = true }
-                case .print, .verifyPassword, .hold, .loginDeadline, .loggedIn:
+                case .send, .deliver, .close, .readHistory, .print:
+                    if case .readHistory(caller, _) = action { answering = true }
+                    // Behind a held step, everything waits its turn: each client's queue keeps the rules' order.
+                    if heldFrom == nil { perform(action, caller: caller, gate: gate, &effects) }
+                case .verifyPassword, .hold, .loginDeadline, .loggedIn:
                     later.append(action)
                 }
             }
+            if let heldFrom, staged != nil || heldFrom < actions.count {
+                held.append(HeldStep(caller: caller, actions: actions, start: heldFrom, staged: staged, gate: gate))
+            }
+            if !held.isEmpty {
+                if let loop = batch {
+                    let id = ObjectIdentifier(loop)
+                    if !flushingLoops.contains(id) {
+                        flushingLoops.append(id)
+                        flushOn = loop
+                    }
+                } else {
+                    writeHeld(&effects)
+                }
+            }
         }
-        for outbox in touched { outbox.schedule() }
+        if let loop = flushOn { loop.execute { [self] in endOfTurn(on: loop) } }
+        finish(effects)
         var flow = answering ? Flow.wait : .next
         for action in later {
             switch action {
-            case .print(let lines):
-                output.events(lines)
             case .verifyPassword(let id, let candidate, let stored):
                 if id == caller { flow = .wait }
                 verify(id, candidate: candidate, stored: stored)
@@ -185,18 +247,124 @@ final class ChatEngine: @unchecked Sendable {
                 break
             }
         }
-        for (id, unread) in slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
-        if flushUsers { scheduleFlush() }
         return flow
+    }
+
+    /// The end of an event loop's turn: the batch is written and the held steps go out.
+    private func endOfTurn(on loop: EventLoop) {
+        var effects = Effects()
+        lock.withLock {
+            generation &+= 1
+            flushingLoops.removeAll { $0 == ObjectIdentifier(loop) }
+            writeHeld(&effects)
+        }
+        finish(effects)
+    }
+
+    /// Writes the staged lines, then carries out the held steps in order; a step whose write
+    /// failed is rolled back by the rules and its issuer told, as for a failed `apply`.
+    /// Under the lock.
+    private func writeHeld(_ effects: inout Effects) {
+        guard !held.isEmpty else { return }
+        var steps: [HeldStep] = []
+        swap(&steps, &held)
+        let written = store.writeStaged()
+        defer {
+            // The array's storage goes back for the next batch.
+            steps.removeAll(keepingCapacity: true)
+            if held.isEmpty { swap(&steps, &held) }
+        }
+        for step in steps {
+            var gate = step.gate
+            if let staged = step.staged {
+                if let error = written.failed[staged.position] {
+                    for action in core.writeFailed(staged.write, by: staged.by, error: "\(error)") {
+                        perform(action, caller: step.caller, gate: gate, &effects)
+                    }
+                    continue
+                }
+                if let ticket = written.ticket { gate = max(gate ?? 0, ticket) }
+            }
+            for action in step.actions[step.start...] { perform(action, caller: step.caller, gate: gate, &effects) }
+        }
+    }
+
+    /// Queues what an action says to clients, or notes what it prints. Under the lock.
+    private func perform(_ action: ChatAction, caller: SessionID?, gate: UInt64?, _ effects: inout Effects) {
+        func queue(_ id: SessionID, _ entry: Outbox.Entry, size: Int, endsSession: Bool = false) {
+            guard let outbox = outboxes[id] else { return }
+            if let unread = outbox.enqueue(entry, size: size, limit: limits.maxUnreadBytes, endsSession: endsSession) {
+                effects.slow.append((id, unread))
+            }
+            if outbox.touched != generation {
+                outbox.touched = generation
+                effects.touched.append(outbox)
+            }
+        }
+        switch action {
+        case .send(let id, let frames):
+            let bytes = Self.encode(frames)
+            let notDurable = gate != nil && id == caller ? Self.notDurableReply : nil
+            let ends = frames.contains { if case .event(let kind, _) = $0 { EventKind.endingSession.contains(kind) } else { false } }
+            queue(id, .frames(bytes, gate: gate, notDurable: notDurable), size: bytes.readableBytes, endsSession: ends)
+        case .deliver(let ids, let frame):
+            guard !ids.isEmpty else { return }
+            let bytes = Self.encode([frame])  // one buffer, shared by every recipient
+            let size = bytes.readableBytes
+            for id in ids { queue(id, .frames(bytes, gate: gate, notDurable: nil), size: size) }
+        case .close(let id):
+            queue(id, .close, size: 0)
+        case .readHistory(let id, let request):
+            queue(id, .history(request), size: 0)
+        case .print(let lines):
+            effects.prints += lines
+        default:
+            break
+        }
+    }
+
+    /// What a step leaves for after the lock: drains, event lines, cut-offs, the userlog rewrite.
+    private func finish(_ effects: Effects) {
+        // Event lines first: once a reply is out, its client may cause the next line (from
+        // another event loop), which must not print ahead of this one.
+        if !effects.prints.isEmpty { output.events(effects.prints) }
+        // Outboxes of this thread's event loop drain here; each other loop is woken once for all of its own.
+        var elsewhere: [ObjectIdentifier: (EventLoop, [Outbox])] = [:]
+        for outbox in effects.touched {
+            let loop = outbox.channel.eventLoop
+            if loop.inEventLoop {
+                outbox.schedule()
+            } else {
+                elsewhere[ObjectIdentifier(loop), default: (loop, [])].1.append(outbox)
+            }
+        }
+        for (loop, outboxes) in elsewhere.values {
+            loop.execute { for outbox in outboxes { outbox.schedule() } }
+        }
+        for (id, unread) in effects.slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
+        if effects.flushUsers { scheduleFlush() }
     }
 
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
 
+    /// The frames as wire bytes, written straight into one buffer of the right size.
     static func encode(_ frames: [ServerFrame]) -> ByteBuffer {
-        var text = ""
-        for frame in frames { text += frame.encoded }
-        return ByteBuffer(string: text)
+        var size = 0
+        for frame in frames { frame.visit { size += $0.utf8.count + 1 } }
+        var buffer = allocator.buffer(capacity: size)
+        for frame in frames {
+            var first = true
+            frame.visit { field in
+                if !first { buffer.writeInteger(UInt8(ascii: "\t")) }
+                first = false
+                buffer.writeString(field)
+            }
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        return buffer
     }
+
+    private static let allocator = ByteBufferAllocator()
 
     private static let notDurableReply = encode([.error(code: .storage, messages: [
         "Error. The server could not make that durable (fsync failed); it may be lost if the machine stops"])])

@@ -57,9 +57,12 @@ public final class ChatServer: @unchecked Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // The end of a client's input is an event, not a close: what it is owed (replies
+            // waiting for the end of a loop turn's batch) still goes out before the connection closes.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Each connection keeps its receive buffer between reads; chat frames are short, so
-            // start small (it grows for long frames): an idle session then holds 256 bytes, not 2 KiB.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+            // start small (it grows for long frames): an idle session then holds 64 bytes, not 2 KiB.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65536))
             .probingIdleConnections()
             .childChannelInitializer { [engine, configuration] channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -41,8 +41,7 @@ final class Connection: ChannelInboundHandler {
         switch engine.open(context.channel) {
         case .accepted(let outbox):
             self.outbox = outbox
-            let resume = NIOLoopBound(self, eventLoop: context.eventLoop)
-            outbox.onResume { resume.value.resumeWaiting() }
+            outbox.attach(self)
             read()  // frames that came before admission, if any, first
         case .refused(let frame):
             state = .closed
@@ -136,13 +135,27 @@ final class Connection: ChannelInboundHandler {
         backlog.removeAll()
         partial = nil
         if let outbox { engine.closed(outbox) }
-        outbox?.onResume(nil)
+        outbox?.attach(nil)
         outbox = nil
         self.context = nil
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            // The client sent its last byte: the answers to what it sent still go out (a
+            // reply may wait for the end of this loop turn's batch), then the connection closes.
+            if case .holding(let timer) = state { timer.cancel() }
+            state = .closed
+            backlog.removeAll()
+            partial = nil
+            guard let outbox else { return context.close(promise: nil) }
+            engine.endOfInput(outbox)
+            // A peer that never reads what it is owed is not waited for long.
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+            return
+        }
         // The server is stopping: the engine told every session already; close what it did not know.
         if event is ChannelShouldQuiesceEvent, outbox == nil { context.close(promise: nil) }
         context.fireUserInboundEventTriggered(event)

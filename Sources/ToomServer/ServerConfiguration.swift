@@ -108,6 +108,11 @@ public final class StandardServerOutput: ServerOutput, @unchecked Sendable {
                 writerWaiting = true
                 condition.wait()
                 writerWaiting = false
+                // Woken by the first lines after a quiet spell: under load, let a millisecond's
+                // lines gather, so the thread is woken (and writes) at most a thousand times a second.
+                condition.unlock()
+                usleep(1000)
+                condition.lock()
             }
             let text = pending
             pending = ""

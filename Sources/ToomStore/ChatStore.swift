@@ -24,6 +24,34 @@ public protocol ChatStore: AnyObject, Sendable {
     func verify(warn: @escaping @Sendable (String) -> Void)
     /// Finishes pending writes; returns a line for the operator about them, if any.
     func close() -> String?
+
+    /// Batching, for a store that can carry out many writes in fewer system calls: takes
+    /// the write without carrying it out yet and returns its position in the batch, or
+    /// nil when this write must go through `apply` instead. Nothing that depends on a staged
+    /// write may be said before `writeStaged` has carried it out.
+    func stage(_ write: StoreWrite) throws -> Int?
+    /// Carries out every staged write, in the order staged, and starts a new batch.
+    func writeStaged() -> StagedWrites
+}
+
+/// What became of a batch of staged writes.
+public struct StagedWrites {
+    /// With `--sync`: the ticket that covers every write of the batch (`whenDurable`).
+    public var ticket: UInt64?
+    /// The writes that failed, by their position in the batch, with why. Nothing of them is
+    /// in the record; the rules are told (`ChatCore.writeFailed`) as for a failed `apply`.
+    public var failed: [Int: Error]
+
+    public init(ticket: UInt64? = nil, failed: [Int: Error] = [:]) {
+        self.ticket = ticket
+        self.failed = failed
+    }
+}
+
+extension ChatStore {
+    /// A store that does not batch: every write goes through `apply`.
+    public func stage(_ write: StoreWrite) throws -> Int? { nil }
+    public func writeStaged() -> StagedWrites { StagedWrites() }
 }
 
 /// One message of an RDM answer: from a room, or a broadcast.

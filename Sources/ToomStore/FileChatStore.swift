@@ -17,6 +17,9 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
     private let directoryHandle: DirectoryHandle?
     private let warn: (String) -> Void
     private var credentialsStamp: FileStamp?
+    /// The logs with staged lines, in the order first staged, and the size of the batch.
+    private var stagedLogs: [MessageLog] = []
+    private var stagedCount = 0
 
     /// Opens the logs, repairing torn last lines, and empties `userlog.txt` (nobody is online).
     public init(directory: String, sync: Bool, warn: @escaping (String) -> Void) throws {
@@ -87,6 +90,49 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
                 userLog.remove(user: user)
                 return nil
             }
+        }
+    }
+
+    // MARK: Batches
+
+    /// Message lines wait in their log's buffer until `writeStaged`, which writes each log's
+    /// lines of the batch with one `write(2)`. Only messages are staged: a room or a login
+    /// changes what later commands may do, so those go through `apply` at once.
+    public func stage(_ write: StoreWrite) throws -> Int? {
+        try lock.withLock {
+            let log: MessageLog
+            let record: MessageRecord
+            let time: Int64
+            switch write {
+            case .broadcast(let r, let t):
+                (log, record, time) = (broadcasts, r, t)
+            case .roomMessage(let room, let r, let t):
+                (log, record, time) = (try self.log(of: room), r, t)
+            case .room, .login, .logout:
+                return nil
+            }
+            let position = stagedCount
+            stagedCount += 1
+            if !log.hasStaged { stagedLogs.append(log) }
+            log.stage(record, time: time, position: position)
+            return position
+        }
+    }
+
+    public func writeStaged() -> StagedWrites {
+        lock.withLock {
+            var result = StagedWrites()
+            for log in stagedLogs {
+                switch log.writeStaged() {
+                case .success(let ticket):
+                    if let ticket { result.ticket = max(result.ticket ?? 0, ticket) }
+                case .failure(let failure):
+                    for position in failure.positions { result.failed[position] = failure.error }
+                }
+            }
+            stagedLogs.removeAll(keepingCapacity: true)
+            stagedCount = 0
+            return result
         }
     }
 

@@ -106,6 +106,50 @@ public final class MessageLog: @unchecked Sendable {
         return ticket
     }
 
+    // MARK: Batches
+
+    /// Lines staged for the next `writeStaged`, and their positions in the store's batch.
+    private var staged = ""
+    private var stagedPositions: [Int] = []
+    private var stagedLast: (number: Int, time: Int64, ordered: Bool)?
+
+    var hasStaged: Bool { !stagedPositions.isEmpty }
+
+    /// Adds a message's line to the batch; it reaches the file with `writeStaged`.
+    func stage(_ record: MessageRecord, time: Int64, position: Int) {
+        record.appendLine(to: &staged)
+        staged += "\n"
+        stagedPositions.append(position)
+        let previous = stagedLast?.time ?? lastTime
+        stagedLast = (record.number, time, (stagedLast?.ordered ?? true) && time >= previous)
+    }
+
+    struct StagedFailure: Error {
+        let positions: [Int]
+        let error: Error
+    }
+
+    /// Writes the staged lines with one `write(2)`; if it fails, the file is cut back and
+    /// none of them counts.
+    func writeStaged() -> Result<GroupCommit.Ticket?, StagedFailure> {
+        defer {
+            staged = ""
+            stagedPositions.removeAll(keepingCapacity: true)
+            stagedLast = nil
+        }
+        do {
+            try file.append(staged)
+        } catch {
+            return .failure(StagedFailure(positions: stagedPositions, error: error))
+        }
+        if let last = stagedLast {
+            lastNumber = last.number
+            if !last.ordered { ordered.store(false, ordering: .relaxed) }
+            lastTime = last.time
+        }
+        return .success(commit?.wrote(file))
+    }
+
     // MARK: Reading (safe outside the server's lock)
 
     /// The messages after `time` numbered up to `through`, in file order, read lazily.
