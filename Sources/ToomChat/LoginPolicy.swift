@@ -6,6 +6,8 @@ struct LoginPolicy: Sendable {
     let blockDuration: Duration
     private var failures: [String: Int] = [:]
     private var blockedUntil: [String: Duration] = [:]
+    /// Blocks made on other servers (a shared store), as last reported.
+    var elsewhere: [String: Duration] = [:]
 
     init(attempts: Int, blockDuration: Duration) {
         self.attempts = attempts
@@ -13,6 +15,7 @@ struct LoginPolicy: Sendable {
     }
 
     func isBlocked(_ user: String, now: Duration) -> Bool {
+        if let until = elsewhere[user], now < until { return true }
         guard let until = blockedUntil[user] else { return false }
         return now < until
     }
@@ -40,12 +43,14 @@ struct LoginPolicy: Sendable {
     mutating func unblock(_ user: String, now: Duration) -> Bool {
         let wasBlocked = isBlocked(user, now: now)
         blockedUntil[user] = nil
+        elsewhere[user] = nil
         failures[user] = nil
         return wasBlocked
     }
 
     /// Users blocked at `now`, with the time left.
     func blocked(now: Duration) -> [(user: String, remaining: Duration)] {
-        blockedUntil.compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
+        blockedUntil.merging(elsewhere, uniquingKeysWith: max)
+            .compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
     }
 }

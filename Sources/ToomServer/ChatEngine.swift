@@ -119,6 +119,9 @@ final class ChatEngine: @unchecked Sendable {
         var slow: [(SessionID, Int)] = []
         var flushUsers = false
         var answering = false
+        // A shared store's writes, committed after the lock is released.
+        var commits: [(StoreWrite, SessionID?)] = []
+        let shared = store.shared
         lock.withLock {
             var actions = step(&core, Self.now())
             // With --sync: the fsync ticket of this step's write, which what follows waits for.
@@ -136,6 +139,11 @@ final class ChatEngine: @unchecked Sendable {
                 index += 1
                 switch action {
                 case .write(let write, let by):
+                    if shared != nil {
+                        // What depends on it comes from `ChatCore.committed`, after the commit.
+                        commits.append((write, by))
+                        continue
+                    }
                     do {
                         if let ticket = try store.apply(write) { gate = ticket }
                         if case .logout = write { flushUsers = true }
@@ -157,7 +165,7 @@ final class ChatEngine: @unchecked Sendable {
                 case .readHistory(let id, let request):
                     queue(id, .history(request), size: 0)
                     if id == caller { answering = true }
-                case .print, .verifyPassword, .hold, .loginDeadline, .loggedIn:
+                case .print, .verifyPassword, .hold, .loginDeadline, .loggedIn, .forward:
                     later.append(action)
                 }
             }
@@ -177,13 +185,71 @@ final class ChatEngine: @unchecked Sendable {
                 outbox(id)?.startLoginTimer(at: at) { [weak self] in self?.run { $0.loginDeadline(id, at: $1) } }
             case .loggedIn(let id, _):
                 outbox(id)?.cancelLoginTimer()
+            case .forward(let user, let frames):
+                var text = ""
+                for frame in frames { text += frame.encoded }
+                shared?.forward(to: user, .frames(text))
             default:
                 break
+            }
+        }
+        if let shared {
+            for (write, by) in commits {
+                // The caller reads its next frame once its write is committed and answered.
+                let waits = by != nil && by == caller
+                if waits { flow = .wait }
+                commit(write, by: by, resume: waits, to: shared)
             }
         }
         for (id, unread) in slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
         if flushUsers { scheduleFlush() }
         return flow
+    }
+
+    /// Commits a write to the shared store, off the lock and the event loops, then tells the
+    /// rules how it went and carries out what they say.
+    private func commit(_ write: StoreWrite, by: SessionID?, resume: Bool, to shared: SharedStore) {
+        shared.commit(write) { [self] result in
+            let flow = run(for: by) { core, now in
+                switch result {
+                case .success(let stored): return core.committed(stored, by: by, at: now)
+                case .failure(let refusal as SharedWriteRefusal): return core.refused(write, by: by, because: refusal, at: now)
+                case .failure(let error): return core.writeFailed(write, by: by, error: "\(error)")
+                }
+            }
+            if resume, flow == .next, let by { outbox(by)?.resumeReading() }
+        }
+    }
+
+    // MARK: A shared store
+
+    /// Follows what every server commits: deliveries in commit order, who is online everywhere.
+    func followSharedStore() {
+        guard let shared = store.shared else { return }
+        shared.follow(events: { [weak self] events in
+            self?.run { $0.arrived(events, at: $1) }
+        }, online: { [weak self] users, blocked in
+            guard let self else { return }
+            lock.withLock { core.onlineEverywhere(users, blocked: blocked, at: Self.now()) }
+        }, forwarded: { [weak self] user, what in
+            self?.forwarded(to: user, what)
+        })
+    }
+
+    /// Something another server passed to a user who may be online here.
+    private func forwarded(to user: String, _ what: Forwarded) {
+        switch what {
+        case .kick:
+            _ = kick(user, everywhere: false)
+        case .frames(let text):
+            let bytes = ByteBuffer(string: text)
+            let outbox: Outbox? = lock.withLock {
+                guard let id = core.session(of: user), let outbox = outboxes[id] else { return nil }
+                _ = outbox.enqueue(.frames(bytes, gate: nil, notDurable: nil), size: bytes.readableBytes, limit: limits.maxUnreadBytes)
+                return outbox
+            }
+            outbox?.schedule()
+        }
     }
 
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
@@ -208,8 +274,8 @@ final class ChatEngine: @unchecked Sendable {
         pool.submit { [self] state in
             guard state == .active else { return }
             let matches = PasswordCheck.matches(candidate, stored: stored)
-            run { $0.passwordChecked(id, matches: matches, at: $1) }
-            outbox(id)?.resumeReading()
+            // With a shared store the login is committed first; reading resumes after it.
+            if run(for: id, { $0.passwordChecked(id, matches: matches, at: $1) }) == .next { outbox(id)?.resumeReading() }
         }
     }
 
@@ -232,11 +298,16 @@ final class ChatEngine: @unchecked Sendable {
 
     // MARK: Operator
 
-    var onlineUsers: [UserLogRecord] { lock.withLock { core.onlineUsers } }
+    var onlineUsers: [UserLogRecord] { lock.withLock { core.everyoneOnline } }
     var rooms: [(id: Int, members: [String])] { lock.withLock { core.roomList } }
     var blocked: [(user: String, remaining: Duration)] { lock.withLock { core.blocked(at: Self.now()) } }
 
-    func kick(_ user: String) -> Bool {
+    /// Disconnects a user; with a shared store, on whichever server they are online.
+    func kick(_ user: String, everywhere: Bool = true) -> Bool {
+        if everywhere, let shared = store.shared, lock.withLock({ core.isOnlineElsewhere(user) }) {
+            shared.forward(to: user, .kick)
+            return true
+        }
         var found = false
         run { core, now in
             guard let actions = core.kick(user, at: now) else { return [] }
@@ -246,8 +317,13 @@ final class ChatEngine: @unchecked Sendable {
         return found
     }
 
+    /// Lifts a block; with a shared store, on every server.
     func unblock(_ user: String) -> ChatCore.UnblockResult {
-        lock.withLock { core.unblock(user, at: Self.now()) }
+        let result = lock.withLock { core.unblock(user, at: Self.now()) }
+        if let shared = store.shared, result != .noSuchUser {
+            commit(.unblock(user: user), by: nil, resume: false, to: shared)
+        }
+        return result
     }
 
     /// Tells every client the server stops, logs everyone out and closes every session.

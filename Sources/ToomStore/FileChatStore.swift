@@ -86,6 +86,8 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
             case .logout(let user):
                 userLog.remove(user: user)
                 return nil
+            case .block, .unblock:
+                return nil  // blocks live in the rules' memory when one server has the record
             }
         }
     }
