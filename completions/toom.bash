@@ -173,13 +173,13 @@ _toom() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    server|client|admin|replay|help)
+    server|client|admin|replay|import|export|help)
         # Offer subcommand argument completions
         "_toom_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'server client admin replay help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'server client admin replay import export help' -- "${cur}"))
         ;;
     esac
 }
@@ -188,7 +188,7 @@ _toom_server() {
     repeating_flags=()
     non_repeating_flags=(--fresh --sync --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
+    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --store --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
     __toom_offer_flags_options 2
 
     # Offer option value completions
@@ -206,6 +206,9 @@ _toom_server() {
         return
         ;;
     '--message-burst')
+        return
+        ;;
+    '--store')
         return
         ;;
     '--login-timeout')
@@ -322,7 +325,7 @@ _toom_replay() {
     repeating_flags=()
     non_repeating_flags=(--broadcasts --follow --version -h --help)
     repeating_options=(--room --user)
-    non_repeating_options=(--since --until --format --pace)
+    non_repeating_options=(--since --until --format --pace --store)
     __toom_offer_flags_options 1
 
     # Offer option value completions
@@ -344,6 +347,39 @@ _toom_replay() {
         return
         ;;
     '--pace')
+        return
+        ;;
+    '--store')
+        return
+        ;;
+    esac
+}
+
+_toom_import() {
+    repeating_flags=()
+    non_repeating_flags=(--replace --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--store)
+    __toom_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--store')
+        return
+        ;;
+    esac
+}
+
+_toom_export() {
+    repeating_flags=()
+    non_repeating_flags=(--replace --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--store)
+    __toom_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--store')
         return
         ;;
     esac

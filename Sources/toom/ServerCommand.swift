@@ -5,7 +5,9 @@ import NIOCore
 import ServiceLifecycle
 import ToomChat
 import ToomCore
+import ToomPostgres
 import ToomServer
+import ToomStore
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +19,9 @@ struct ServerCommand: AsyncParsableCommand {
         standard output, diagnostics to standard error. SIGINT and SIGTERM stop the server \
         gracefully: clients are told and the files are complete. With a terminal on standard \
         input the server's terminal is an operator console (type help); toom admin reaches \
-        the running server through toom.sock in the data directory.
+        the running server through toom.sock in the data directory. With --store (or TOOM_STORE) \
+        everything is kept in PostgreSQL instead of the files, and every server started with \
+        the same database is one chat.
         """
     )
 
@@ -48,8 +52,14 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("message-burst"), help: ArgumentHelp("Messages one user may send at once before --message-rate applies.", valueName: "n"))
     var messageBurst: Int = ChatSettings.defaultMessageBurst
 
+    @OptionGroup(title: "Several servers on one database")
+    var store: StoreOption
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
+
+    /// The database, from --store or TOOM_STORE; nil for the files.
+    var storeLocation: PostgresLocation? { get throws { try store.optionalLocation() } }
 
     func validate() throws {
         guard (0...65535).contains(port) else {
@@ -67,6 +77,32 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard messageBurst >= 1, messageBurst <= 1_000_000 else {
             throw ValidationError("Invalid --message-burst: \(messageBurst). It must be from 1 to 1000000")
+        }
+        if try storeLocation != nil {
+            if fresh { throw ValidationError("--fresh applies to the data directory's files, not to --store") }
+            if sync { throw ValidationError("--sync applies to the data directory's files; with --store every reply follows a commit") }
+        }
+    }
+
+    /// Opens the database; while it cannot be reached, says so once and tries again every two seconds.
+    static func open(_ location: PostgresLocation, output: ServerOutput) async throws -> PostgresChatStore {
+        let logger = Logger.server(output)
+        var told = false
+        while true {
+            do {
+                let store = try await PostgresChatStore.open(location, logger: Logger(label: "toom.postgres") { _ in SwiftLogNoOpLogHandler() },
+                                                             warn: { logger.warning("\($0)") })
+                if told { logger.info("the database at \(location) is reachable; starting") }
+                return store
+            } catch let error as PostgresChatStore.Refused {
+                throw error
+            } catch {
+                if !told {
+                    logger.warning("cannot reach the database at \(location): \(PostgresChatStore.describe(error)); trying again every 2 seconds")
+                    told = true
+                }
+                try await Task.sleep(for: .seconds(2))
+            }
         }
     }
 
@@ -87,7 +123,9 @@ struct ServerCommand: AsyncParsableCommand {
         let server: ChatServer
         do {
             try await AdminChannel.claim(dataDirectory: dataDirectory)
-            server = try ChatServer(configuration: configuration, output: output)
+            var record: ChatStore?
+            if let location = try storeLocation { record = try await Self.open(location, output: output) }
+            server = try ChatServer(configuration: configuration, output: output, store: record)
         } catch {
             Logger.server(output).error("cannot start: \(error)")
             throw ExitCode.failure
