@@ -233,3 +233,94 @@ extension ClusterTests {
         #expect(history.count == 4)
     }
 }
+
+extension ClusterTests {
+    @Test func uploadsAdminAndBlocksReachAcrossServers() async throws {
+        guard let (_, servers) = try await Self.servers(2) else { return }
+        let (a, b) = (servers[0], servers[1])
+        let hans = try await a.login("hans")
+        let yoda = try await b.login("yoda")
+        try await Self.expectOnline(hans, ["yoda"])
+
+        // UPD: the server of the presenter introduces it to the audience's server.
+        let sent = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try sent.write(to: hans.directory.appendingPathComponent("clip.bin"))
+        #expect(try await hans.command("UPD yoda clip.bin") == [])
+        try await hans.expect(Messages.uploaded("clip.bin"))
+        try await yoda.expect(Messages.received("clip.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_clip.bin")) == sent)
+
+        // A block made on one server holds on the other, for the right password too.
+        let vader = try a.client(directory: "vader-a")
+        try await vader.expect(Messages.usernamePrompt)
+        vader.send("vader")
+        for _ in 0..<2 {
+            try await vader.expect(Messages.passwordPrompt)
+            vader.send("wrong")
+            try await vader.expect(Messages.invalidPassword)
+        }
+        try await vader.expect(Messages.passwordPrompt)
+        vader.send("wrong")
+        try await vader.expect(Messages.passwordBlocked)
+        try await eventually("server b to list vader as blocked") {
+            try await admin(["list", "--data-dir", b.data.path]).out.contains("vader")
+        }
+        let elsewhere = try b.client(directory: "vader-b")
+        try await elsewhere.expect(Messages.usernamePrompt)
+        elsewhere.send("vader")
+        try await elsewhere.expect(Messages.passwordPrompt)
+        elsewhere.send(passwords["vader"]!)
+        try await elsewhere.expect(Messages.accountBlocked)
+
+        // toom admin through one server lists and kicks the users of all.
+        let everyone = try await admin(["list", "--data-dir", a.data.path])
+        #expect(everyone.out.contains("hans") && everyone.out.contains("yoda"), "\(everyone.out)")
+        let kick = try await admin(["kick", "yoda", "--data-dir", a.data.path])
+        #expect(kick.status == 0, "\(kick.out)\(kick.err)")
+        try await yoda.expect(Messages.kicked)
+        try await Self.expectOnline(hans, [])
+    }
+
+    @Test func aDatabaseOutageGivesOneLineErrorsAndServiceResumes() async throws {
+        guard ThrowawayPostgres.isAvailable else { return }
+        let postgres = try ThrowawayPostgres.start()
+        defer { postgres.stop() }
+        let url = try postgres.createDatabase()
+        let seed = try TemporaryDirectory("toom-seed")
+        try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
+        #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
+        let server = try await TestServer(extra: ["--store", url])
+        let hans = try await server.login("hans")
+        #expect(try await hans.command("BCM before")[0].hasPrefix("Broadcast message, #1 broadcast at "))
+
+        try postgres.pause()
+        let reply = try await hans.command("BCM during")
+        #expect(reply == ["Error. The server could not store that; nothing was recorded"], "\(reply)")
+        #expect(server.process.process.isRunning)
+
+        try postgres.resume()
+        try await eventually("BCM to be stored again") {
+            try await hans.command("BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true
+        }
+        let history = try await hans.command("RDM b 1 Jan 2020 00:00:00")
+        #expect(history.count == 2, "\(history)")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func aServerStartedWhileTheDatabaseIsDownWaitsForIt() async throws {
+        guard ThrowawayPostgres.isAvailable else { return }
+        let postgres = try ThrowawayPostgres.start()
+        defer { postgres.stop() }
+        let url = try postgres.createDatabase()
+        try postgres.pause()
+        let root = try TemporaryDirectory()
+        let server = try ToomProcess(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url],
+                                     in: root.url)
+        try await eventually("the server to say it waits for the database") { server.stderr.contains("cannot reach the database at") }
+        #expect(!server.stderr.contains("toom@127.0.0.1:\(postgres.port)/t1?"), "no URL parameters or password in messages")
+        try postgres.resume()
+        try await server.expect("Server listening on 127.0.0.1 port ")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+}
