@@ -463,7 +463,8 @@ public struct ChatCore {
         case .logout, .block, .unblock:
             break
         case .broadcast, .roomMessage, .room:
-            if let id { actions.append(.send(id, [.error(code: .storage, messages: ["Error. The server could not store that; nothing was recorded"])])) }
+            // The commit may have happened with only its answer lost: say no more than is known.
+            if let id { actions.append(.send(id, [.error(code: .storage, messages: [Messages.notConfirmed])])) }
         }
         return actions
     }

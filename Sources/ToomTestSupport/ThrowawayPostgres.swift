@@ -133,10 +133,29 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         _ = try Self.tool("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
     }
 
+    /// Starts the database again; after a crash, tries for a few seconds while the killed
+    /// server's processes go.
     public func resume() throws {
-        _ = try Self.tool("pg_ctl", ["-D", directory + "/data", "-o",
-                                     "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1",
-                                     "-l", directory + "/log", "-w", "start"])
+        var attempts = 0
+        while true {
+            do {
+                _ = try Self.tool("pg_ctl", ["-D", directory + "/data", "-o",
+                                             "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1",
+                                             "-l", directory + "/log", "-w", "start"])
+                return
+            } catch {
+                attempts += 1
+                if attempts >= 20 { throw error }
+                usleep(250_000)
+            }
+        }
+    }
+
+    /// Kills the database server with SIGKILL, as a crash would (no shutdown, no checkpoint).
+    public func crash() throws {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+              let pid = Int32(text.prefix { $0 != "\n" }) else { throw Failure(description: "no postmaster.pid") }
+        kill(pid, SIGKILL)
     }
 
     /// Stops the cluster and removes its directory.

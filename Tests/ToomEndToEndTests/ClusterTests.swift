@@ -295,7 +295,7 @@ extension ClusterTests {
 
         try postgres.pause()
         let reply = try await hans.command("BCM during")
-        #expect(reply == ["Error. The server could not store that; nothing was recorded"], "\(reply)")
+        #expect(reply == [Messages.notConfirmed], "\(reply)")
         #expect(server.process.process.isRunning)
 
         try postgres.resume()
@@ -322,5 +322,76 @@ extension ClusterTests {
         try await server.expect("Server listening on 127.0.0.1 port ")
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
+    }
+}
+
+extension ClusterTests {
+    /// Three servers under load; PostgreSQL is killed with -9 and restarted, then one server
+    /// is killed with -9. Every message a client was told was stored is in the database with
+    /// the number it was told, and a live user on a surviving server saw every broadcast
+    /// exactly once, in number order.
+    @Test func noAcknowledgedMessageIsLostWhenPostgresOrAServerIsKilled() async throws {
+        guard ThrowawayPostgres.isAvailable else { return }
+        let postgres = try ThrowawayPostgres.start()
+        defer { postgres.stop() }
+        let url = try postgres.createDatabase()
+        let seed = try TemporaryDirectory("toom-seed")
+        try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
+        #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
+        var servers: [TestServer] = []
+        for _ in 0..<3 { servers.append(try await TestServer(extra: ["--store", url, "--message-rate", "0"])) }
+        let watcher = try await servers[0].login("vader", extra: ["--live"])
+        let senders = [("hans", servers[0]), ("yoda", servers[1]), ("luke", servers[2])]
+        var clients: [(String, ToomProcess)] = []
+        for (user, server) in senders { clients.append((user, try await server.login(user))) }
+        let count = 150
+        for (user, client) in clients {
+            client.send((1...count).map { "BCM \(user)-\($0)" }.joined(separator: "\n"))
+        }
+        func replies(_ client: ToomProcess) -> [String] {
+            client.lines.filter { $0.hasPrefix("Broadcast message, #") || $0.hasPrefix("Error.") }
+        }
+        try await eventually("some messages stored") { clients.allSatisfy { replies($0.1).count >= 20 } }
+        try postgres.crash()
+        try await Task.sleep(for: .milliseconds(500))
+        try postgres.resume()
+        try await eventually("more messages stored after the restart") {
+            clients.allSatisfy { replies($0.1).filter { $0.hasPrefix("Broadcast") }.count >= 60 }
+        }
+        servers[2].process.signal(SIGKILL)
+        _ = try await servers[2].process.waitForExit()
+        for (_, client) in clients.prefix(2) {
+            try await eventually("every command answered", timeout: .seconds(120)) { replies(client).count == count }
+        }
+
+        // What each client was told, command by command (one reply each, in order).
+        var acknowledged: [Int: String] = [:]
+        for (user, client) in clients {
+            for (index, reply) in replies(client).enumerated() where reply.hasPrefix("Broadcast message, #") {
+                let number = Int(reply.dropFirst("Broadcast message, #".count).prefix { $0 != " " })!
+                #expect(acknowledged[number] == nil, "#\(number) acknowledged twice")
+                acknowledged[number] = "\(user)-\(index + 1)"
+            }
+        }
+        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        var stored: [Int: String] = [:]
+        for line in try postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
+            let fields = line.split(separator: "|", maxSplits: 1)
+            stored[Int(fields[0])!] = String(fields[1])
+        }
+        #expect(acknowledged.count >= 120, "\(acknowledged.count) acknowledged")
+        for (number, message) in acknowledged {
+            #expect(stored[number] == message, "#\(number) \(message) acknowledged, stored: \(stored[number] ?? "nothing")")
+        }
+        #expect(stored.keys.sorted() == Array(1...stored.count), "numbers without gaps")
+
+        // The live user saw every stored broadcast once, in order, across the restart.
+        let last = stored.count
+        try await eventually("vader to see #\(last)", timeout: .seconds(30)) { watcher.stdout.contains("#\(last); ") }
+        let seen = watcher.lines.compactMap { line -> Int? in
+            guard line.hasPrefix("#"), line.hasSuffix("."), line.contains(" broadcast at ") else { return nil }
+            return Int(line.dropFirst().prefix { $0 != ";" })
+        }
+        #expect(seen == Array(1...last), "deliveries: \(seen.count) of \(last)")
     }
 }
