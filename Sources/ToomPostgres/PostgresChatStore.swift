@@ -22,6 +22,19 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     private let runTask: Task<Void, Never>
     private let state: NIOLockedValueBox<State>
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+    private let posts = NIOLockedValueBox(PostQueue())
+
+    struct PendingPost: Sendable {
+        let room: Int
+        let time: Int64
+        let record: MessageRecord
+        let done: @Sendable (Result<Int, Error>) -> Void
+    }
+
+    struct PostQueue: Sendable {
+        var pending: [PendingPost] = []
+        var draining = false
+    }
     /// How long a server's users stay online after its last renewal; renewed every third of it.
     static let lease: Int = 10
     /// How long one query may take before the command that needs it is told the database is unreachable.
@@ -293,13 +306,46 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
+    /// Stores a message and returns its number. Messages wait for the transaction in flight
+    /// and then go together in the next (group commit): every message takes the feed row's
+    /// lock until its transaction commits, so one commit for many is what lets a database
+    /// store more than one message per WAL flush.
     private func post(room: Int, _ record: MessageRecord, time: Int64) async throws -> Int {
-        for try await (_, number) in try await query("""
-            select feed, n from toom_post(\(room), \(time), \(record.timestamp), \(record.user), \(record.message))
-            """).decode((Int64, Int).self) {
-            return number
+        try await withCheckedThrowingContinuation { continuation in
+            let start: Bool = posts.withLockedValue { queue in
+                queue.pending.append(PendingPost(room: room, time: time, record: record, done: { continuation.resume(with: $0) }))
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            if start { Task { await drainPosts() } }
         }
-        throw StoreUnavailable(reason: "no number from the database")
+    }
+
+    private func drainPosts() async {
+        while true {
+            let batch: [PendingPost] = posts.withLockedValue { queue in
+                let batch = Array(queue.pending.prefix(500))
+                queue.pending.removeFirst(batch.count)
+                if batch.isEmpty { queue.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                var numbers = Array(repeating: 0, count: batch.count)
+                let rows = try await query("""
+                    select o_index, o_n from toom_post_batch(\(batch.map(\.room)), \(batch.map(\.time)),
+                        \(batch.map(\.record.timestamp)), \(batch.map(\.record.user)), \(batch.map(\.record.message)))
+                    """)
+                for try await (index, number) in rows.decode((Int, Int).self) where (1...batch.count).contains(index) {
+                    numbers[index - 1] = number
+                }
+                for (post, number) in zip(batch, numbers) {
+                    post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
+                }
+            } catch {
+                for post in batch { post.done(.failure(error)) }
+            }
+        }
     }
 
     public func follow(events: @escaping @Sendable ([SharedEvent]) -> Void,

@@ -5,7 +5,7 @@ import PostgresNIO
 /// itself. `toom_schema` holds the version; a database of a newer version is refused.
 ///
 /// Every message and room gets a `feed` number from the one row of `toom_feed`, updated in
-/// the committing transaction: the row lock is held until commit, so feed numbers (and with
+/// the committing transaction (`toom_post_batch` stores a server's waiting messages in one): the row lock is held until commit, so feed numbers (and with
 /// them broadcast numbers, room ids and room message numbers, taken under the same lock)
 /// become visible strictly in order, without gaps in the numbers the spec shows. A server
 /// that has delivered everything up to feed number f only ever needs `feed > f`.
@@ -82,18 +82,21 @@ enum Schema {
                 until timestamptz not null)
             """,
             """
-            create function toom_post(p_room bigint, p_time bigint, p_ts text, p_user text, p_message text)
-            returns table (feed bigint, n bigint) language plpgsql as $$
-            declare f bigint; num bigint;
+            create function toom_post_batch(p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[], p_messages text[])
+            returns table (o_index bigint, o_n bigint) language plpgsql as $$
+            declare i int; f bigint; num bigint;
             begin
-                update toom_feed set last = last + 1 returning last into f;
-                if p_room <> 0 and not exists (select 1 from toom_rooms r where r.id = p_room) then
-                    raise exception 'no room %', p_room;
-                end if;
-                select coalesce(max(m.n), 0) + 1 into num from toom_messages m where m.room = p_room;
-                insert into toom_messages values (f, p_room, num, p_time, p_ts, p_user, p_message);
+                for i in 1 .. coalesce(array_length(p_rooms, 1), 0) loop
+                    if p_rooms[i] <> 0 and not exists (select 1 from toom_rooms r where r.id = p_rooms[i]) then
+                        o_index := i; o_n := 0; return next;
+                        continue;
+                    end if;
+                    update toom_feed set last = last + 1 returning last into f;
+                    select coalesce(max(m.n), 0) + 1 into num from toom_messages m where m.room = p_rooms[i];
+                    insert into toom_messages values (f, p_rooms[i], num, p_times[i], p_ts[i], p_users[i], p_messages[i]);
+                    o_index := i; o_n := num; return next;
+                end loop;
                 perform pg_notify('toom', 'f');
-                return query select f, num;
             end $$
             """,
             """
