@@ -20,7 +20,7 @@ struct ClusterScenario {
             throw Skipped("cluster: \(ThrowawayPostgres.unavailableReason!)")
         }
         let seconds = context.quick ? 3.0 : 10.0
-        let postgres = try ThrowawayPostgres.start()
+        let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
         let ingest = IngestScenario(context: context)
         let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
@@ -39,7 +39,7 @@ struct ClusterScenario {
         var measured: [Int: IngestScenario.Measured] = [:]
         var delivery: FanoutLoad.Result?
         for count in [1, 2] {
-            let url = try postgres.createDatabase()
+            let url = try await postgres.createDatabase()
             let imported = try await ToomTestSupport.run([context.toomPath, "import", scratch.url.path, "--store", url])
             guard imported.status == 0 else { throw BenchError("toom import: \(imported.err)") }
             var servers: [ServerProcess] = []
@@ -128,9 +128,9 @@ struct ClusterScenario {
     /// Transactions per second of pgbench inserting one row each, or nil without pgbench.
     private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> Double? {
         guard let bin = ThrowawayPostgres.binaries, FileManager.default.isExecutableFile(atPath: bin + "/pgbench") else { return nil }
-        let url = try postgres.createDatabase()
+        let url = try await postgres.createDatabase()
         let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
-        try postgres.psql(name, "create table bench_messages (id bigserial primary key, ts text, username text, message text)")
+        try await postgres.psql(name, "create table bench_messages (id bigserial primary key, ts text, username text, message text)")
         let scratch = try Scratch("cluster-pgbench")
         try scratch.write("insert.sql", "insert into bench_messages (ts, username, message) values ('26 Nov 2026 04:00:00', 'u1', 'message 1 from u1');\n")
         let result = try await ToomTestSupport.run([bin + "/pgbench", "-n", "-c", String(clients), "-j", "2", "-T", String(Int(seconds)), "-M", "prepared",

@@ -516,7 +516,7 @@ public struct ChatCore {
     /// The users online on every server as the shared store reports them; those of this
     /// server are kept as this server knows them.
     public mutating func onlineEverywhere(_ users: [UserLogRecord], blocked: [String: Duration] = [:], at now: Moment? = nil) {
-        if let now { login.elsewhere = blocked.mapValues { now.monotonic + $0 } }
+        if let now { login.reconcile(blocked.mapValues { now.monotonic + $0 }, now: now.monotonic) }
         elsewhere = users.filter { online[$0.user] == nil }.map { var u = $0; u.sequence = 0; return u }
         elsewhereByUser = Dictionary(elsewhere.map { ($0.user, $0) }, uniquingKeysWith: { a, _ in a })
     }

@@ -8,6 +8,8 @@ struct LoginPolicy: Sendable {
     private var blockedUntil: [String: Duration] = [:]
     /// Blocks made on other servers (a shared store), as last reported.
     var elsewhere: [String: Duration] = [:]
+    /// When each block of this server's began.
+    private var blockedAt: [String: Duration] = [:]
 
     init(attempts: Int, blockDuration: Duration) {
         self.attempts = attempts
@@ -28,6 +30,7 @@ struct LoginPolicy: Sendable {
         if count >= attempts {
             failures[user] = nil
             blockedUntil[user] = now + blockDuration
+            blockedAt[user] = now
             return .blocked
         }
         failures[user] = count
@@ -46,6 +49,17 @@ struct LoginPolicy: Sendable {
         elsewhere[user] = nil
         failures[user] = nil
         return wasBlocked
+    }
+
+    /// A shared store reported the blocks of every server (`blocked`, with their ends): a
+    /// block of this server's that the store no longer has was lifted by an operator on
+    /// another server. Blocks younger than `settle` may not be in the store yet and stay.
+    mutating func reconcile(_ blocked: [String: Duration], now: Duration, settle: Duration = .seconds(3)) {
+        elsewhere = blocked
+        for (user, began) in blockedAt where blocked[user] == nil && now - began > settle {
+            blockedUntil[user] = nil
+            blockedAt[user] = nil
+        }
     }
 
     /// Users blocked at `now`, with the time left.

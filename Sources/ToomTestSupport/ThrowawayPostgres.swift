@@ -5,6 +5,11 @@ import Foundation
 /// stopped (and its directory removed) by `stop()`. As root, the server runs as the
 /// `postgres` user through `runuser` (PostgreSQL refuses to run as root). The guide's
 /// recipe, in code (docs: ../shared/guide/ENGINEERING.md, "PostgreSQL in tests").
+///
+/// Every operation that waits for a program is async and waits on a thread of its own
+/// (`offPool`), never on the cooperative pool: `initdb` and `pg_ctl` take seconds, and two
+/// pool threads (a two-core machine) blocked that long stall every other test running
+/// meanwhile.
 public final class ThrowawayPostgres: @unchecked Sendable {
     public let port: Int
     public let directory: String
@@ -79,7 +84,11 @@ public final class ThrowawayPostgres: @unchecked Sendable {
     }
 
     /// Starts a new cluster; about a second.
-    public static func start() throws -> ThrowawayPostgres {
+    public static func start() async throws -> ThrowawayPostgres {
+        try await offPool { try startBlocking() }
+    }
+
+    private static func startBlocking() throws -> ThrowawayPostgres {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if geteuid() == 0, let user = getpwnam("postgres") {
@@ -112,15 +121,19 @@ public final class ThrowawayPostgres: @unchecked Sendable {
     public func url(_ database: String) -> String { "postgres://toom@127.0.0.1:\(port)/\(database)?sslmode=disable" }
 
     /// A new, empty database; returns its URL.
-    public func createDatabase() throws -> String {
+    public func createDatabase() async throws -> String {
         let name: String = lock.withLock { databases += 1; return "t\(databases)" }
-        _ = try psql("postgres", "create database \(name)")
+        try await psql("postgres", "create database \(name)")
         return url(name)
     }
 
     /// Runs SQL through `psql` (test fixtures only: never text from a user).
     @discardableResult
-    public func psql(_ database: String, _ sql: String) throws -> String {
+    public func psql(_ database: String, _ sql: String) async throws -> String {
+        try await offPool { try self.psqlBlocking(database, sql) }
+    }
+
+    private func psqlBlocking(_ database: String, _ sql: String) throws -> String {
         guard let bin = Self.binaries else { throw Failure(description: "no PostgreSQL") }
         let (status, output) = try Self.runToFile("\(bin)/psql", [
             "postgresql://toom@127.0.0.1:\(port)/\(database)", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
@@ -129,13 +142,21 @@ public final class ThrowawayPostgres: @unchecked Sendable {
     }
 
     /// Stops the database (for outage tests); `resume` starts it again on the same port.
-    public func pause() throws {
+    public func pause() async throws {
+        try await offPool { try self.pauseBlocking() }
+    }
+
+    private func pauseBlocking() throws {
         _ = try Self.tool("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
     }
 
     /// Starts the database again; after a crash, tries for a few seconds while the killed
     /// server's processes go.
-    public func resume() throws {
+    public func resume() async throws {
+        try await offPool { try self.resumeBlocking() }
+    }
+
+    private func resumeBlocking() throws {
         var attempts = 0
         while true {
             do {
@@ -164,6 +185,13 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         guard first else { return }
         _ = try? Self.tool("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Runs blocking work on a thread of its own and awaits it, leaving the cooperative pool free.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
 

@@ -72,6 +72,24 @@ import ToomCore
         #expect(exists.frames(to: hans) == [error(.roomExists, "a separate room (ID: 3) already created for these users")])
     }
 
+    @Test func aBlockHoldsEverywhereAndALiftElsewhereReachesIt() {
+        var chat = Self.chat()
+        let vader = chat.atPassword("vader")
+        var last: [ChatAction] = []
+        for _ in 0..<3 { last = chat.send(vader, "PASS\twrong\t6000") }
+        #expect(last.writes == [.block(user: "vader", seconds: 10)], "the block is written for the other servers")
+        // The store has not seen it yet: it holds here.
+        chat.core.onlineEverywhere([], blocked: [:], at: chat.now)
+        #expect(chat.core.blocked(at: chat.now).map(\.user) == ["vader"])
+        // A block made on another server holds here too.
+        chat.core.onlineEverywhere([], blocked: ["vader": .seconds(8), "luke": .seconds(5)], at: chat.now)
+        #expect(chat.core.blocked(at: chat.now).map(\.user) == ["luke", "vader"])
+        // Lifted through another server: gone from the store, gone here.
+        chat.advance(.seconds(4))
+        chat.core.onlineEverywhere([], blocked: [:], at: chat.now)
+        #expect(chat.core.blocked(at: chat.now).isEmpty)
+    }
+
     @Test func aLoginCommittedAfterItsSessionWentIsUndone() {
         var chat = Self.chat()
         let luke = chat.atPassword("luke")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ToomCore
 import ToomTestSupport
@@ -7,22 +8,27 @@ import ToomTestSupport
 /// one chat. One throwaway cluster serves the suite (stopped when the test process exits),
 /// a database per test. Skipped, saying why, where PostgreSQL is not installed.
 @Suite(.serialized) struct ClusterTests {
-    static let postgres: ThrowawayPostgres? = {
+    private static let startup = Task<ThrowawayPostgres?, Never> {
         guard ThrowawayPostgres.isAvailable else { return nil }
         do {
-            let cluster = try ThrowawayPostgres.start()
-            atexit { ClusterTests.postgres?.stop() }
+            let cluster = try await ThrowawayPostgres.start()
+            running.withLock { $0 = cluster }
+            atexit { ClusterTests.running.withLock { $0?.stop() } }
             return cluster
         } catch {
             print("SKIPPED PostgreSQL tests: cannot start a cluster: \(error)")
             return nil
         }
-    }()
+    }
+    private static let running = Mutex<ThrowawayPostgres?>(nil)
+
+    /// The suite's cluster, started on first use; nil when skipped.
+    static var postgres: ThrowawayPostgres? { get async { await startup.value } }
 
     /// A fresh database holding the bundled accounts (through `toom import`), or nil when skipped.
     static func database() async throws -> String? {
-        guard let postgres else { return nil }
-        let url = try postgres.createDatabase()
+        guard let postgres = await postgres else { return nil }
+        let url = try await postgres.createDatabase()
         let seed = try TemporaryDirectory("toom-seed")
         try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
         let imported = try await runToom(["import", seed.url.path, "--store", url])
@@ -144,9 +150,9 @@ import ToomTestSupport
     }
 
     @Test func aNewerSchemaIsRefusedWithOneLine() async throws {
-        guard let postgres = Self.postgres, let url = try await Self.database() else { return }
+        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
         let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
-        try postgres.psql(name, "update toom_schema set version = 99")
+        try await postgres.psql(name, "update toom_schema set version = 99")
         let root = try TemporaryDirectory()
         let result = try await runToom(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url])
         #expect(result.status == 1)
@@ -177,8 +183,8 @@ extension ToomProcess {
 
 extension ClusterTests {
     @Test func importThenExportIsByteForByteAndNumberingContinues() async throws {
-        guard let postgres = Self.postgres else { return }
-        let url = try postgres.createDatabase()
+        guard let postgres = await Self.postgres else { return }
+        let url = try await postgres.createDatabase()
         // A data directory as the file store writes it.
         let files = try await TestServer()
         let hans = try await files.login("hans")
@@ -272,20 +278,30 @@ extension ClusterTests {
         elsewhere.send(passwords["vader"]!)
         try await elsewhere.expect(Messages.accountBlocked)
 
+        // Unblocked through the other server, the account can log in where it was blocked.
+        let unblock = try await admin(["unblock", "vader", "--data-dir", b.data.path])
+        #expect(unblock.status == 0, "\(unblock.out)\(unblock.err)")
+        try await eventually("server a to drop the block") {
+            let list = try await admin(["list", "--data-dir", a.data.path]).out
+            return !list.contains("vader")
+        }
+        let lifted = try await a.login("vader")
+
         // toom admin through one server lists and kicks the users of all.
         let everyone = try await admin(["list", "--data-dir", a.data.path])
         #expect(everyone.out.contains("hans") && everyone.out.contains("yoda"), "\(everyone.out)")
         let kick = try await admin(["kick", "yoda", "--data-dir", a.data.path])
         #expect(kick.status == 0, "\(kick.out)\(kick.err)")
         try await yoda.expect(Messages.kicked)
-        try await Self.expectOnline(hans, [])
+        try await Self.expectOnline(hans, ["vader"])
+        withExtendedLifetime(lifted) {}
     }
 
     @Test func aDatabaseOutageGivesOneLineErrorsAndServiceResumes() async throws {
         guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try ThrowawayPostgres.start()
+        let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let url = try postgres.createDatabase()
+        let url = try await postgres.createDatabase()
         let seed = try TemporaryDirectory("toom-seed")
         try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
         #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
@@ -293,12 +309,12 @@ extension ClusterTests {
         let hans = try await server.login("hans")
         #expect(try await hans.command("BCM before")[0].hasPrefix("Broadcast message, #1 broadcast at "))
 
-        try postgres.pause()
+        try await postgres.pause()
         let reply = try await hans.command("BCM during")
         #expect(reply == [Messages.notConfirmed], "\(reply)")
         #expect(server.process.process.isRunning)
 
-        try postgres.resume()
+        try await postgres.resume()
         try await eventually("BCM to be stored again") {
             try await hans.command("BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true
         }
@@ -309,16 +325,16 @@ extension ClusterTests {
 
     @Test func aServerStartedWhileTheDatabaseIsDownWaitsForIt() async throws {
         guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try ThrowawayPostgres.start()
+        let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let url = try postgres.createDatabase()
-        try postgres.pause()
+        let url = try await postgres.createDatabase()
+        try await postgres.pause()
         let root = try TemporaryDirectory()
         let server = try ToomProcess(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url],
                                      in: root.url)
         try await eventually("the server to say it waits for the database") { server.stderr.contains("cannot reach the database at") }
         #expect(!server.stderr.contains("toom@127.0.0.1:\(postgres.port)/t1?"), "no URL parameters or password in messages")
-        try postgres.resume()
+        try await postgres.resume()
         try await server.expect("Server listening on 127.0.0.1 port ")
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
@@ -332,9 +348,9 @@ extension ClusterTests {
     /// exactly once, in number order.
     @Test func noAcknowledgedMessageIsLostWhenPostgresOrAServerIsKilled() async throws {
         guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try ThrowawayPostgres.start()
+        let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let url = try postgres.createDatabase()
+        let url = try await postgres.createDatabase()
         let seed = try TemporaryDirectory("toom-seed")
         try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
         #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
@@ -354,7 +370,7 @@ extension ClusterTests {
         try await eventually("some messages stored") { clients.allSatisfy { replies($0.1).count >= 20 } }
         try postgres.crash()
         try await Task.sleep(for: .milliseconds(500))
-        try postgres.resume()
+        try await postgres.resume()
         try await eventually("more messages stored after the restart") {
             clients.allSatisfy { replies($0.1).filter { $0.hasPrefix("Broadcast") }.count >= 60 }
         }
@@ -375,7 +391,7 @@ extension ClusterTests {
         }
         let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
         var stored: [Int: String] = [:]
-        for line in try postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
+        for line in try await postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
             let fields = line.split(separator: "|", maxSplits: 1)
             stored[Int(fields[0])!] = String(fields[1])
         }
