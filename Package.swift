@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Pure Swift, no I/O: wire codec, timestamps, log-line formats, credentials, command parsing.
@@ -31,6 +32,15 @@ let package = Package(
         ]),
         // Where the record lives: the file store of spec §3, behind the `ChatStore` interface.
         .target(name: "ToomStore", dependencies: ["ToomCore", "ToomChat"]),
+        // The record in PostgreSQL (spec §11): several servers on one database are one chat.
+        // Its own target, so the rules and the file store never import a database driver.
+        .target(name: "ToomPostgres", dependencies: [
+            "ToomCore",
+            "ToomChat",
+            "ToomStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // libedit opened with dlopen at run time: builds without libedit headers, runs without libedit.
         .target(
             name: "CLineEditor",
@@ -105,6 +115,8 @@ let package = Package(
                 "ToomClient",
                 "ToomReplay",
                 "ToomTransfer",
+                "ToomStore",
+                "ToomPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -173,13 +173,13 @@ _toom() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    server|client|admin|replay|passwd|help)
+    server|client|admin|replay|passwd|import|export|help)
         # Offer subcommand argument completions
         "_toom_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'server client admin replay passwd help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'server client admin replay passwd import export help' -- "${cur}"))
         ;;
     esac
 }
@@ -188,7 +188,7 @@ _toom_server() {
     repeating_flags=()
     non_repeating_flags=(--fresh --sync --require-tls --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --tls-cert --tls-key --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
+    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --tls-cert --tls-key --store --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
     __toom_offer_flags_options 2
 
     # Offer option value completions
@@ -212,6 +212,9 @@ _toom_server() {
         return
         ;;
     '--tls-key')
+        return
+        ;;
+    '--store')
         return
         ;;
     '--login-timeout')
@@ -331,7 +334,7 @@ _toom_replay() {
     repeating_flags=()
     non_repeating_flags=(--broadcasts --follow --version -h --help)
     repeating_options=(--room --user)
-    non_repeating_options=(--since --until --format --pace)
+    non_repeating_options=(--since --until --format --pace --store)
     __toom_offer_flags_options 1
 
     # Offer option value completions
@@ -355,6 +358,9 @@ _toom_replay() {
     '--pace')
         return
         ;;
+    '--store')
+        return
+        ;;
     esac
 }
 
@@ -368,6 +374,36 @@ _toom_passwd() {
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
+        return
+        ;;
+    esac
+}
+
+_toom_import() {
+    repeating_flags=()
+    non_repeating_flags=(--replace --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--store)
+    __toom_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--store')
+        return
+        ;;
+    esac
+}
+
+_toom_export() {
+    repeating_flags=()
+    non_repeating_flags=(--replace --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--store)
+    __toom_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--store')
         return
         ;;
     esac

@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, fanout, history, upload, logins
+    case sessions, ingest, fanout, history, upload, logins, cluster
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -25,7 +25,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins, cluster.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
@@ -49,6 +49,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             case .history: table = try await HistoryScenario(context: context).run()
             case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             case .logins: table = try await LoginsScenario(context: context).run()
+            case .cluster: table = try await ClusterScenario(context: context).run()
             }
             RawOutput.write(1, table.render() + "\n")
         }

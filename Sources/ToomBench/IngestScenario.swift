@@ -131,7 +131,7 @@ struct IngestScenario {
 
     /// Every connection sends back to back until the time is up; returns the rate, the latencies (µs)
     /// and the server's CPU time per message.
-    private func drive(_ connections: [LineClient], server: ServerProcess, seconds: Double,
+    func drive(_ connections: [LineClient], server: ServerProcess, seconds: Double,
                        frame: @escaping @Sendable (Int, Int) -> String) async throws -> Measured {
         let cpuBefore = server.cpuSeconds
         let start = DispatchTime.now().uptimeNanoseconds

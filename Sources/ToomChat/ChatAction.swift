@@ -32,6 +32,11 @@ public enum StoreWrite: Sendable, Equatable {
     /// A logout: the user's line goes and the rest are renumbered. Cannot fail: the file
     /// follows later, and many logouts share one rewrite.
     case logout(user: String)
+    /// A shared store only: an account blocked for `seconds` (spec §4), which holds on
+    /// every server; and a block lifted by the operator. The file store keeps blocks in
+    /// the rules' memory and never sees these.
+    case block(user: String, seconds: Double)
+    case unblock(user: String)
 }
 
 /// An RDM to answer from the store: the messages after `after` among the first `through`
@@ -83,6 +88,8 @@ public enum ChatAction: Sendable, Equatable {
     case loginDeadline(SessionID, at: Duration)
     /// The session logged in.
     case loggedIn(SessionID, user: String)
+    /// Frames for a user online on another server (a shared store only): an `UPD` offer.
+    case forward(user: String, [ServerFrame])
 }
 
 /// The rules' settings: spec §4 and §8, and the login limits.
@@ -121,9 +128,30 @@ public struct ChatSettings: Sendable {
 public struct ChatSnapshot: Sendable {
     public var lastBroadcast: Int
     public var rooms: [(room: RoomRecord, lastMessage: Int)]
+    /// The record is shared by several servers (spec §11): the store numbers messages and
+    /// rooms when it commits (`ChatCore.committed`), and live deliveries come from what any
+    /// server committed, in commit order (`ChatCore.arrived`).
+    public var shared: Bool
 
-    public init(lastBroadcast: Int = 0, rooms: [(room: RoomRecord, lastMessage: Int)] = []) {
+    public init(lastBroadcast: Int = 0, rooms: [(room: RoomRecord, lastMessage: Int)] = [], shared: Bool = false) {
         self.lastBroadcast = lastBroadcast
         self.rooms = rooms
+        self.shared = shared
     }
+}
+
+/// What a shared store tells every server: a message or a room that some server committed,
+/// in commit order, with the number the store gave it.
+public enum SharedEvent: Sendable, Equatable {
+    case broadcast(MessageRecord)
+    case roomMessage(room: Int, MessageRecord)
+    case room(RoomRecord)
+}
+
+/// A write that a shared store refused because another server got there first.
+public enum SharedWriteRefusal: Error, Sendable, Equatable {
+    /// The user is online on some server.
+    case alreadyOnline
+    /// A room with the same members exists, with this id.
+    case roomExists(Int)
 }

@@ -13,6 +13,8 @@ public struct ChatCore {
             case password(String)
             /// The password is being checked off the event loops; frames wait.
             case verifying(user: String, udpPort: Int)
+            /// Shared store: the password matched and the login is being committed; frames wait.
+            case joining(String)
             case online(String)
             case closed
         }
@@ -44,6 +46,11 @@ public struct ChatCore {
     private var timestamps = TimestampCache()
     private var random: any RandomNumberGenerator
     private var stopping = false
+    /// The record is shared by several servers (`ChatSnapshot.shared`).
+    public let shared: Bool
+    /// Shared store: the users online on other servers, as the store last reported them.
+    private var elsewhere: [UserLogRecord] = []
+    private var elsewhereByUser: [String: UserLogRecord] = [:]
 
     /// `accounts` maps usernames to their stored passwords (as typed, or a hash).
     public init(settings: ChatSettings, accounts: [String: StoredPassword], snapshot: ChatSnapshot = ChatSnapshot(),
@@ -55,6 +62,7 @@ public struct ChatCore {
                                   blockDuration: settings.addressBlockDuration)
         rooms = RoomDirectory(snapshot.rooms)
         lastBroadcast = snapshot.lastBroadcast
+        shared = snapshot.shared
         self.random = random
     }
 
@@ -117,7 +125,7 @@ public struct ChatCore {
         case .username: return username(fields, id, session, now)
         case .password(let user): return password(fields, user: user, id, session, now)
         case .online(let user): return command(fields, user: user, id, now)
-        case .verifying, .closed: return []  // the server offers no frame meanwhile
+        case .verifying, .joining, .closed: return []  // the server offers no frame meanwhile
         }
     }
 
@@ -177,22 +185,43 @@ public struct ChatCore {
             case .retry:
                 return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword))
             case .blocked:
-                return failedLogin(id, session, now, refuse(id, .accountBlocked, Messages.passwordBlocked)
+                // With a shared store the block holds on every server.
+                let shared: [ChatAction] = self.shared
+                    ? [.write(.block(user: user, seconds: Double(settings.blockDuration.components.seconds)
+                                       + Double(settings.blockDuration.components.attoseconds) / 1e18), by: nil)]
+                    : []
+                return failedLogin(id, session, now, shared + refuse(id, .accountBlocked, Messages.passwordBlocked)
                     + [.print(["\(user) blocked for \(settings.blockDuration.secondsText) seconds after \(login.attempts) failed login attempts"])])
             }
         }
         login.recordSuccess(user)
+        // With a shared store, online elsewhere is for the commit to decide: the list of
+        // other servers' users may be a moment old.
         if online[user] != nil { return refuse(id, .alreadyLoggedIn, Messages.alreadyLoggedIn(user)) }
         let record = UserLogRecord(sequence: onlineUsers.count + 1, timestamp: timestamps.format(now.wall), user: user,
                                    address: session.address, udpPort: udpPort)
+        if shared {
+            // Online on no other server is decided by the commit; the session waits for it.
+            sessions[id]?.phase = .joining(user)
+            return [.write(.login(record), by: id)]
+        }
+        return joined(id, record, session, now)
+    }
+
+    /// The login is recorded: the session is online.
+    private mutating func joined(_ id: SessionID, _ record: UserLogRecord, _ session: Session, _ now: Moment) -> [ChatAction] {
+        let user = record.user
+        var record = record
+        record.sequence = onlineUsers.count + 1
         onlineUsers.append(record)
         online[user] = id
         if session.live { live.append(id) }
         sessions[id]?.phase = .online(user)
         let flood = FloodControl(rate: settings.messageRate, burst: settings.messageBurst, now: now.monotonic)
         sessions[id]?.flood = flood
-        return [.write(.login(record), by: id), .loggedIn(id, user: user),
-                .send(id, [.ok(kind: "LOGIN", fields: [user])]), .print([Messages.serverLogin(user: user)])]
+        let welcome: [ChatAction] = [.loggedIn(id, user: user), .send(id, [.ok(kind: "LOGIN", fields: [user])]),
+                                     .print([Messages.serverLogin(user: user)])]
+        return shared ? welcome : [.write(.login(record), by: id)] + welcome
     }
 
     /// The reply to a login from an address refused for its failed logins, if it is.
@@ -240,6 +269,11 @@ public struct ChatCore {
     }
 
     private mutating func broadcast(_ message: String, user: String, _ id: SessionID, _ now: Moment) -> [ChatAction] {
+        if shared {
+            // The store numbers it at commit; the reply follows the commit (`committed`).
+            let record = MessageRecord(number: 0, timestamp: timestamps.format(now.wall), user: user, message: message)
+            return [.write(.broadcast(record, time: now.wall), by: id)]
+        }
         lastBroadcast += 1
         let record = MessageRecord(number: lastBroadcast, timestamp: timestamps.format(now.wall), user: user, message: message)
         let number = String(record.number)
@@ -253,7 +287,7 @@ public struct ChatCore {
     private func activeUsers(user: String, _ id: SessionID) -> [ChatAction] {
         var replies: [ServerFrame] = []
         var lines = [Messages.serverIssued(user: user, command: "ATU")]
-        for entry in onlineUsers where entry.user != user {
+        for entry in onlineUsers + elsewhere where entry.user != user && (entry.sequence > 0 || online[entry.user] == nil) {
             replies.append(.item(kind: "USER", fields: [entry.user, entry.address, String(entry.udpPort), entry.timestamp]))
             lines.append(Messages.activeUser(entry.user, address: entry.address, udpPort: entry.udpPort, since: entry.timestamp))
         }
@@ -273,7 +307,7 @@ public struct ChatCore {
         var problems: [String] = []
         for other in others {
             if accounts[other] == nil { problems.append(Messages.doesNotExist(other)) }
-            else if online[other] == nil { problems.append(Messages.isOffline(other)) }
+            else if online[other] == nil && elsewhereByUser[other] == nil { problems.append(Messages.isOffline(other)) }
         }
         if !problems.isEmpty {
             let code: ErrorCode = others.contains(where: { accounts[$0] == nil }) ? .noSuchUser : .offline
@@ -283,6 +317,7 @@ public struct ChatCore {
         if let existing = rooms.room(withMembers: Set(members)) {
             return refused(.error(code: .roomExists, messages: [Messages.roomExists(existing)]))
         }
+        if shared { return [.write(.room(RoomRecord(id: 0, members: members)), by: id)] }
         let record = rooms.proposed(members: members)
         rooms.add(record)
         let built = ServerFrame.ok(kind: "SRB", fields: [String(record.id)] + members)
@@ -298,6 +333,10 @@ public struct ChatCore {
               let members = rooms.rooms[room]?.members
         else { return reply(id, .noSuchRoom, Messages.noSuchRoom) }
         guard members.contains(user) else { return reply(id, .notMember, Messages.notMember) }
+        if shared {
+            let record = MessageRecord(number: 0, timestamp: timestamps.format(now.wall), user: user, message: message)
+            return [.write(.roomMessage(room: room, record, time: now.wall), by: id)]
+        }
         let record = MessageRecord(number: rooms.nextMessage(in: room), timestamp: timestamps.format(now.wall),
                                    user: user, message: message)
         let number = String(record.number)
@@ -313,12 +352,14 @@ public struct ChatCore {
             return reply(id, .invalidArgument, "Error. Invalid timestamp '\(since)': expected \(Timestamp.expectedFormat)")
         }
         let sources: [HistoryRequest.Source]
+        // A shared store answers with everything committed when it reads: other servers may
+        // have stored messages this one has not heard of yet.
         switch scope {
         case .broadcasts:
-            sources = [.init(room: nil, through: lastBroadcast)]
+            sources = [.init(room: nil, through: shared ? .max : lastBroadcast)]
         case .rooms:
             sources = rooms.rooms(of: user).compactMap { room in
-                rooms.rooms[room].map { .init(room: room, through: $0.lastMessage) }
+                rooms.rooms[room].map { .init(room: room, through: shared ? .max : $0.lastMessage) }
             }
         }
         return [.print([Messages.serverIssued(user: user, command: "RDM")]),
@@ -336,14 +377,17 @@ public struct ChatCore {
     private mutating func uploadOffer(_ audience: String, file: String, user: String, _ id: SessionID) -> [ChatAction] {
         if audience == user { return reply(id, .selfReference, Messages.uploadToYourself) }
         guard accounts[audience] != nil else { return reply(id, .noSuchUser, Messages.doesNotExist(audience)) }
-        guard let target = online[audience], let entry = onlineUsers.first(where: { $0.user == audience }) else {
+        let target = online[audience]
+        guard let entry = target != nil ? onlineUsers.first(where: { $0.user == audience }) : elsewhereByUser[audience] else {
             return reply(id, .offline, Messages.isOffline(audience))
         }
         if let problem = TransferName.problem(file) { return reply(id, .invalidArgument, problem) }
         let token = TransferToken(high: random.next(), low: random.next()).hex
         // The transfer's AES-256-GCM key: only the two clients, over their connections, learn it.
         let key = TransferToken(high: random.next(), low: random.next()).hex + TransferToken(high: random.next(), low: random.next()).hex
-        return [.send(target, [.event(kind: EventKind.offer, fields: [user, file, token, key])]),
+        let offer = ServerFrame.event(kind: EventKind.offer, fields: [user, file, token, key])
+        // An audience on another server is told through that server (a shared store).
+        return [target.map { .send($0, [offer]) } ?? .forward(user: audience, [offer]),
                 .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token, key])])]
     }
 
@@ -352,6 +396,7 @@ public struct ChatCore {
     /// A write failed: nothing of it counts, and its issuer is told. The actions that
     /// followed the write in its step are dropped by the caller.
     public mutating func writeFailed(_ write: StoreWrite, by id: SessionID?, error: String) -> [ChatAction] {
+        if shared { return sharedWriteFailed(write, by: id, error: error) }
         var actions: [ChatAction] = [.print(["error: \(error)"])]
         switch write {
         case .broadcast:
@@ -366,11 +411,114 @@ public struct ChatCore {
             if let id { sessions[id]?.phase = .password(record.user) }
             if let id { actions.append(.send(id, [.error(code: .storage, messages: ["The server could not record your login; please try again later"])])) }
             return actions
-        case .logout:
+        case .logout, .block, .unblock:
             return actions
         }
         if let id { actions.append(.send(id, [.error(code: .storage, messages: ["Error. The server could not store that; nothing was recorded"])])) }
         return actions
+    }
+
+    // MARK: A shared store (spec §11)
+
+    /// A write of this server's committed; the store numbered it. What depended on it
+    /// happens now: the reply that says it was stored comes after the commit.
+    public mutating func committed(_ write: StoreWrite, by id: SessionID?, at now: Moment) -> [ChatAction] {
+        switch write {
+        case .login(let record):
+            guard let id, let session = sessions[id], session.phase == .joining(record.user), online[record.user] == nil else {
+                // The session went (or timed out) while its login was being committed.
+                return [.write(.logout(user: record.user), by: nil)]
+            }
+            return joined(id, record, session, now)
+        case .logout, .block, .unblock:
+            return []
+        case .broadcast(let record, _):
+            lastBroadcast = max(lastBroadcast, record.number)
+            guard let id else { return [] }
+            return [.send(id, [.ok(kind: "BCM", fields: [String(record.number), record.timestamp])]),
+                    .print([Messages.serverBroadcast(user: record.user, number: record.number, message: record.message,
+                                                     timestamp: record.timestamp)])]
+        case .roomMessage(let room, let record, _):
+            rooms.noteMessage(record.number, in: room)
+            guard let id else { return [] }
+            return [.send(id, [.ok(kind: "SRM", fields: [String(room), String(record.number), record.timestamp])]),
+                    .print([Messages.serverRoomMessage(user: record.user, room: room, record: record)])]
+        case .room(let record):
+            if rooms.rooms[record.id] == nil { rooms.add(record) }
+            guard let id else { return [] }
+            let built = ServerFrame.ok(kind: "SRB", fields: [String(record.id)] + record.members)
+            return [.send(id, [built]),
+                    .print([Messages.serverIssued(user: record.members[0], command: "SRB")] + ReplyRenderer.lines(for: [built]))]
+        }
+    }
+
+    /// A write of this server's that failed in a shared store: nothing of it counts.
+    private mutating func sharedWriteFailed(_ write: StoreWrite, by id: SessionID?, error: String) -> [ChatAction] {
+        var actions: [ChatAction] = [.print(["error: \(error)"])]
+        switch write {
+        case .login(let record):
+            guard let id, sessions[id]?.phase == .joining(record.user) else { return actions }
+            sessions[id]?.phase = .password(record.user)
+            actions.append(.send(id, [.error(code: .storage, messages: ["The server could not record your login; please try again later"])]))
+        case .logout, .block, .unblock:
+            break
+        case .broadcast, .roomMessage, .room:
+            // The commit may have happened with only its answer lost: say no more than is known.
+            if let id { actions.append(.send(id, [.error(code: .storage, messages: [Messages.notConfirmed])])) }
+        }
+        return actions
+    }
+
+    /// A write of this server's that a shared store refused: another server got there first.
+    public mutating func refused(_ write: StoreWrite, by id: SessionID?, because refusal: SharedWriteRefusal,
+                                 at now: Moment) -> [ChatAction] {
+        switch (write, refusal) {
+        case (.login(let record), .alreadyOnline):
+            guard let id, sessions[id]?.phase == .joining(record.user) else { return [] }
+            return refuse(id, .alreadyLoggedIn, Messages.alreadyLoggedIn(record.user))
+        case (.room(let record), .roomExists(let existing)):
+            guard let id else { return [] }
+            let frame = ServerFrame.error(code: .roomExists, messages: [Messages.roomExists(existing)])
+            return [.send(id, [frame]),
+                    .print([Messages.serverIssued(user: record.members[0], command: "SRB")] + ReplyRenderer.lines(for: [frame]))]
+        default:
+            return sharedWriteFailed(write, by: id, error: "\(refusal)")
+        }
+    }
+
+    /// Messages and rooms committed by any server, in commit order: each goes live to the
+    /// sessions here that it concerns, but never to its author's.
+    public mutating func arrived(_ events: [SharedEvent], at now: Moment) -> [ChatAction] {
+        var actions: [ChatAction] = []
+        for event in events {
+            switch event {
+            case .broadcast(let record):
+                lastBroadcast = max(lastBroadcast, record.number)
+                let author = online[record.user]
+                actions.append(.deliver(live.filter { $0 != author }, .event(kind: EventKind.broadcast, fields: [
+                    String(record.number), record.timestamp, record.user, record.message])))
+            case .roomMessage(let room, let record):
+                rooms.noteMessage(record.number, in: room)
+                guard let members = rooms.rooms[room]?.members else { continue }
+                actions.append(.deliver(liveSessions(of: members, except: online[record.user]), .event(
+                    kind: EventKind.roomMessage,
+                    fields: [String(room), String(record.number), record.timestamp, record.user, record.message])))
+            case .room(let record):
+                guard rooms.rooms[record.id] == nil || rooms.rooms[record.id]?.members == record.members else { continue }
+                if rooms.rooms[record.id] == nil { rooms.add(record) }
+                actions.append(.deliver(liveSessions(of: Array(record.members.dropFirst()), except: online[record.members[0]]),
+                                        .event(kind: EventKind.roomBuilt, fields: [String(record.id)] + record.members)))
+            }
+        }
+        return actions.filter { if case .deliver(let ids, _) = $0 { !ids.isEmpty } else { true } }
+    }
+
+    /// The users online on every server as the shared store reports them; those of this
+    /// server are kept as this server knows them.
+    public mutating func onlineEverywhere(_ users: [UserLogRecord], blocked: [String: Duration] = [:], at now: Moment? = nil) {
+        if let now { login.reconcile(blocked.mapValues { now.monotonic + $0 }, now: now.monotonic) }
+        elsewhere = users.filter { online[$0.user] == nil }.map { var u = $0; u.sequence = 0; return u }
+        elsewhereByUser = Dictionary(elsewhere.map { ($0.user, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     // MARK: Operator
@@ -392,6 +540,18 @@ public struct ChatCore {
 
     /// Blocked accounts with the time left.
     public func blocked(at now: Moment) -> [(user: String, remaining: Duration)] { login.blocked(now: now.monotonic) }
+
+    /// The session of a user online on this server.
+    public func session(of user: String) -> SessionID? { online[user] }
+
+    /// True when the user is online on another server (a shared store).
+    public func isOnlineElsewhere(_ user: String) -> Bool { online[user] == nil && elsewhereByUser[user] != nil }
+
+    /// Who is online: this server's users in login order, then, with a shared store, those of
+    /// the other servers.
+    public var everyoneOnline: [UserLogRecord] {
+        onlineUsers + elsewhere.filter { online[$0.user] == nil }
+    }
 
     /// Rooms in id order.
     public var roomList: [(id: Int, members: [String])] {
@@ -415,8 +575,8 @@ public struct ChatCore {
     }
 
     /// The sessions of these users that are online and asked for live delivery, but `sender`.
-    private func liveSessions(of users: [String], except sender: SessionID) -> [SessionID] {
-        if live.isEmpty || (live.count == 1 && live.contains(sender)) { return [] }
+    private func liveSessions(of users: [String], except sender: SessionID?) -> [SessionID] {
+        if live.isEmpty || (live.count == 1 && sender.map { live.contains($0) } == true) { return [] }
         return users.compactMap { user in
             guard let id = online[user], id != sender, live.contains(id) else { return nil }
             return id

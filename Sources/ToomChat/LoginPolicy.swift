@@ -6,6 +6,10 @@ struct LoginPolicy: Sendable {
     let blockDuration: Duration
     private var failures: [String: Int] = [:]
     private var blockedUntil: [String: Duration] = [:]
+    /// Blocks made on other servers (a shared store), as last reported.
+    var elsewhere: [String: Duration] = [:]
+    /// When each block of this server's began.
+    private var blockedAt: [String: Duration] = [:]
 
     init(attempts: Int, blockDuration: Duration) {
         self.attempts = attempts
@@ -13,6 +17,7 @@ struct LoginPolicy: Sendable {
     }
 
     func isBlocked(_ user: String, now: Duration) -> Bool {
+        if let until = elsewhere[user], now < until { return true }
         guard let until = blockedUntil[user] else { return false }
         return now < until
     }
@@ -25,6 +30,7 @@ struct LoginPolicy: Sendable {
         if count >= attempts {
             failures[user] = nil
             blockedUntil[user] = now + blockDuration
+            blockedAt[user] = now
             return .blocked
         }
         failures[user] = count
@@ -40,12 +46,25 @@ struct LoginPolicy: Sendable {
     mutating func unblock(_ user: String, now: Duration) -> Bool {
         let wasBlocked = isBlocked(user, now: now)
         blockedUntil[user] = nil
+        elsewhere[user] = nil
         failures[user] = nil
         return wasBlocked
     }
 
+    /// A shared store reported the blocks of every server (`blocked`, with their ends): a
+    /// block of this server's that the store no longer has was lifted by an operator on
+    /// another server. Blocks younger than `settle` may not be in the store yet and stay.
+    mutating func reconcile(_ blocked: [String: Duration], now: Duration, settle: Duration = .seconds(3)) {
+        elsewhere = blocked
+        for (user, began) in blockedAt where blocked[user] == nil && now - began > settle {
+            blockedUntil[user] = nil
+            blockedAt[user] = nil
+        }
+    }
+
     /// Users blocked at `now`, with the time left.
     func blocked(now: Duration) -> [(user: String, remaining: Duration)] {
-        blockedUntil.compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
+        blockedUntil.merging(elsewhere, uniquingKeysWith: max)
+            .compactMap { user, until in now < until ? (user, until - now) : nil }.sorted { $0.user < $1.user }
     }
 }

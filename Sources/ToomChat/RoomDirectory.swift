@@ -51,4 +51,10 @@ struct RoomDirectory: Sendable {
     }
 
     mutating func unnumber(in id: Int) { rooms[id]?.lastMessage -= 1 }
+
+    /// A shared store numbered a message of the room.
+    mutating func noteMessage(_ number: Int, in id: Int) {
+        guard let last = rooms[id]?.lastMessage, number > last else { return }
+        rooms[id]?.lastMessage = number
+    }
 }

@@ -66,6 +66,29 @@ public enum StoredPassword: Sendable, Equatable {
     /// As typed (the original format), compared in constant time.
     case plain(String)
     case scrypt(ScryptHash)
+
+    /// The password field of a line (what follows the username and its space), as a store
+    /// other than the file keeps it; the reason when it cannot be used.
+    public static func parse(field: String) -> Result<StoredPassword, CredentialsProblem> {
+        switch Credentials.parseLine("x " + field[...]) {
+        case .account(_, let password): return .success(password)
+        case .problem(let reason): return .failure(CredentialsProblem(reason: reason))
+        case .blank: return .failure(CredentialsProblem(reason: "the password is empty"))
+        }
+    }
+
+    /// The field as a line of `credentials.txt` holds it.
+    public var field: String {
+        switch self {
+        case .plain(let password): return password
+        case .scrypt(let hash): return hash.text
+        }
+    }
+}
+
+public struct CredentialsProblem: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
 }
 
 /// `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash>`, salt and hash in unpadded base64: the

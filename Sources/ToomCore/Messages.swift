@@ -44,6 +44,8 @@ public enum Messages {
 
     // Client-side notices
     public static let kicked = "You have been disconnected by the server operator"
+    /// A shared store did not confirm a write (spec §11): the database is unreachable.
+    public static let notConfirmed = "Error. The database did not confirm that this was stored; it may not have been"
     public static let serverShutdown = "The server is shutting down. Goodbye!"
     public static let connectionLost = "Connection to the server was lost"
 

@@ -176,6 +176,9 @@ final class ChatEngine: @unchecked Sendable {
         var effects = Effects()
         var answering = false
         var flushOn: EventLoop?
+        // A shared store's writes, committed after the lock is released.
+        var commits: [(StoreWrite, SessionID?)] = []
+        let shared = store.shared
         lock.withLock {
             generation &+= 1
             var actions = step(&core, Self.now())
@@ -190,6 +193,11 @@ final class ChatEngine: @unchecked Sendable {
                 index += 1
                 switch action {
                 case .write(let write, let by):
+                    if shared != nil {
+                        // What depends on it comes from `ChatCore.committed`, after the commit.
+                        commits.append((write, by))
+                        continue
+                    }
                     do {
                         if batch != nil, staged == nil, let position = try store.stage(write) {
                             staged = Staged(position: position, write: write, by: by)
@@ -210,7 +218,7 @@ final class ChatEngine: @unchecked Sendable {
                     if case .readHistory(caller, _) = action { answering = true }
                     // Behind a held step, everything waits its turn: each client's queue keeps the rules' order.
                     if heldFrom == nil { perform(action, caller: caller, gate: gate, &effects) }
-                case .verifyPassword, .hold, .loginDeadline, .loggedIn:
+                case .verifyPassword, .hold, .loginDeadline, .loggedIn, .forward:
                     later.append(action)
                 }
             }
@@ -243,12 +251,25 @@ final class ChatEngine: @unchecked Sendable {
                 outbox(id)?.startLoginTimer(at: at) { [weak self] in self?.run { $0.loginDeadline(id, at: $1) } }
             case .loggedIn(let id, _):
                 outbox(id)?.cancelLoginTimer()
+            case .forward(let user, let frames):
+                var text = ""
+                for frame in frames { text += frame.encoded }
+                shared?.forward(to: user, .frames(text))
             default:
                 break
             }
         }
+        if let shared {
+            for (write, by) in commits {
+                // The caller reads its next frame once its write is committed and answered.
+                let waits = by != nil && by == caller
+                if waits { flow = .wait }
+                commit(write, by: by, resume: waits, to: shared)
+            }
+        }
         return flow
     }
+
 
     /// The end of an event loop's turn: the batch is written and the held steps go out.
     private func endOfTurn(on loop: EventLoop) {
@@ -345,6 +366,52 @@ final class ChatEngine: @unchecked Sendable {
         if effects.flushUsers { scheduleFlush() }
     }
 
+    /// Commits a write to the shared store, off the lock and the event loops, then tells the
+    /// rules how it went and carries out what they say.
+    private func commit(_ write: StoreWrite, by: SessionID?, resume: Bool, to shared: SharedStore) {
+        shared.commit(write) { [self] result in
+            let flow = run(for: by) { core, now in
+                switch result {
+                case .success(let stored): return core.committed(stored, by: by, at: now)
+                case .failure(let refusal as SharedWriteRefusal): return core.refused(write, by: by, because: refusal, at: now)
+                case .failure(let error): return core.writeFailed(write, by: by, error: "\(error)")
+                }
+            }
+            if resume, flow == .next, let by { outbox(by)?.resumeReading() }
+        }
+    }
+
+    // MARK: A shared store
+
+    /// Follows what every server commits: deliveries in commit order, who is online everywhere.
+    func followSharedStore() {
+        guard let shared = store.shared else { return }
+        shared.follow(events: { [weak self] events in
+            self?.run { $0.arrived(events, at: $1) }
+        }, online: { [weak self] users, blocked in
+            guard let self else { return }
+            lock.withLock { core.onlineEverywhere(users, blocked: blocked, at: Self.now()) }
+        }, forwarded: { [weak self] user, what in
+            self?.forwarded(to: user, what)
+        })
+    }
+
+    /// Something another server passed to a user who may be online here.
+    private func forwarded(to user: String, _ what: Forwarded) {
+        switch what {
+        case .kick:
+            _ = kick(user, everywhere: false)
+        case .frames(let text):
+            let bytes = ByteBuffer(string: text)
+            let outbox: Outbox? = lock.withLock {
+                guard let id = core.session(of: user), let outbox = outboxes[id] else { return nil }
+                _ = outbox.enqueue(.frames(bytes, gate: nil, notDurable: nil), size: bytes.readableBytes, limit: limits.maxUnreadBytes)
+                return outbox
+            }
+            outbox?.schedule()
+        }
+    }
+
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
 
     /// The frames as wire bytes, written straight into one buffer of the right size.
@@ -381,8 +448,8 @@ final class ChatEngine: @unchecked Sendable {
         passwords.verify(candidate, against: stored, on: outbox.channel.eventLoop).whenComplete { [self] result in
             // Failed only when the server is stopping: no verdict, so no failed attempt counted.
             guard case .success(let matches) = result else { return }
-            run { $0.passwordChecked(id, matches: matches, at: $1) }
-            outbox.resumeReading()
+            // With a shared store the login is committed first; reading resumes after it.
+            if run(for: id, { $0.passwordChecked(id, matches: matches, at: $1) }) == .next { outbox.resumeReading() }
         }
     }
 
@@ -405,11 +472,16 @@ final class ChatEngine: @unchecked Sendable {
 
     // MARK: Operator
 
-    var onlineUsers: [UserLogRecord] { lock.withLock { core.onlineUsers } }
+    var onlineUsers: [UserLogRecord] { lock.withLock { core.everyoneOnline } }
     var rooms: [(id: Int, members: [String])] { lock.withLock { core.roomList } }
     var blocked: [(user: String, remaining: Duration)] { lock.withLock { core.blocked(at: Self.now()) } }
 
-    func kick(_ user: String) -> Bool {
+    /// Disconnects a user; with a shared store, on whichever server they are online.
+    func kick(_ user: String, everywhere: Bool = true) -> Bool {
+        if everywhere, let shared = store.shared, lock.withLock({ core.isOnlineElsewhere(user) }) {
+            shared.forward(to: user, .kick)
+            return true
+        }
         var found = false
         run { core, now in
             guard let actions = core.kick(user, at: now) else { return [] }
@@ -419,8 +491,13 @@ final class ChatEngine: @unchecked Sendable {
         return found
     }
 
+    /// Lifts a block; with a shared store, on every server.
     func unblock(_ user: String) -> ChatCore.UnblockResult {
-        lock.withLock { core.unblock(user, at: Self.now()) }
+        let result = lock.withLock { core.unblock(user, at: Self.now()) }
+        if let shared = store.shared, result != .noSuchUser {
+            commit(.unblock(user: user), by: nil, resume: false, to: shared)
+        }
+        return result
     }
 
     /// Tells every client the server stops, logs everyone out and closes every session.

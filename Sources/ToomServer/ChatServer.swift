@@ -26,23 +26,29 @@ public final class ChatServer: @unchecked Sendable {
     private let listener = NIOLockedValueBox<Channel?>(nil)
 
     /// Loads the accounts and the history (or moves them aside with `fresh`). Throws on files it cannot use.
-    public init(configuration: ServerConfiguration, output: ServerOutput = StandardServerOutput()) throws {
+    /// `store` is the record when it is not the data directory's files (a PostgreSQL store, spec §11).
+    public init(configuration: ServerConfiguration, output: ServerOutput = StandardServerOutput(),
+                store: ChatStore? = nil) throws {
         self.configuration = configuration
         self.output = output
         let logger = Logger.server(output)
         self.logger = logger
-        if configuration.fresh, let folder = try LogArchive.moveAside(in: configuration.dataDirectory) {
-            logger.info("Old logs moved to \(folder)")
+        if let store {
+            self.store = store
+        } else {
+            if configuration.fresh, let folder = try LogArchive.moveAside(in: configuration.dataDirectory) {
+                logger.info("Old logs moved to \(folder)")
+            }
+            self.store = try FileChatStore(directory: configuration.dataDirectory, sync: configuration.sync,
+                                           warn: { logger.warning("\($0)") })
         }
-        store = try FileChatStore(directory: configuration.dataDirectory, sync: configuration.sync,
-                                  warn: { logger.warning("\($0)") })
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         // Its promise lives on the singleton group, which never stops: the helper may be
         // released after the server's own event loops are gone.
         quiesce = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
-        engine = try ChatEngine(store: store, settings: configuration.chatSettings, limits: configuration.limits,
+        engine = try ChatEngine(store: self.store, settings: configuration.chatSettings, limits: configuration.limits,
                                 output: output, logger: logger, pool: pool, passwords: passwords)
     }
 
@@ -78,6 +84,7 @@ public final class ChatServer: @unchecked Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         }
         listener.withLockedValue { $0 = channel }
+        engine.followSharedStore()
         store.verify { [logger] in logger.warning("\($0)") }
         return channel.localAddress!
     }
@@ -103,6 +110,7 @@ public final class ChatServer: @unchecked Sendable {
                     quiesce.initiateShutdown(promise: closed)
                     try? await closed.futureResult.get()
                 }
+                if let shared = store.shared { await shared.stop() }
                 if let report = store.close() { logger.info("\(report)") }
             }
             task = started

@@ -7,6 +7,12 @@ public struct StorageError: Error, CustomStringConvertible {
     public let operation: String
     public let code: Int32
 
+    public init(path: String, operation: String, code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+    }
+
     public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
 }
 

@@ -32,6 +32,10 @@ public protocol ChatStore: AnyObject, Sendable {
     func stage(_ write: StoreWrite) throws -> Int?
     /// Carries out every staged write, in the order staged, and starts a new batch.
     func writeStaged() -> StagedWrites
+
+    /// A store that several servers share (spec §11); nil when this server alone writes the
+    /// record (the file store).
+    var shared: SharedStore? { get }
 }
 
 /// What became of a batch of staged writes.
@@ -49,9 +53,39 @@ public struct StagedWrites {
 }
 
 extension ChatStore {
+    public var shared: SharedStore? { nil }
+
     /// A store that does not batch: every write goes through `apply`.
     public func stage(_ write: StoreWrite) throws -> Int? { nil }
     public func writeStaged() -> StagedWrites { StagedWrites() }
+}
+
+/// What one server passes to the server a user is online on.
+public enum Forwarded: Sendable, Equatable {
+    /// Encoded frames for the user's session (an `UPD` offer).
+    case frames(String)
+    /// The operator kicked the user (`toom admin kick` through another server).
+    case kick
+}
+
+/// The part of a store that several servers share. Its writes are asynchronous: the store
+/// numbers messages and rooms when it commits, and the server says "stored" only after the
+/// commit. What any server committed comes back to every server, in commit order, once.
+public protocol SharedStore: AnyObject, Sendable {
+    /// Commits one write without blocking the caller; `done` gets the write as stored (with
+    /// its numbers), a `SharedWriteRefusal`, or the error.
+    func commit(_ write: StoreWrite, _ done: @escaping @Sendable (Result<StoreWrite, Error>) -> Void)
+    /// Starts following the record: `events` gets what any server committed after the
+    /// snapshot, in commit order and once each; `online` gets who is online on every server
+    /// whenever that may have changed (and at least every few seconds).
+    func follow(events: @escaping @Sendable ([SharedEvent]) -> Void,
+                online: @escaping @Sendable ([UserLogRecord], _ blocked: [String: Duration]) -> Void,
+                forwarded: @escaping @Sendable (String, Forwarded) -> Void)
+    /// Passes something to whichever server `user` is online on (best effort: a wake-up
+    /// message, lost if that server is not listening at that moment).
+    func forward(to user: String, _ what: Forwarded)
+    /// Stops following, takes this server's users off the record and ends its lease.
+    func stop() async
 }
 
 /// One message of an RDM answer: from a room, or a broadcast.

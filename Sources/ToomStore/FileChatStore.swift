@@ -89,6 +89,8 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
             case .logout(let user):
                 userLog.remove(user: user)
                 return nil
+            case .block, .unblock:
+                return nil  // blocks live in the rules' memory when one server has the record
             }
         }
     }
@@ -108,7 +110,7 @@ public final class FileChatStore: ChatStore, @unchecked Sendable {
                 (log, record, time) = (broadcasts, r, t)
             case .roomMessage(let room, let r, let t):
                 (log, record, time) = (try self.log(of: room), r, t)
-            case .room, .login, .logout:
+            case .room, .login, .logout, .block, .unblock:
                 return nil
             }
             let position = stagedCount

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ToomCore
+import ToomPostgres
 import ToomReplay
 
 extension ReplayFormat: ExpressibleByArgument {}
@@ -14,7 +15,8 @@ struct ReplayCommand: AsyncParsableCommand {
         or --broadcasts every log is read; with them, only those chosen. Timestamps are in the \
         logs' format, e.g. "1 Jun 2022 21:30:04"; --since and --until include their second. \
         A line that does not parse is reported on standard error with its file and line \
-        number, and skipped.
+        number, and skipped. With --store the messages are read from a PostgreSQL store \
+        instead (one consistent snapshot; --follow is not available there).
         """
     )
 
@@ -45,6 +47,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Replay with the original gaps between messages divided by N.", valueName: "N"))
     var pace: Double?
 
+    @Option(name: .customLong("store"), help: ArgumentHelp("Read a PostgreSQL store instead of a directory (the password may come from PGPASSWORD).", valueName: "postgres://USER[:PASSWORD]@HOST:PORT/DB"))
+    var store: String?
+
     func validate() throws {
         for id in room where id < 1 {
             throw ValidationError("Invalid --room: \(id). A room id is a positive integer")
@@ -53,6 +58,10 @@ struct ReplayCommand: AsyncParsableCommand {
         _ = try time(until, "until")
         if let pace, !(pace > 0 && pace.isFinite) {
             throw ValidationError("Invalid --pace: \(pace). It must be a number greater than 0")
+        }
+        if store != nil {
+            _ = try StoreOption.location(store)
+            if follow { throw ValidationError("--follow reads growing files; it is not available with --store") }
         }
     }
 
@@ -68,8 +77,27 @@ struct ReplayCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let filter = ReplayFilter(rooms: Set(room), broadcasts: broadcasts, users: Set(user),
                                   since: try time(since, "since"), until: try time(until, "until"))
+        // A store is read as the files it would export, into a private directory removed after.
+        var source = directory
+        var snapshot: String?
+        defer { if let snapshot { try? FileManager.default.removeItem(atPath: snapshot) } }
+        if let location = try StoreOption.location(store) {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("toom-replay-\(UUID().uuidString)").path
+            guard mkdir(folder, 0o700) == 0 else {
+                RawOutput.write(2, "toom replay: cannot create \(folder): \(String(cString: strerror(errno)))\n")
+                throw ExitCode.failure
+            }
+            snapshot = folder
+            do {
+                _ = try await PostgresExport.run(from: location, to: folder, replace: true)
+            } catch {
+                RawOutput.write(2, "toom replay: cannot read the database at \(location): \(PostgresChatStore.describe(error))\n")
+                throw ExitCode.failure
+            }
+            source = folder
+        }
         let replay = Replay(
-            options: .init(directory: directory, filter: filter, format: format, follow: follow, pace: pace),
+            options: .init(directory: source, filter: filter, format: format, follow: follow, pace: pace),
             write: { text in RawOutput.writeChecked(1, text) },
             report: { line in RawOutput.write(2, "toom replay: " + line + "\n") })
         do {

@@ -6,7 +6,9 @@ import ServiceLifecycle
 import ToomChat
 import ToomCore
 import ToomSecurity
+import ToomPostgres
 import ToomServer
+import ToomStore
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +23,9 @@ struct ServerCommand: AsyncParsableCommand {
         the running server through toom.sock in the data directory. The port accepts TLS and \
         plaintext alike, told apart by the first byte; on first start the server creates a \
         self-signed certificate (tls-cert.pem, and tls-key.pem mode 0600) in the data directory, and \
-        it prints the certificate's SHA256: fingerprint on start for users to compare.
+        it prints the certificate's SHA256: fingerprint on start for users to compare. With --store (or TOOM_STORE) \
+        everything is kept in PostgreSQL instead of the files, and every server started with \
+        the same database is one chat.
         """
     )
 
@@ -62,8 +66,14 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Refuse plaintext connections (original-protocol clients, toom client --plaintext) with a one-line error.")
     var requireTLS = false
 
+    @OptionGroup(title: "Several servers on one database")
+    var store: StoreOption
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
+
+    /// The database, from --store or TOOM_STORE; nil for the files.
+    var storeLocation: PostgresLocation? { get throws { try store.optionalLocation() } }
 
     func validate() throws {
         guard (0...65535).contains(port) else {
@@ -85,6 +95,32 @@ struct ServerCommand: AsyncParsableCommand {
         guard messageBurst >= 1, messageBurst <= 1_000_000 else {
             throw ValidationError("Invalid --message-burst: \(messageBurst). It must be from 1 to 1000000")
         }
+        if try storeLocation != nil {
+            if fresh { throw ValidationError("--fresh applies to the data directory's files, not to --store") }
+            if sync { throw ValidationError("--sync applies to the data directory's files; with --store every reply follows a commit") }
+        }
+    }
+
+    /// Opens the database; while it cannot be reached, says so once and tries again every two seconds.
+    static func open(_ location: PostgresLocation, output: ServerOutput) async throws -> PostgresChatStore {
+        let logger = Logger.server(output)
+        var told = false
+        while true {
+            do {
+                let store = try await PostgresChatStore.open(location, logger: Logger(label: "toom.postgres") { _ in SwiftLogNoOpLogHandler() },
+                                                             warn: { logger.warning("\($0)") })
+                if told { logger.info("the database at \(location) is reachable; starting") }
+                return store
+            } catch let error as PostgresChatStore.Refused {
+                throw error
+            } catch {
+                if !told {
+                    logger.warning("cannot reach the database at \(location): \(PostgresChatStore.describe(error)); trying again every 2 seconds")
+                    told = true
+                }
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
     }
 
     static func reportInvalidAttempts(_ value: String) {
@@ -104,9 +140,12 @@ struct ServerCommand: AsyncParsableCommand {
         let server: ChatServer
         do {
             try await AdminChannel.claim(dataDirectory: dataDirectory)
+            // The record first: a database it cannot use is refused before anything is created.
+            var record: ChatStore?
+            if let location = try storeLocation { record = try await Self.open(location, output: output) }
             configuration.tls = try ServerTLS(dataDirectory: dataDirectory, certificatePath: tlsCert, keyPath: tlsKey,
                                               requireTLS: requireTLS, notice: output.diagnostic)
-            server = try ChatServer(configuration: configuration, output: output)
+            server = try ChatServer(configuration: configuration, output: output, store: record)
         } catch {
             Logger.server(output).error("cannot start: \(error)")
             throw ExitCode.failure

@@ -12,7 +12,7 @@ struct Toom: AsyncParsableCommand {
         Clients log in over TCP and send files to each other directly over UDP.
         """,
         version: ToomVersion.current,
-        subcommands: [ServerCommand.self, ClientCommand.self, AdminCommand.self, ReplayCommand.self, PasswdCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, AdminCommand.self, ReplayCommand.self, PasswdCommand.self, ImportCommand.self, ExportCommand.self]
     )
 
     static func main() async {

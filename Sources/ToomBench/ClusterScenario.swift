@@ -1,0 +1,145 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+import ToomTestSupport
+
+/// Several servers on one PostgreSQL (spec §11), against a cluster of the scenario's own:
+/// ingest with 1 and 2 servers on one database and with the file store, against pgbench
+/// running a one-row insert transaction with the same number of clients on the same
+/// database in the same run (the database's own limit); and the latency of a live delivery
+/// from a sender on one server to listeners on the other.
+struct ClusterScenario {
+    let context: BenchContext
+    let clients = 20
+    let senders = 4
+    let listeners = 4
+
+    func run() async throws -> ResultTable {
+        guard ThrowawayPostgres.unavailableReason == nil else {
+            throw Skipped("cluster: \(ThrowawayPostgres.unavailableReason!)")
+        }
+        let seconds = context.quick ? 3.0 : 10.0
+        let postgres = try await ThrowawayPostgres.start()
+        defer { postgres.stop() }
+        let ingest = IngestScenario(context: context)
+        let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
+
+        // The file store, one server.
+        let scratch = try Scratch("cluster-files")
+        try scratch.write("credentials.txt", benchCredentials(clients + listeners + senders))
+        let files = try await ServerProcess(executable: context.toomPath,
+                                            arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
+                                                + context.noFloodControl, directory: scratch.url)
+        let fileStore = try await files.whileRunning { server in
+            try await ingest.drive(try await logIn([server]), server: server, seconds: seconds, frame: frame)
+        }
+
+        // One and two servers on one database.
+        var measured: [Int: IngestScenario.Measured] = [:]
+        var delivery: FanoutLoad.Result?
+        for count in [1, 2] {
+            let url = try await postgres.createDatabase()
+            let imported = try await ToomTestSupport.run([context.toomPath, "import", scratch.url.path, "--store", url])
+            guard imported.status == 0 else { throw BenchError("toom import: \(imported.err)") }
+            var servers: [ServerProcess] = []
+            var directories: [Scratch] = []
+            for n in 0..<count {
+                let data = try Scratch("cluster-\(count)-\(n)")
+                directories.append(data)
+                servers.append(try await ServerProcess(executable: context.toomPath,
+                                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", data.url.path,
+                                                                   "--store", url] + context.noFloodControl,
+                                                       directory: data.url))
+            }
+            let connections = try await logIn(servers)
+            measured[count] = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
+            for connection in connections { await connection.close() }
+            if count == 2 { delivery = try await crossServerDelivery(from: servers[0], to: servers[1], seconds: seconds) }
+            for server in servers { try await server.stop() }
+            withExtendedLifetime(directories) {}
+        }
+
+        // pgbench: the same number of clients inserting one row per transaction.
+        let pgbench = try await measurePgbench(postgres, seconds: seconds)
+
+        let one = measured[1]!, two = measured[2]!
+        var table = ResultTable("cluster: \(clients) clients sending BCM for \(Int(seconds)) s, PostgreSQL \(ThrowawayPostgres.binaries ?? "")")
+        table.add("1 server on PostgreSQL: messages per second (vs pgbench)", value: one.rate, reference: pgbench,
+                  unit: .rate("msg"), target: pgbench == nil ? nil : .ratioAtLeast(0.5))
+        table.add("2 servers on one database (vs 1 server)", value: two.rate, reference: one.rate, unit: .rate("msg"),
+                  target: .ratioAtLeast(0.8))
+        table.add("1 server on PostgreSQL (vs the file store)", value: one.rate, reference: fileStore.rate, unit: .rate("msg"), target: nil)
+        for p in [50.0, 99.0] {
+            table.add("latency p\(Int(p)), 1 server (vs the file store)", value: Double(one.latency.valueAtPercentile(p)),
+                      reference: Double(fileStore.latency.valueAtPercentile(p)), unit: .microseconds, target: nil)
+        }
+        table.add("server CPU per message, 1 server (vs the file store)", value: one.cpuPerMessage * 1e6,
+                  reference: fileStore.cpuPerMessage * 1e6, unit: .microseconds, target: nil)
+        if let delivery {
+            table.add("cross-server delivery latency p50", value: Double(delivery.latency.valueAtPercentile(50)), reference: nil,
+                      unit: .microseconds, target: nil)
+            table.add("cross-server delivery latency p99", value: Double(delivery.latency.valueAtPercentile(99)), reference: nil,
+                      unit: .microseconds, target: .valueAtMost(50_000, "50 ms"))
+            table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
+        }
+        table.notes.append("Each client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) clients, one transaction per insert, on the same cluster.")
+        if pgbench == nil { table.notes.append("pgbench: SKIPPED, not found next to initdb") }
+        return table
+    }
+
+    /// Logs `clients` connections in, spread over the servers in turn.
+    private func logIn(_ servers: [ServerProcess]) async throws -> [LineClient] {
+        var connections: [LineClient] = []
+        for i in 0..<clients {
+            let client = try await LineClient.connect(port: servers[i % servers.count].port, peer: .toom,
+                                                      group: MultiThreadedEventLoopGroup.singleton)
+            _ = try await client.request("HELLO\t1\ttoom-bench\n")
+            _ = try await client.request("USER\tu\(i)\n")
+            let pass = try await client.requestLines("PASS\tp\(i)\t9\n")
+            guard pass.last?.hasPrefix("OK") == true else { throw BenchError("u\(i) could not log in: \(pass)") }
+            connections.append(client)
+        }
+        return connections
+    }
+
+    /// Senders on `a` (not live), live listeners on `b`: every delivery crossed servers.
+    private func crossServerDelivery(from a: ServerProcess, to b: ServerProcess, seconds: Double) async throws -> FanoutLoad.Result {
+        let load = FanoutLoad(senders: senders, receivers: listeners, window: 4, frame: { "BCM\t\($0)\n" })
+        var senderChannels: [Channel] = []
+        var all: [LineClient] = []
+        for i in 0..<(senders + listeners) {
+            let listening = i >= senders
+            let user = clients + i
+            let client = try await LineClient.connect(port: listening ? b.port : a.port, peer: .toom,
+                                                      group: MultiThreadedEventLoopGroup.singleton, deliveries: (load, i))
+            _ = try await client.request(listening ? "HELLO\t1\ttoom-bench\tlive\n" : "HELLO\t1\ttoom-bench\n")
+            _ = try await client.request("USER\tu\(user)\n")
+            let pass = try await client.requestLines("PASS\tp\(user)\t9\n")
+            guard pass.last?.hasPrefix("OK") == true else { throw BenchError("u\(user) could not log in: \(pass)") }
+            if !listening { senderChannels.append(client.channel) }
+            all.append(client)
+        }
+        let result = try await load.run(from: senderChannels, seconds: seconds)
+        for client in all { await client.close() }
+        return result
+    }
+
+    /// Transactions per second of pgbench inserting one row each, or nil without pgbench.
+    private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> Double? {
+        guard let bin = ThrowawayPostgres.binaries, FileManager.default.isExecutableFile(atPath: bin + "/pgbench") else { return nil }
+        let url = try await postgres.createDatabase()
+        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        try await postgres.psql(name, "create table bench_messages (id bigserial primary key, ts text, username text, message text)")
+        let scratch = try Scratch("cluster-pgbench")
+        try scratch.write("insert.sql", "insert into bench_messages (ts, username, message) values ('26 Nov 2026 04:00:00', 'u1', 'message 1 from u1');\n")
+        let result = try await ToomTestSupport.run([bin + "/pgbench", "-n", "-c", String(clients), "-j", "2", "-T", String(Int(seconds)), "-M", "prepared",
+                                    "-f", scratch.url.appendingPathComponent("insert.sql").path,
+                                    "postgresql://toom@127.0.0.1:\(postgres.port)/\(name)"])
+        guard result.status == 0, let line = result.out.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+              let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
+            throw BenchError("pgbench failed: \(result.out)\(result.err)")
+        }
+        return tps
+    }
+}

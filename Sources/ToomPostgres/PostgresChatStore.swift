@@ -1,0 +1,590 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+import ToomChat
+import ToomCore
+import ToomStore
+
+/// The record in PostgreSQL (spec §11): several servers with the same database are one chat.
+/// Numbers are taken at commit (`Schema`); live deliveries come back to every server from
+/// the feed, in feed order, after a NOTIFY wakes it or a second has passed (a notification
+/// sent while nobody listened is never needed: the feed number is the truth). Each server
+/// holds a lease in `toom_servers`, renewed every few seconds; the users of a server whose
+/// lease ran out are not online for anyone. Only bound parameters reach the database.
+public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendable {
+    public let location: PostgresLocation
+    /// This server's name in `toom_servers` and `toom_online`.
+    public let serverID: String
+    private let client: PostgresClient
+    private let logger: Logger
+    private let warn: @Sendable (String) -> Void
+    private let runTask: Task<Void, Never>
+    private let state: NIOLockedValueBox<State>
+    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+    private let posts = NIOLockedValueBox(PostQueue())
+
+    struct PendingPost: Sendable {
+        let room: Int
+        let time: Int64
+        let record: MessageRecord
+        let done: @Sendable (Result<Int, Error>) -> Void
+    }
+
+    struct PostQueue: Sendable {
+        var pending: [PendingPost] = []
+        var draining = false
+    }
+    /// How long a server's users stay online after its last renewal; renewed every third of it.
+    static let lease: Int = 10
+    /// How long one query may take before the command that needs it is told the database is unreachable.
+    static let queryTimeout: Double = 5
+
+    struct State {
+        var accounts: [String: String]
+        var accountsChanged = false
+        var snapshot: ChatSnapshot
+        var feedStart: Int64
+        var unreachable = false
+        /// The session number of each login of this server's.
+        var sessions: [String: Int64] = [:]
+        var nextSession: Int64 = 0
+    }
+
+    /// A database this toom must not use: trying again will not help.
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Connects, creates or migrates the schema and reads what the rules start from.
+    public static func open(_ location: PostgresLocation, logger: Logger,
+                            warn: @escaping @Sendable (String) -> Void) async throws -> PostgresChatStore {
+        let client = PostgresClient(configuration: location.configuration, backgroundLogger: Logger(label: "toom.postgres.background") { _ in SwiftLogNoOpLogHandler() })
+        let runTask = Task { await client.run() }
+        do {
+            do {
+                try await withDeadline(Self.queryTimeout * 2) { try await Schema.migrate(client, logger: logger) }
+            } catch let error as Schema.TooNew {
+                throw Refused(description: error.description)
+            } catch let error as PSQLError {
+                // Wrong password, unknown role or database: say so, do not wait for it to change.
+                if let state = error.serverInfo?[.sqlState], ["28P01", "28000", "3D000"].contains(state) {
+                    throw Refused(description: "the database at \(location) refused toom: \(Self.describe(error))")
+                }
+                throw error
+            }
+            let store = PostgresChatStore(location: location, client: client, runTask: runTask, logger: logger, warn: warn,
+                                          state: try await Self.load(client, logger: logger))
+            try await store.register()
+            return store
+        } catch {
+            runTask.cancel()
+            throw error
+        }
+    }
+
+    private init(location: PostgresLocation, client: PostgresClient, runTask: Task<Void, Never>, logger: Logger,
+                 warn: @escaping @Sendable (String) -> Void, state: State) {
+        self.location = location
+        self.client = client
+        self.runTask = runTask
+        self.logger = logger
+        self.warn = warn
+        self.state = NIOLockedValueBox(state)
+        serverID = UUID().uuidString.lowercased()
+    }
+
+    private static func load(_ client: PostgresClient, logger: Logger) async throws -> State {
+        try await withDeadline(queryTimeout) {
+            // One transaction: the feed position matches the numbers and rooms read with it.
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("set transaction isolation level repeatable read", logger: logger)
+                var feed: Int64 = 0
+                for try await last in try await connection.query("select last from toom_feed", logger: logger).decode(Int64.self) {
+                    feed = last
+                }
+                var lastBroadcast = 0
+                var lastInRoom: [Int: Int] = [:]
+                let numbers = try await connection.query("select room, max(n) from toom_messages group by room", logger: logger)
+                for try await (room, last) in numbers.decode((Int, Int).self) {
+                    if room == 0 { lastBroadcast = last } else { lastInRoom[room] = last }
+                }
+                var rooms: [(room: RoomRecord, lastMessage: Int)] = []
+                for try await (id, members) in try await connection.query("select id, members from toom_rooms order by id", logger: logger)
+                    .decode((Int, [String]).self) {
+                    rooms.append((RoomRecord(id: id, members: members), lastInRoom[id] ?? 0))
+                }
+                let accounts = try await Self.accounts(connection, logger: logger)
+                return State(accounts: accounts, snapshot: ChatSnapshot(lastBroadcast: lastBroadcast, rooms: rooms, shared: true),
+                             feedStart: feed)
+            }
+        }
+    }
+
+    private static func accounts(_ connection: PostgresConnection, logger: Logger) async throws -> [String: String] {
+        var accounts: [String: String] = [:]
+        for try await (user, password) in try await connection.query("select username, password from toom_accounts", logger: logger)
+            .decode((String, String).self) {
+            accounts[user] = password
+        }
+        return accounts
+    }
+
+    /// Takes the lease and starts renewing it; also reloads the accounts now and then.
+    private func register() async throws {
+        try await query("insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(Self.lease)))")
+        background { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(Self.lease / 3))
+                do {
+                    try await query("""
+                        insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(Self.lease)))
+                        on conflict (id) do update set lease_until = excluded.lease_until
+                        """)
+                    // Servers whose lease ran out long ago leave nothing behind.
+                    try await query("""
+                        delete from toom_online o where not exists (
+                            select 1 from toom_servers s where s.id = o.server and s.lease_until > now() - interval '1 minute')
+                        """)
+                    try await query("delete from toom_servers where lease_until < now() - interval '1 minute'")
+                    reachable()
+                } catch {
+                    unreachable(error)
+                }
+            }
+        }
+        background { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                guard let accounts = try? await withDeadline(Self.queryTimeout, { [client, logger] in
+                    try await client.withConnection { try await Self.accounts($0, logger: logger) }
+                }) else { continue }
+                state.withLockedValue { state in
+                    if accounts != state.accounts {
+                        state.accounts = accounts
+                        state.accountsChanged = true
+                    }
+                }
+            }
+        }
+    }
+
+    private func background(_ body: @escaping @Sendable () async -> Void) {
+        let task = Task { await body() }
+        tasks.withLockedValue { $0.append(task) }
+    }
+
+    private func reachable() {
+        let was = state.withLockedValue { state in defer { state.unreachable = false }; return state.unreachable }
+        if was { warn("the database at \(location) is reachable again") }
+    }
+
+    private func unreachable(_ error: Error) {
+        let was = state.withLockedValue { state in defer { state.unreachable = true }; return state.unreachable }
+        if !was { warn("the database at \(location) is unreachable: \(Self.describe(error))") }
+    }
+
+    /// A database error in one line, without the connection's details.
+    public static func describe(_ error: Error) -> String {
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError ?? error.beginError ?? error.commitError { return describe(inner) }
+        }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    @discardableResult
+    private func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await withDeadline(Self.queryTimeout) { [client, logger] in try await client.query(query, logger: logger) }
+    }
+
+    // MARK: ChatStore
+
+    public var shared: SharedStore? { self }
+
+    public func loadAccounts(warn: (String) -> Void) throws -> [String: StoredPassword] {
+        let fields = state.withLockedValue { state in
+            state.accountsChanged = false
+            return state.accounts
+        }
+        var accounts: [String: StoredPassword] = [:]
+        for (user, field) in fields {
+            switch StoredPassword.parse(field: field) {
+            case .success(let password): accounts[user] = password
+            case .failure(let problem): warn("account '\(user)' skipped: \(problem.reason)")
+            }
+        }
+        return accounts
+    }
+
+    public func accountsChanged() -> Bool { state.withLockedValue { $0.accountsChanged } }
+
+    public func snapshot() -> ChatSnapshot { state.withLockedValue { $0.snapshot } }
+
+    public func apply(_ write: StoreWrite) throws -> UInt64? {
+        throw StoreUnavailable(reason: "a shared store commits through commit(_:_:)")
+    }
+
+    public func whenDurable(_ ticket: UInt64, _ done: @escaping @Sendable (Error?) -> Void) { done(nil) }
+
+    public func history(_ request: HistoryRequest) -> HistoryCursor { PostgresHistory(store: self, request: request) }
+
+    public func flush() throws {}
+
+    public func verify(warn: @escaping @Sendable (String) -> Void) {}
+
+    public func close() -> String? { nil }
+
+    // MARK: SharedStore
+
+    public func commit(_ write: StoreWrite, _ done: @escaping @Sendable (Result<StoreWrite, Error>) -> Void) {
+        // Each login gets a session number, taken now, in the order the server issues its
+        // writes: a logout removes only the row of the login it ends, even if it reaches the
+        // database after the user's next login.
+        let session: Int64 = state.withLockedValue { state in
+            switch write {
+            case .login(let record):
+                state.nextSession += 1
+                state.sessions[record.user] = state.nextSession
+                return state.nextSession
+            case .logout(let user):
+                return state.sessions.removeValue(forKey: user) ?? 0
+            default:
+                return 0
+            }
+        }
+        Task {
+            do {
+                let stored = try await commit(write, session: session)
+                reachable()
+                done(.success(stored))
+            } catch let refusal as SharedWriteRefusal {
+                done(.failure(refusal))
+            } catch {
+                unreachable(error)
+                done(.failure(StoreUnavailable(reason: "the database is unreachable (\(Self.describe(error)))")))
+            }
+        }
+    }
+
+    private func commit(_ write: StoreWrite, session: Int64) async throws -> StoreWrite {
+        switch write {
+        case .broadcast(var record, let time):
+            record.number = try await post(room: 0, record, time: time)
+            return .broadcast(record, time: time)
+        case .roomMessage(let room, var record, let time):
+            record.number = try await post(room: room, record, time: time)
+            return .roomMessage(room: room, record, time: time)
+        case .room(var record):
+            let members = record.members
+            let set = Set(members).sorted().joined(separator: ",")
+            for try await (id, existing) in try await query("select id, existing from toom_build_room(\(members), \(set))")
+                .decode((Int, Bool).self) {
+                if existing { throw SharedWriteRefusal.roomExists(id) }
+                record.id = id
+                return .room(record)
+            }
+            throw StoreUnavailable(reason: "no room id from the database")
+        case .login(let record):
+            let since = Timestamp.parse(record.timestamp) ?? Timestamp.now()
+            for try await joined in try await query("""
+                select toom_login(\(serverID), \(session), \(record.user), \(record.address), \(record.udpPort), \(record.timestamp), \(since))
+                """).decode(Bool.self) {
+                if !joined { throw SharedWriteRefusal.alreadyOnline }
+            }
+            return write
+        case .block(let user, let seconds):
+            try await query("""
+                insert into toom_blocks (username, until) values (\(user), now() + make_interval(secs => \(seconds)))
+                on conflict (username) do update set until = excluded.until
+                """)
+            try await query("select pg_notify('toom', 'o')")
+            return write
+        case .unblock(let user):
+            try await query("delete from toom_blocks where username = \(user)")
+            try await query("select pg_notify('toom', 'o')")
+            return write
+        case .logout(let user):
+            try await query("delete from toom_online where username = \(user) and server = \(serverID) and session = \(session)")
+            try await query("select pg_notify('toom', 'o')")
+            return write
+        }
+    }
+
+    /// Stores a message and returns its number. Messages wait for the transaction in flight
+    /// and then go together in the next (group commit): every message takes the feed row's
+    /// lock until its transaction commits, so one commit for many is what lets a database
+    /// store more than one message per WAL flush.
+    private func post(room: Int, _ record: MessageRecord, time: Int64) async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let start: Bool = posts.withLockedValue { queue in
+                queue.pending.append(PendingPost(room: room, time: time, record: record, done: { continuation.resume(with: $0) }))
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            if start { Task { await drainPosts() } }
+        }
+    }
+
+    private func drainPosts() async {
+        while true {
+            let batch: [PendingPost] = posts.withLockedValue { queue in
+                let batch = Array(queue.pending.prefix(500))
+                queue.pending.removeFirst(batch.count)
+                if batch.isEmpty { queue.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                var numbers = Array(repeating: 0, count: batch.count)
+                let rows = try await query("""
+                    select o_index, o_n from toom_post_batch(\(batch.map(\.room)), \(batch.map(\.time)),
+                        \(batch.map(\.record.timestamp)), \(batch.map(\.record.user)), \(batch.map(\.record.message)))
+                    """)
+                for try await (index, number) in rows.decode((Int, Int).self) where (1...batch.count).contains(index) {
+                    numbers[index - 1] = number
+                }
+                for (post, number) in zip(batch, numbers) {
+                    post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
+                }
+            } catch {
+                for post in batch { post.done(.failure(error)) }
+            }
+        }
+    }
+
+    public func follow(events: @escaping @Sendable ([SharedEvent]) -> Void,
+                       online: @escaping @Sendable ([UserLogRecord], _ blocked: [String: Duration]) -> Void,
+                       forwarded: @escaping @Sendable (String, Forwarded) -> Void) {
+        let (feedWakeups, feedWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (onlineWakeups, onlineWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // The wake-up: LISTEN on one connection, again after any reconnect. A notification
+        // lost meanwhile costs nothing but time: the feed is read after every (re)connect.
+        background { [client, logger] in
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: "toom") { notifications in
+                            feedWake.yield()
+                            onlineWake.yield()
+                            for try await notification in notifications {
+                                switch notification.payload {
+                                case "o": onlineWake.yield()
+                                case "f": feedWake.yield()
+                                case let payload: if let (user, what) = Self.forwarded(payload) { forwarded(user, what) }
+                                }
+                            }
+                        }
+                    }
+                } catch {
+                    logger.debug("listen: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        // And a tick, for what no notification announces: a lease that ran out.
+        background {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                feedWake.yield()
+                onlineWake.yield()
+            }
+        }
+        let start = state.withLockedValue { $0.feedStart }
+        background { [self] in
+            var position = start
+            for await _ in feedWakeups {
+                while !Task.isCancelled {
+                    guard let (batch, last) = try? await readFeed(after: position) else { break }
+                    if batch.isEmpty { break }
+                    position = last
+                    events(batch)
+                }
+            }
+        }
+        background { [self] in
+            for await _ in onlineWakeups {
+                guard let users = try? await onlineEverywhere(), let blocked = try? await blockedEverywhere() else { continue }
+                online(users, blocked)
+            }
+        }
+    }
+
+    /// `u` + `k` (kick) or `f` (frames) + the user, a newline, then the frames.
+    public func forward(to user: String, _ what: Forwarded) {
+        let payload: String
+        switch what {
+        case .kick: payload = "uk\(user)\n"
+        case .frames(let text): payload = "uf\(user)\n\(text)"
+        }
+        Task {
+            do { try await query("select pg_notify('toom', \(payload))") } catch { unreachable(error) }
+        }
+    }
+
+    static func forwarded(_ payload: String) -> (String, Forwarded)? {
+        guard payload.hasPrefix("u"), let newline = payload.firstIndex(of: "\n") else { return nil }
+        let head = payload[payload.index(after: payload.startIndex)..<newline]
+        guard let kind = head.first else { return nil }
+        let user = String(head.dropFirst())
+        switch kind {
+        case "k": return (user, .kick)
+        case "f": return (user, .frames(String(payload[payload.index(after: newline)...])))
+        default: return nil
+        }
+    }
+
+    /// What was committed after feed number `position`, in order: up to 500 at a time.
+    private func readFeed(after position: Int64) async throws -> ([SharedEvent], Int64) {
+        let rows = try await query("""
+            select feed, room, n, ts, username, message, members from (
+                select feed, room, n, ts, username, message, null::text[] as members from toom_messages where feed > \(position)
+                union all
+                select feed, id, 0::bigint, '', '', '', members from toom_rooms where feed > \(position)) f
+            order by feed limit 500
+            """)
+        var events: [SharedEvent] = []
+        var last = position
+        for try await (feed, room, n, ts, user, message, members) in rows.decode((Int64, Int, Int, String, String, String, [String]?).self) {
+            last = feed
+            if let members {
+                events.append(.room(RoomRecord(id: room, members: members)))
+            } else {
+                let record = MessageRecord(number: n, timestamp: ts, user: user, message: message)
+                events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
+            }
+        }
+        return (events, last)
+    }
+
+    /// Who is online on a server whose lease holds, in login order.
+    private func onlineEverywhere() async throws -> [UserLogRecord] {
+        let rows = try await query("""
+            select o.username, o.address, o.udp_port, o.ts from toom_online o
+            join toom_servers s on s.id = o.server where s.lease_until > now()
+            order by o.since, o.username
+            """)
+        var users: [UserLogRecord] = []
+        for try await (user, address, port, ts) in rows.decode((String, String, Int, String).self) {
+            users.append(UserLogRecord(sequence: users.count + 1, timestamp: ts, user: user, address: address, udpPort: port))
+        }
+        return users
+    }
+
+    /// Accounts blocked on any server, with the time left.
+    private func blockedEverywhere() async throws -> [String: Duration] {
+        let rows = try await query("""
+            select username, (extract(epoch from until - now()) * 1000)::bigint from toom_blocks where until > now()
+            """)
+        var blocked: [String: Duration] = [:]
+        for try await (user, milliseconds) in rows.decode((String, Int64).self) { blocked[user] = .milliseconds(milliseconds) }
+        return blocked
+    }
+
+    public func stop() async {
+        for task in tasks.withLockedValue({ $0 }) { task.cancel() }
+        do {
+            try await query("delete from toom_online where server = \(serverID)")
+            try await query("delete from toom_servers where id = \(serverID)")
+            try await query("select pg_notify('toom', 'o')")
+        } catch {
+            warn("could not take this server's users off the database: \(Self.describe(error)); they go when its lease runs out")
+        }
+        runTask.cancel()
+    }
+
+    // MARK: Reading history
+
+    /// One page of an RDM answer, read on the caller's thread (a pool thread) by waiting for the query.
+    func page(_ source: HistoryRequest.Source, after time: Int64, afterNumber: Int) throws -> [MessageRecord] {
+        let room = source.room ?? 0
+        let through = source.through
+        return try blocking { [self] in
+            var records: [MessageRecord] = []
+            let rows = try await query("""
+                select n, ts, username, message from toom_messages
+                where room = \(room) and time > \(time) and n > \(afterNumber) and n <= \(through)
+                order by n limit 1000
+                """)
+            for try await (n, ts, user, message) in rows.decode((Int, String, String, String).self) {
+                records.append(MessageRecord(number: n, timestamp: ts, user: user, message: message))
+            }
+            return records
+        }
+    }
+}
+
+/// An RDM answer from the database: each source in turn, a page at a time.
+private final class PostgresHistory: HistoryCursor {
+    private let store: PostgresChatStore
+    private let request: HistoryRequest
+    private var source = 0
+    private var page: [MessageRecord] = []
+    private var index = 0
+    private var lastNumber = 0
+    private var exhausted = false
+
+    init(store: PostgresChatStore, request: HistoryRequest) {
+        self.store = store
+        self.request = request
+    }
+
+    func next() throws -> HistoryItem? {
+        while source < request.sources.count {
+            if index < page.count {
+                let record = page[index]
+                index += 1
+                lastNumber = record.number
+                return HistoryItem(room: request.sources[source].room, record: record)
+            }
+            if !exhausted {
+                page = try store.page(request.sources[source], after: request.after, afterNumber: lastNumber)
+                index = 0
+                exhausted = page.count < 1000
+                if !page.isEmpty { continue }
+            }
+            source += 1
+            page = []
+            index = 0
+            lastNumber = 0
+            exhausted = false
+        }
+        return nil
+    }
+}
+
+/// The database could not be used; the command that needed it gets one line.
+public struct StoreUnavailable: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// Runs `body`, failing with `StoreUnavailable` after `seconds`.
+func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            throw StoreUnavailable(reason: "no answer from the database within \(Int(seconds)) seconds")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}
+
+/// Waits on this (non-async) thread for `body`; for the thread pool's RDM readers only.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let result = NIOLockedValueBox<Result<T, Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let outcome: Result<T, Error>
+        do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+        result.withLockedValue { $0 = outcome }
+        done.signal()
+    }
+    done.wait()
+    return try result.withLockedValue { $0! }.get()
+}
