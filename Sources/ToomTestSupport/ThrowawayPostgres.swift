@@ -56,9 +56,10 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         return output
     }
 
-    /// Runs a short command with its output in a temporary file, not a pipe: the server
-    /// `pg_ctl` leaves running would inherit a pipe and hold it open, and a reader waiting
-    /// for its end would wait for good. Spawns and reaps the child itself (posix_spawn,
+    /// Runs a short command with its output in a temporary file, not a pipe, and no other
+    /// descriptor of this process: the server `pg_ctl` leaves running would inherit them and
+    /// hold them open (a pipe's reader would wait for good; a test's closed connection would
+    /// stay open for the server it was connected to). Spawns and reaps the child itself (posix_spawn,
     /// waitpid on its pid): Foundation's `Process` reaps through Dispatch, whose threads a
     /// busy test run may not give it, and a `pg_ctl` that had exited then looked alive.
     /// Blocks the calling thread, like `runCapturing`.
@@ -71,6 +72,9 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process: a test's sockets inherited by the PostgreSQL server
+        // that pg_ctl leaves running would stay open after the test closed them.
+        closeOthers(&actions)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -81,6 +85,20 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let exited = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (exited, text)
+    }
+
+    /// glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module
+    /// does not show: looked up at run time, as swift-subprocess does; otherwise each open
+    /// descriptor above 2 is closed by name.
+    private static func closeOthers(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+            if closeFrom(&actions, 3) == 0 { return }
+        }
+        for fd in 3..<Int32(min(getdtablesize(), 65536)) where fcntl(fd, F_GETFD) != -1 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
     }
 
     /// Starts a new cluster; about a second.
