@@ -15,7 +15,7 @@ import ToomTestSupport
         let events = NIOLockedValueBox<[IncomingEvent]>([])
 
         init(configuration: TransferConfiguration = .init(), dropping percent: Int = 0, tampering: Bool = false,
-             passing limit: Int? = nil, directory existing: URL? = nil) async throws {
+             passing limit: Int? = nil, stallingAfter stall: Int? = nil, directory existing: URL? = nil) async throws {
             directory = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("toom-transfer-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             var configuration = configuration
@@ -26,6 +26,7 @@ import ToomTestSupport
                 if percent > 0 { try channel.pipeline.syncOperations.addHandler(Dropper(percent: percent)) }
                 if tampering { try channel.pipeline.syncOperations.addHandler(Tamperer()) }
                 if let limit { try channel.pipeline.syncOperations.addHandler(Gate(limit: limit)) }
+                if let stall { try channel.pipeline.syncOperations.addHandler(Gate(limit: stall, smallPass: true)) }
             }
             endpoint = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
                                                        events: record, addHandlers: addHandlers)
@@ -81,9 +82,15 @@ import ToomTestSupport
     final class Gate: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         let limit: Int
+        /// Past the limit, small datagrams (not DATA: a CANCEL, say) still pass.
+        let smallPass: Bool
         var bytes = 0
-        init(limit: Int) { self.limit = limit }
+        init(limit: Int, smallPass: Bool = false) {
+            self.limit = limit
+            self.smallPass = smallPass
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if bytes >= limit, smallPass, unwrapInboundIn(data).data.readableBytes < 512 { return context.fireChannelRead(data) }
             guard bytes < limit else { return }
             bytes += unwrapInboundIn(data).data.readableBytes
             context.fireChannelRead(data)
@@ -179,7 +186,9 @@ import ToomTestSupport
         var slowDisk = TransferConfiguration()
         slowDisk.segmentsPerBlock = 16
         slowDisk.receiveBufferBlocks = 2
-        let audience = try await Audience(configuration: slowDisk)
+        // Past 1 MiB the data stops arriving (the rest can never overtake the close), while
+        // the sender's CANCEL still gets through.
+        let audience = try await Audience(configuration: slowDisk, stallingAfter: 1 << 20)
         let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
         let (file, url) = try sourceFile([UInt8](repeating: 7, count: 30 << 20))
         defer { try? FileManager.default.removeItem(at: url) }
