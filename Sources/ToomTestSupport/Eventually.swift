@@ -1,7 +1,7 @@
 import Foundation
 /// How long tests and toom-bench wait for something before failing: generous, because CI
 /// machines are slow and shared.
-public let patience: Duration = .seconds(20)
+public let patience: Duration = .seconds(60)
 
 /// What `eventually` throws when the condition did not come true in time.
 public struct TimedOut: Error, CustomStringConvertible {

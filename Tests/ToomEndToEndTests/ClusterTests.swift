@@ -415,7 +415,8 @@ extension ClusterTests {
 
         // The live user saw every stored broadcast once, in order, across the restart.
         let last = stored.count
-        try await eventually("vader to see #\(last)", timeout: .seconds(30)) { watcher.stdout.contains("#\(last); ") }
+        try await eventually("vader to see #\(last); the last he saw: \(watcher.lines.last(where: { $0.hasPrefix("#") }) ?? "none")",
+                             timeout: .seconds(90)) { watcher.stdout.contains("#\(last); ") }
         let seen = watcher.lines.compactMap { line -> Int? in
             guard line.hasPrefix("#"), line.hasSuffix("."), line.contains(" broadcast at ") else { return nil }
             return Int(line.dropFirst().prefix { $0 != ";" })
