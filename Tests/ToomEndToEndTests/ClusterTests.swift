@@ -361,18 +361,23 @@ extension ClusterTests {
         var clients: [(String, ToomProcess)] = []
         for (user, server) in senders { clients.append((user, try await server.login(user))) }
         let count = 150
-        for (user, client) in clients {
-            client.send((1...count).map { "BCM \(user)-\($0)" }.joined(separator: "\n"))
+        func send(_ range: ClosedRange<Int>) {
+            for (user, client) in clients { client.send(range.map { "BCM \(user)-\($0)" }.joined(separator: "\n")) }
         }
         func replies(_ client: ToomProcess) -> [String] {
             client.lines.filter { $0.hasPrefix("Broadcast message, #") || $0.hasPrefix("Error.") }
         }
+        // PostgreSQL is killed while the first 60 of each are on their way.
+        send(1...60)
         try await eventually("some messages stored") { clients.allSatisfy { replies($0.1).count >= 20 } }
         try postgres.crash()
         try await Task.sleep(for: .milliseconds(500))
         try await postgres.resume()
+        try await eventually("the first 60 answered", timeout: .seconds(60)) { clients.allSatisfy { replies($0.1).count == 60 } }
+        // A server is killed while the other 90 are.
+        send(61...count)
         try await eventually("more messages stored after the restart") {
-            clients.allSatisfy { replies($0.1).filter { $0.hasPrefix("Broadcast") }.count >= 60 }
+            clients.allSatisfy { replies($0.1).filter { $0.hasPrefix("Broadcast") }.count >= 80 }
         }
         servers[2].process.signal(SIGKILL)
         _ = try await servers[2].process.waitForExit()
@@ -403,11 +408,40 @@ extension ClusterTests {
 
         // The live user saw every stored broadcast once, in order, across the restart.
         let last = stored.count
-        try await eventually("vader to see #\(last)", timeout: .seconds(30)) { watcher.stdout.contains("#\(last); ") }
+        try await eventually("vader to see #\(last); he saw, last: \(watcher.stdout.suffix(400)); his server said: \(servers[0].process.stderr.suffix(800))",
+                             timeout: .seconds(30)) { watcher.stdout.contains("#\(last); ") }
         let seen = watcher.lines.compactMap { line -> Int? in
             guard line.hasPrefix("#"), line.hasSuffix("."), line.contains(" broadcast at ") else { return nil }
             return Int(line.dropFirst().prefix { $0 != ";" })
         }
         #expect(seen == Array(1...last), "deliveries: \(seen.count) of \(last)")
+    }
+}
+
+extension ClusterTests {
+    /// After an outage long enough for the other servers to remove a server's lease and its
+    /// users (simulated by deleting them), the server writes its users back at its next renewal.
+    @Test func aServerWhoseLeaseWasRemovedListsItsUsersAgain() async throws {
+        guard let postgres = await Self.postgres, let (url, servers) = try await Self.servers(2) else { return }
+        let (a, b) = (servers[0], servers[1])
+        let hans = try await a.login("hans")
+        let yoda = try await b.login("yoda", udpPort: 45999)
+        try await Self.expectOnline(hans, ["yoda"])
+        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        try await postgres.psql(name, """
+            begin;
+            delete from toom_servers where id in (select server from toom_online where username = 'yoda');
+            delete from toom_online where username = 'yoda';
+            commit;
+            """)
+        try await eventually("server b to write yoda back", timeout: .seconds(15)) {
+            try await postgres.psql(name, "select count(*) from toom_online where username = 'yoda'")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        }
+        try await Self.expectOnline(hans, ["yoda"])
+        let atu = try await hans.command("ATU")
+        #expect(atu.contains { $0.hasPrefix("yoda, 127.0.0.1, 45999, active since ") }, "\(atu)")
+        try await eventually("server b to say so") { b.process.stderr.contains("had dropped this server's lease; 1 of its 1 users") }
+        withExtendedLifetime(yoda) {}
     }
 }
