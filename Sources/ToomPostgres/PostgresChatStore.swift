@@ -49,6 +49,8 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         /// The session number of each login of this server's.
         var sessions: [String: Int64] = [:]
         var nextSession: Int64 = 0
+        /// This server's logins as written, to write again if the database lost them.
+        var logins: [String: UserLogRecord] = [:]
     }
 
     /// A database this toom must not use: trying again will not help.
@@ -137,10 +139,16 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(Self.lease / 3))
                 do {
-                    try await query("""
+                    var lost = false
+                    for try await inserted in try await query("""
                         insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(Self.lease)))
-                        on conflict (id) do update set lease_until = excluded.lease_until
-                        """)
+                        on conflict (id) do update set lease_until = excluded.lease_until returning (xmax = 0)
+                        """).decode(Bool.self) {
+                        lost = inserted
+                    }
+                    // The lease had run out long enough for the other servers to remove it
+                    // (a long outage): this server's users are written again.
+                    if lost { try await restoreLogins() }
                     // Servers whose lease ran out long ago leave nothing behind.
                     try await query("""
                         delete from toom_online o where not exists (
@@ -167,6 +175,23 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 }
             }
         }
+    }
+
+    private func restoreLogins() async throws {
+        let logins = state.withLockedValue { state in state.logins.values.map { ($0, state.sessions[$0.user] ?? 0) } }
+        var restored = 0
+        for (record, session) in logins {
+            let since = Timestamp.parse(record.timestamp) ?? Timestamp.now()
+            for try await _ in try await query("""
+                insert into toom_online values (\(record.user), \(serverID), \(session), \(record.address), \(record.udpPort),
+                                                \(record.timestamp), \(since))
+                on conflict (username) do nothing returning username
+                """).decode(String.self) {
+                restored += 1
+            }
+        }
+        try await query("select pg_notify('toom', 'o')")
+        warn("the database had dropped this server's lease; \(restored) of its \(logins.count) users are listed online again")
     }
 
     private func background(_ body: @escaping @Sendable () async -> Void) {
@@ -249,8 +274,10 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             case .login(let record):
                 state.nextSession += 1
                 state.sessions[record.user] = state.nextSession
+                state.logins[record.user] = record
                 return state.nextSession
             case .logout(let user):
+                state.logins[user] = nil
                 return state.sessions.removeValue(forKey: user) ?? 0
             default:
                 return 0
@@ -262,11 +289,23 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 reachable()
                 done(.success(stored))
             } catch let refusal as SharedWriteRefusal {
+                forget(write, session: session)
                 done(.failure(refusal))
             } catch {
                 unreachable(error)
+                forget(write, session: session)
                 done(.failure(StoreUnavailable(reason: "the database is unreachable (\(Self.describe(error)))")))
             }
+        }
+    }
+
+    /// A login that was not recorded is not this server's to write again.
+    private func forget(_ write: StoreWrite, session: Int64) {
+        guard case .login(let record) = write else { return }
+        state.withLockedValue { state in
+            guard state.sessions[record.user] == session else { return }
+            state.sessions[record.user] = nil
+            state.logins[record.user] = nil
         }
     }
 
@@ -562,16 +601,28 @@ public struct StoreUnavailable: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// Runs `body`, failing with `StoreUnavailable` after `seconds`.
+/// Runs `body`, failing with `StoreUnavailable` after `seconds`. The caller is released at
+/// the deadline even if `body` does not stop when cancelled (a query waiting on a
+/// connection that a database crash left behind): a task group would wait for it, and a
+/// loop that reads the feed would hang for good.
 func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw StoreUnavailable(reason: "no answer from the database within \(Int(seconds)) seconds")
+    let answered = NIOLockedValueBox(false)
+    let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+        let work = Task {
+            let result: Result<T, Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            guard answered.withLockedValue({ done in defer { done = true }; return !done }) else { return }
+            timer.withLockedValue { $0?.cancel() }
+            continuation.resume(with: result)
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+        let deadline = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            guard !Task.isCancelled, answered.withLockedValue({ done in defer { done = true }; return !done }) else { return }
+            work.cancel()
+            continuation.resume(throwing: StoreUnavailable(reason: "no answer from the database within \(Int(seconds)) seconds"))
+        }
+        timer.withLockedValue { $0 = deadline }
     }
 }
 
