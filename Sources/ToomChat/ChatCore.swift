@@ -80,12 +80,23 @@ public struct ChatCore {
         return logout(user) + [.print(["\(user) disconnected"])]
     }
 
-    /// The login timer of a session ran out.
+    /// The login timer of a session ran out. It measures the client's delay, not the
+    /// server's: a password being checked or a login being committed is answered first, and
+    /// a wrong password then ends the session if its time is up.
     public mutating func loginDeadline(_ id: SessionID, at now: Moment) -> [ChatAction] {
-        guard let session = sessions[id], session.user == nil, session.phase != .closed,
-              now.monotonic >= session.connected + settings.loginTimeout else { return [] }
-        return refuse(id, .loginTimeout,
-                      "Login timed out: no login within \(settings.loginTimeout.secondsText) seconds. Please connect again")
+        guard let session = sessions[id], session.user == nil, loginExpired(session, now) else { return [] }
+        switch session.phase {
+        case .verifying, .joining, .closed: return []
+        default: return refuse(id, .loginTimeout, loginTimeoutNotice)
+        }
+    }
+
+    private func loginExpired(_ session: Session, _ now: Moment) -> Bool {
+        now.monotonic >= session.connected + settings.loginTimeout
+    }
+
+    private var loginTimeoutNotice: String {
+        "Login timed out: no login within \(settings.loginTimeout.secondsText) seconds. Please connect again"
     }
 
     /// A client that left `unread` bytes unread past the limit.
@@ -183,6 +194,11 @@ public struct ChatCore {
         guard matches else {
             switch login.recordFailure(user, now: now.monotonic) {
             case .retry:
+                // The login timer fired while the check ran: no further try.
+                if loginExpired(session, now) {
+                    return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword)
+                                                         + refuse(id, .loginTimeout, loginTimeoutNotice))
+                }
                 return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword))
             case .blocked:
                 // With a shared store the block holds on every server.
@@ -395,8 +411,8 @@ public struct ChatCore {
 
     /// A write failed: nothing of it counts, and its issuer is told. The actions that
     /// followed the write in its step are dropped by the caller.
-    public mutating func writeFailed(_ write: StoreWrite, by id: SessionID?, error: String) -> [ChatAction] {
-        if shared { return sharedWriteFailed(write, by: id, error: error) }
+    public mutating func writeFailed(_ write: StoreWrite, by id: SessionID?, error: String, at now: Moment) -> [ChatAction] {
+        if shared { return sharedWriteFailed(write, by: id, error: error, at: now) }
         var actions: [ChatAction] = [.print(["error: \(error)"])]
         switch write {
         case .broadcast:
@@ -453,13 +469,15 @@ public struct ChatCore {
     }
 
     /// A write of this server's that failed in a shared store: nothing of it counts.
-    private mutating func sharedWriteFailed(_ write: StoreWrite, by id: SessionID?, error: String) -> [ChatAction] {
+    private mutating func sharedWriteFailed(_ write: StoreWrite, by id: SessionID?, error: String,
+                                             at now: Moment) -> [ChatAction] {
         var actions: [ChatAction] = [.print(["error: \(error)"])]
         switch write {
         case .login(let record):
-            guard let id, sessions[id]?.phase == .joining(record.user) else { return actions }
+            guard let id, let session = sessions[id], session.phase == .joining(record.user) else { return actions }
             sessions[id]?.phase = .password(record.user)
             actions.append(.send(id, [.error(code: .storage, messages: ["The server could not record your login; please try again later"])]))
+            if loginExpired(session, now) { actions += refuse(id, .loginTimeout, loginTimeoutNotice) }
         case .logout, .block, .unblock:
             break
         case .broadcast, .roomMessage, .room:
@@ -482,7 +500,7 @@ public struct ChatCore {
             return [.send(id, [frame]),
                     .print([Messages.serverIssued(user: record.members[0], command: "SRB")] + ReplyRenderer.lines(for: [frame]))]
         default:
-            return sharedWriteFailed(write, by: id, error: "\(refusal)")
+            return sharedWriteFailed(write, by: id, error: "\(refusal)", at: now)
         }
     }
 

@@ -181,7 +181,8 @@ final class ChatEngine: @unchecked Sendable {
         let shared = store.shared
         lock.withLock {
             generation &+= 1
-            var actions = step(&core, Self.now())
+            let now = Self.now()
+            var actions = step(&core, now)
             // With --sync: the fsync ticket of this step's write, which what follows waits for.
             var gate: UInt64?
             var staged: Staged?
@@ -210,7 +211,7 @@ final class ChatEngine: @unchecked Sendable {
                         }
                     } catch {
                         // Nothing of the step after its write happens; the rules say what does instead.
-                        actions = core.writeFailed(write, by: by, error: "\(error)")
+                        actions = core.writeFailed(write, by: by, error: "\(error)", at: now)
                         index = 0
                         if staged == nil, heldFrom != nil { heldFrom = 0 }
                     }
@@ -299,7 +300,7 @@ final class ChatEngine: @unchecked Sendable {
             var gate = step.gate
             if let staged = step.staged {
                 if let error = written.failed[staged.position] {
-                    for action in core.writeFailed(staged.write, by: staged.by, error: "\(error)") {
+                    for action in core.writeFailed(staged.write, by: staged.by, error: "\(error)", at: Self.now()) {
                         perform(action, caller: step.caller, gate: gate, &effects)
                     }
                     continue
@@ -374,7 +375,7 @@ final class ChatEngine: @unchecked Sendable {
                 switch result {
                 case .success(let stored): return core.committed(stored, by: by, at: now)
                 case .failure(let refusal as SharedWriteRefusal): return core.refused(write, by: by, because: refusal, at: now)
-                case .failure(let error): return core.writeFailed(write, by: by, error: "\(error)")
+                case .failure(let error): return core.writeFailed(write, by: by, error: "\(error)", at: now)
                 }
             }
             if resume, flow == .next, let by { outbox(by)?.resumeReading() }

@@ -163,23 +163,23 @@ import ToomCore
         let hans = chat.login("hans")
         _ = chat.login("yoda")
         let bcm = chat.send(hans, "BCM\tlost")
-        #expect(chat.core.writeFailed(bcm.writes[0], by: hans, error: "write messagelog.txt: No space left on device") == [
+        #expect(chat.core.writeFailed(bcm.writes[0], by: hans, error: "write messagelog.txt: No space left on device", at: chat.now) == [
             .print(["error: write messagelog.txt: No space left on device"]),
             .send(hans, [error(.storage, "Error. The server could not store that; nothing was recorded")])])
         #expect(chat.send(hans, "BCM\tkept").frames(to: hans).first == .ok(kind: "BCM", fields: ["1", chat.timestamp]))
 
         let srb = chat.send(hans, "SRB\tyoda")
-        _ = chat.core.writeFailed(srb.writes[0], by: hans, error: "disk")
+        _ = chat.core.writeFailed(srb.writes[0], by: hans, error: "disk", at: chat.now)
         #expect(chat.send(hans, "SRB\tyoda").frames(to: hans) == [.ok(kind: "SRB", fields: ["1", "hans", "yoda"])])
         let srm = chat.send(hans, "SRM\t1\tlost")
-        _ = chat.core.writeFailed(srm.writes[0], by: hans, error: "disk")
+        _ = chat.core.writeFailed(srm.writes[0], by: hans, error: "disk", at: chat.now)
         #expect(chat.send(hans, "SRM\t1\tkept").frames(to: hans) == [.ok(kind: "SRM", fields: ["1", "1", chat.timestamp])])
 
         let luke = chat.connect()
         chat.send(luke, "HELLO\t1")
         chat.send(luke, "USER\tluke")
         let login = chat.send(luke, "PASS\tforce\t6000")
-        #expect(chat.core.writeFailed(login.writes[0], by: luke, error: "disk").frames(to: luke)
+        #expect(chat.core.writeFailed(login.writes[0], by: luke, error: "disk", at: chat.now).frames(to: luke)
                 == [error(.storage, "The server could not record your login; please try again later")])
         #expect(!chat.core.onlineUsers.contains { $0.user == "luke" })
         #expect(chat.send(luke, "PASS\tforce\t6000").frames(to: luke) == [.ok(kind: "LOGIN", fields: ["luke"])])

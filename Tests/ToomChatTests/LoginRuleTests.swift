@@ -152,6 +152,28 @@ import ToomCore
         #expect(chat.core.loginDeadline(quick, at: chat.now) == [])
     }
 
+    /// The login timeout measures the client, not the server: a password check that outlasts
+    /// it is answered, and only a wrong password then ends the session.
+    @Test func aSlowPasswordCheckIsAnsweredBeforeTheDeadlineCounts() {
+        var chat = TestChat()
+        let right = chat.atPassword("hans")
+        let wrong = chat.atPassword("yoda")
+        let timeout = error(.loginTimeout, "Login timed out: no login within 60 seconds. Please connect again")
+        #expect(chat.core.receive(["PASS", "falcon*solo", "6000"], from: right, at: chat.now).count == 1)
+        #expect(chat.core.receive(["PASS", "not it", "6000"], from: wrong, at: chat.now).count == 1)
+        chat.advance(.seconds(90))
+        #expect(chat.core.loginDeadline(right, at: chat.now) == [])
+        #expect(chat.core.loginDeadline(wrong, at: chat.now) == [])
+        #expect(chat.core.passwordChecked(right, matches: true, at: chat.now).frames(to: right)
+                    == [.ok(kind: "LOGIN", fields: ["hans"])])
+        #expect(chat.core.passwordChecked(wrong, matches: false, at: chat.now) == [
+            .send(wrong, [error(.invalidPassword, Messages.invalidPassword)]), .send(wrong, [timeout]), .close(wrong)])
+        // Before the deadline a wrong password leaves the usual tries.
+        let early = chat.atPassword("vader")
+        #expect(chat.send(early, "PASS\tx\t6000") == [.send(early, [error(.invalidPassword, Messages.invalidPassword)])])
+        #expect(chat.core.loginDeadline(early, at: chat.now) == [])
+    }
+
     @Test func anAddressWithTooManyFailuresIsRefusedForAWhile() {
         var chat = TestChat(attempts: 5, addressFailures: 3)
         let id = chat.connect(from: "10.6.6.6")
