@@ -24,6 +24,10 @@ public struct Completed: Sendable {
     public let err: String
 }
 
+/// Put before a command that builds or fuzzes in a test: at the lowest priority it takes
+/// only what the other tests leave, and cannot starve their servers past a timeout.
+public let lowestPriority = ["nice", "-n", "19"]
+
 /// Runs a program to completion. `arguments[0]` is a path or a name looked up in PATH.
 /// Standard input is /dev/null. Without `capture`, output goes to /dev/null: a daemon the
 /// program leaves behind (a tmux server) must not hold a pipe that is read to its end.

@@ -15,7 +15,7 @@ import ToomTestSupport
         // One after another: each builds with swiftc, and the machine may have two cores.
         for target in ["frame", "command", "logline", "timestamp", "firstbyte", "credentials"] {
             let result = try await run(
-                ["/bin/bash", Self.repository.appendingPathComponent("Fuzz/run.sh").path, target, "20000", "-max_len=4096"],
+                lowestPriority + ["/bin/bash", Self.repository.appendingPathComponent("Fuzz/run.sh").path, target, "20000", "-max_len=4096"],
                 directory: Self.repository,
                 environment: ProcessInfo.processInfo.environment.merging(
                     ["TOOM_FUZZ_FOUND": found.appendingPathComponent(target).path]) { $1 })

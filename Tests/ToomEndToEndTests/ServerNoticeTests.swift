@@ -43,7 +43,7 @@ struct ServerNoticeTerminalTests {
     func theLoginTimeoutEndsATerminalClientAtItsPrompt(afterUsername: Bool) async throws {
         // Typing waits for the prompt; a loaded machine may take many seconds to look at the
         // screen, and the notice then replaces the prompt, so that case gets a longer timeout.
-        let seconds = afterUsername ? 40 : 10
+        let seconds = afterUsername ? 60 : 10
         let server = try await TestServer(extra: ["--login-timeout", String(seconds)])
         let home = try server.root.subdirectory("home")
         let term = try await TmuxSession(["client", "127.0.0.1", String(server.port), "0"], in: home,

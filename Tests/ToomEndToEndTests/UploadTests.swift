@@ -52,9 +52,7 @@ import ToomTransfer
     /// The transfer is held up in a relay while both users keep typing: every reply comes,
     /// and the file still arrives once the relay lets it through.
     @Test func promptStaysUsableWhileATransferRuns() async throws {
-        // A loaded machine may take a while over the commands: the transfer must outlast them.
-        let patient = ["--transfer-timeout", "120"]
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50, hans: patient, yoda: patient)
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50, hans: Self.patient, yoda: Self.patient)
         let sent = try randomFile(in: pair.hans, "held.bin", size: 3 << 20)
         #expect(try await pair.hans.command("UPD yoda held.bin") == [])
         try await eventually("the transfer to start and be held") { pair.relay.paused }
@@ -104,7 +102,7 @@ import ToomTransfer
     /// dropped; every datagram of the real transfer also arrives altered and replayed (the
     /// relay tampers): nothing of that is written, and the fakes are counted.
     @Test func forgedAlteredAndReplayedDatagramsWriteNothing() async throws {
-        let pair = try await hansAndYodaBehindARelay(tamper: true, pauseAfter: 3)
+        let pair = try await hansAndYodaBehindARelay(tamper: true, pauseAfter: 3, hans: Self.patient, yoda: Self.patient)
         let yodaPort = pair.relay.targetPort
 
         // Not announced at all: a START and DATA sealed with a made-up key, noise.
@@ -261,11 +259,12 @@ import ToomTransfer
     /// the final line.
     @Test(.enabled(if: TmuxSession.available, "needs tmux"))
     func aTerminalShowsAProgressBar() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 300)
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 300, yoda: Self.patient)
         _ = try randomFile(in: pair.hans, "shown.bin", size: 8 << 20)
         pair.hans.send("OUT")
         _ = try await pair.hans.waitForExit()
-        let tmux = try await TmuxSession(["client", "127.0.0.1", String(pair.server.port), "0"], in: pair.hans.directory)
+        let tmux = try await TmuxSession(["client", "127.0.0.1", String(pair.server.port), "0"] + Self.patient,
+                                         in: pair.hans.directory)
         try await tmux.waitFor(Messages.usernamePrompt)
         try await tmux.type("hans")
         try await tmux.press("Enter")
@@ -344,6 +343,10 @@ import ToomTransfer
             self.yoda = yoda
         }
     }
+
+    /// For a transfer the relay holds while the test does something else: a loaded machine
+    /// may take a while over it, and the transfer must outlast that.
+    static let patient = ["--transfer-timeout", "120"]
 
     /// hans, and yoda behind a relay: what is sent to yoda goes through the relay, which is
     /// made with `reorder`, `duplicate` and `pauseAfter`. Extra client options for each.
