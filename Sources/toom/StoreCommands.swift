@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ToomPostgres
+import ToomStore
 
 /// The database of `--store`, or of TOOM_STORE when the option is not given.
 struct StoreOption: ParsableArguments {
@@ -17,6 +18,22 @@ struct StoreOption: ParsableArguments {
     /// Nil when neither --store nor TOOM_STORE is given.
     func optionalLocation() throws -> PostgresLocation? {
         try Self.location(url ?? ProcessInfo.processInfo.environment["TOOM_STORE"].flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// Runs a command's work on the database; whatever goes wrong is one line on standard
+    /// error and exit status 1. A refusal or a file's error says itself; anything else is the
+    /// database's.
+    static func using(_ location: PostgresLocation, for command: String, _ body: () async throws -> Void) async throws {
+        do { try await body() } catch let error as PostgresChatStore.Refused {
+            FileHandle.standardError.write(Data("toom \(command): \(error)\n".utf8))
+            throw ExitCode.failure
+        } catch let error as StorageError {
+            FileHandle.standardError.write(Data("toom \(command): \(error)\n".utf8))
+            throw ExitCode.failure
+        } catch {
+            FileHandle.standardError.write(Data("toom \(command): cannot use the database at \(location): \(PostgresChatStore.describe(error))\n".utf8))
+            throw ExitCode.failure
+        }
     }
 
     static func location(_ url: String?) throws -> PostgresLocation? {
@@ -51,16 +68,10 @@ struct ImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let location = try store.location()
-        do {
+        try await StoreOption.using(location, for: "import") {
             let summary = try await PostgresImport.run(directory: directory, into: location, replace: replace)
             for line in summary.skipped { FileHandle.standardError.write(Data("skipped: \(line)\n".utf8)) }
             print("\(summary) into \(location)")
-        } catch let error as PostgresChatStore.Refused {
-            FileHandle.standardError.write(Data("toom import: \(error)\n".utf8))
-            throw ExitCode.failure
-        } catch {
-            FileHandle.standardError.write(Data("toom import: cannot use the database at \(location): \(PostgresChatStore.describe(error))\n".utf8))
-            throw ExitCode.failure
         }
     }
 }
@@ -89,15 +100,9 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let location = try store.location()
-        do {
+        try await StoreOption.using(location, for: "export") {
             let summary = try await PostgresExport.run(from: location, to: directory, replace: replace)
             print("\(summary) into \(directory)")
-        } catch let error as PostgresChatStore.Refused {
-            FileHandle.standardError.write(Data("toom export: \(error)\n".utf8))
-            throw ExitCode.failure
-        } catch {
-            FileHandle.standardError.write(Data("toom export: \(PostgresChatStore.describe(error))\n".utf8))
-            throw ExitCode.failure
         }
     }
 }
