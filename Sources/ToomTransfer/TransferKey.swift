@@ -47,7 +47,6 @@ enum Direction: UInt32 {
 /// direction (retransmissions included), so the nonce `direction ‖ number` never repeats
 /// under the key.
 struct PacketCipher: @unchecked Sendable {
-    let key: TransferKey
     /// False only for toom-bench's reference measurement of the cost of encryption: the
     /// body then travels in clear with a zero tag, and nothing is authenticated.
     var encrypts = true
@@ -56,7 +55,6 @@ struct PacketCipher: @unchecked Sendable {
     static let tagSize = 16
 
     init(key: TransferKey, encrypts: Bool = true) {
-        self.key = key
         self.encrypts = encrypts
         aead = GCMContext(key.symmetric)
     }
@@ -103,12 +101,13 @@ struct PacketCipher: @unchecked Sendable {
     func open(_ sealed: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, direction: Direction,
               number: UInt64) -> [UInt8]? {
         guard sealed.count >= Self.tagSize else { return nil }
-        var plain = [UInt8](repeating: 0, count: sealed.count - Self.tagSize)
-        let opened = plain.withUnsafeMutableBytes { out in
-            open(sealed, header: header, direction: direction, number: number,
-                 into: out.baseAddress ?? UnsafeMutableRawPointer(mutating: sealed.baseAddress!))
-        }
-        return opened == nil ? nil : plain
+        // A byte of room even for an empty plaintext, so the output has an address.
+        var plain = [UInt8](repeating: 0, count: max(sealed.count - Self.tagSize, 1))
+        guard let length = plain.withUnsafeMutableBytes({ out in
+            open(sealed, header: header, direction: direction, number: number, into: out.baseAddress!)
+        }) else { return nil }
+        plain.removeLast(plain.count - length)
+        return plain
     }
 }
 
