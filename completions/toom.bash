@@ -368,12 +368,15 @@ _toom_passwd() {
     repeating_flags=()
     non_repeating_flags=(--hash-all --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir)
+    non_repeating_options=(--data-dir --store)
     __toom_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--data-dir')
+        return
+        ;;
+    '--store')
         return
         ;;
     esac

@@ -16,6 +16,8 @@ public enum PostgresExport {
         public var rooms = 0
         public var broadcasts = 0
         public var roomMessages = 0
+        /// The snapshot's place in the store's feed: what `follow` picks up after.
+        public var feed: Int64 = 0
 
         public var description: String {
             "exported \(accounts) accounts, \(rooms) rooms, \(broadcasts) broadcasts and \(roomMessages) room messages"
@@ -47,6 +49,9 @@ public enum PostgresExport {
         return try await Schema.unwrapped { try await client.withTransaction(logger: logger) { connection in
             _ = try await connection.query("set transaction isolation level repeatable read, read only", logger: logger)
             var summary = Summary()
+            for try await last in try await connection.query("select last from toom_feed", logger: logger).decode(Int64.self) {
+                summary.feed = last
+            }
             var credentials = ""
             for try await (user, password) in try await connection.query(
                 "select username, password from toom_accounts order by position, username", logger: logger).decode((String, String).self) {
@@ -96,5 +101,55 @@ public enum PostgresExport {
             }
             return summary
         } }
+    }
+
+    /// Appends the messages the store gets after `feed` to the files `run` wrote, as a
+    /// server appends to its logs (a room's file appears with its first message), every
+    /// `interval` until cancelled. A database that cannot be read is reported once and
+    /// tried again.
+    public static func follow(from location: PostgresLocation, in directory: String, after feed: Int64,
+                              every interval: Duration = .milliseconds(500), report: @escaping @Sendable (String) -> Void) async throws {
+        let logger = Logger(label: "toom.export") { _ in SwiftLogNoOpLogHandler() }
+        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
+        let runTask = Task { await client.run() }
+        defer { runTask.cancel() }
+        var last = feed
+        var failing = false
+        while true {
+            do {
+                var lines: [Int: String] = [:]
+                let after = last
+                let rows = try await withDeadline(PostgresChatStore.queryTimeout) {
+                    var rows: [(Int64, Int, Int, String, String, String)] = []
+                    for try await row in try await client.query("""
+                        select feed, room, n, ts, username, message from toom_messages where feed > \(after) order by feed limit 10000
+                        """, logger: logger).decode((Int64, Int, Int, String, String, String).self) {
+                        rows.append(row)
+                    }
+                    return rows
+                }
+                for (feed, room, n, ts, user, message) in rows {
+                    lines[room, default: ""] += MessageRecord(number: n, timestamp: ts, user: user, message: message).line + "\n"
+                    last = feed
+                }
+                for (room, text) in lines.sorted(by: { $0.key < $1.key }) {
+                    let file = directory + "/" + (room == 0 ? LogFiles.broadcasts : LogKind.room(room).fileName)
+                    let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, FileText.mode)
+                    guard fd >= 0 else { throw StorageError(path: file, operation: "open", code: errno) }
+                    defer { close(fd) }
+                    guard RawOutput.writeChecked(fd, text) else { throw StorageError(path: file, operation: "write", code: errno) }
+                }
+                if failing { report("the database at \(location) is reachable again") }
+                failing = false
+                if rows.count == 10000 { continue }
+            } catch let error as StorageError {
+                throw error
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                if !failing { report("cannot read the database at \(location): \(PostgresChatStore.describe(error)); trying again") }
+                failing = true
+            }
+            try await Task.sleep(for: interval)
+        }
     }
 }

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import ToomCore
+import ToomPostgres
 import ToomSecurity
 
-struct PasswdCommand: ParsableCommand {
+struct PasswdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passwd",
         abstract: "Set a user's password in credentials.txt, as a salted scrypt hash.",
@@ -11,7 +12,9 @@ struct PasswdCommand: ParsableCommand {
         Creates the account if it is new. On a terminal the password is read without echo, twice; \
         from a pipe, one line. credentials.txt is rewritten atomically and every other line stays as \
         it was; a running server sees the change at the next login. With --hash-all, every \
-        plaintext password in the file is replaced by its hash.
+        plaintext password in the file is replaced by its hash. With --store (or TOOM_STORE) the \
+        accounts of that PostgreSQL store are changed instead, and every server on it sees the \
+        change within seconds.
         """
     )
 
@@ -24,6 +27,8 @@ struct PasswdCommand: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Directory with credentials.txt.", valueName: "dir"))
     var dataDirectory: String = "."
 
+    @OptionGroup var store: StoreOption
+
     func validate() throws {
         switch (user, hashAll) {
         case (nil, false): throw ValidationError("Give a user, or --hash-all")
@@ -34,12 +39,15 @@ struct PasswdCommand: ParsableCommand {
             }
         case (nil, true): break
         }
+        _ = try store.optionalLocation()
     }
 
-    func run() throws {
+    func run() async throws {
         let path = dataDirectory + "/credentials.txt"
         do {
-            if let user {
+            if let location = try store.optionalLocation() {
+                try await run(on: location)
+            } else if let user {
                 let password = try readPassword(for: user)
                 let hash = try PasswordCheck.hash(password).text
                 let created = try rewrite(path) { CredentialsEdit.setting(hash, for: user, in: $0) }.1
@@ -51,6 +59,8 @@ struct PasswdCommand: ParsableCommand {
         } catch let error as PasswdError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode.failure
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
@@ -58,6 +68,23 @@ struct PasswdCommand: ParsableCommand {
     }
 
     struct PasswdError: Error { let message: String }
+
+    /// The same on the accounts of a PostgreSQL store.
+    private func run(on location: PostgresLocation) async throws {
+        if let user {
+            let hash = try PasswordCheck.hash(try readPassword(for: user)).text
+            try await StoreOption.using(location, for: "passwd") {
+                let created = try await PostgresAccounts.set(user, field: hash, at: location)
+                print(created ? "Account \(user) created" : "Password of \(user) changed")
+            }
+        } else {
+            try await StoreOption.using(location, for: "passwd") {
+                let hashed = try await PostgresAccounts.hashAll(at: location) { try PasswordCheck.hash($0).text }
+                print(hashed == 0 ? "No plaintext password in \(location)"
+                                  : "Hashed \(hashed) plaintext password\(hashed == 1 ? "" : "s") in \(location)")
+            }
+        }
+    }
 
     /// Reads, edits and replaces the file under a lock on its directory, so two `toom passwd`
     /// at once do not lose each other's change. A new file is private (0600); an existing one

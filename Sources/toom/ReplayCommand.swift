@@ -3,6 +3,7 @@ import Foundation
 import ToomCore
 import ToomPostgres
 import ToomReplay
+import ToomStore
 
 extension ReplayFormat: ExpressibleByArgument {}
 
@@ -16,7 +17,7 @@ struct ReplayCommand: AsyncParsableCommand {
         logs' format, e.g. "1 Jun 2022 21:30:04"; --since and --until include their second. \
         A line that does not parse is reported on standard error with its file and line \
         number, and skipped. With --store the messages are read from a PostgreSQL store \
-        instead (one consistent snapshot; --follow is not available there).
+        instead (one consistent snapshot; with --follow, then what every server adds to it).
         """
     )
 
@@ -59,10 +60,7 @@ struct ReplayCommand: AsyncParsableCommand {
         if let pace, !(pace > 0 && pace.isFinite) {
             throw ValidationError("Invalid --pace: \(pace). It must be a number greater than 0")
         }
-        if store != nil {
-            _ = try StoreOption.location(store)
-            if follow { throw ValidationError("--follow reads growing files; it is not available with --store") }
-        }
+        if store != nil { _ = try StoreOption.location(store) }
     }
 
     private func time(_ text: String?, _ option: String) throws -> Int64? {
@@ -80,7 +78,13 @@ struct ReplayCommand: AsyncParsableCommand {
         // A store is read as the files it would export, into a private directory removed after.
         var source = directory
         var snapshot: String?
-        defer { if let snapshot { try? FileManager.default.removeItem(atPath: snapshot) } }
+        var follower: Task<Void, Error>?
+        var stoppers: [DispatchSourceSignal] = []
+        defer {
+            follower?.cancel()
+            stoppers.forEach { $0.cancel() }
+            if let snapshot { try? FileManager.default.removeItem(atPath: snapshot) }
+        }
         if let location = try StoreOption.location(store) {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("toom-replay-\(UUID().uuidString)").path
             guard mkdir(folder, 0o700) == 0 else {
@@ -88,13 +92,39 @@ struct ReplayCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             snapshot = folder
+            // Stopped by a signal (how --follow ends), the copy of the messages goes too.
+            for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber)
+                source.setEventHandler {
+                    try? FileManager.default.removeItem(atPath: folder)
+                    Foundation.exit(128 + signalNumber)
+                }
+                source.resume()
+                stoppers.append(source)
+            }
+            let exported: PostgresExport.Summary
             do {
-                _ = try await PostgresExport.run(from: location, to: folder, replace: true)
+                exported = try await PostgresExport.run(from: location, to: folder, replace: true)
             } catch {
                 RawOutput.write(2, "toom replay: cannot read the database at \(location): \(PostgresChatStore.describe(error))\n")
                 throw ExitCode.failure
             }
             source = folder
+            // Followed, the snapshot's files grow as the store does, and the replay follows them.
+            if follow {
+                follower = Task {
+                    do {
+                        try await PostgresExport.follow(from: location, in: folder, after: exported.feed) { line in
+                            RawOutput.write(2, "toom replay: \(line)\n")
+                        }
+                    } catch let error as StorageError {
+                        RawOutput.write(2, "toom replay: \(error)\n")
+                        try? FileManager.default.removeItem(atPath: folder)
+                        Foundation.exit(1)
+                    }
+                }
+            }
         }
         let replay = Replay(
             options: .init(directory: source, filter: filter, format: format, follow: follow, pace: pace),

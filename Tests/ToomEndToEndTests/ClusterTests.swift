@@ -25,9 +25,14 @@ import ToomTestSupport
     /// The suite's cluster, started on first use; nil when skipped.
     static var postgres: ThrowawayPostgres? { get async { await startup.value } }
 
-    /// A fresh database holding the bundled accounts (through `toom import`), or nil when skipped.
+    /// A fresh database of the suite's cluster holding the bundled accounts, or nil when skipped.
     static func database() async throws -> String? {
         guard let postgres = await postgres else { return nil }
+        return try await database(in: postgres)
+    }
+
+    /// A fresh database of `postgres` holding the bundled accounts (through `toom import`).
+    static func database(in postgres: ThrowawayPostgres) async throws -> String {
         let url = try await postgres.createDatabase()
         let seed = try TemporaryDirectory("toom-seed")
         try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
@@ -159,6 +164,71 @@ import ToomTestSupport
         let lines = result.err.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(result.err.contains("toom schema version 99, newer than this toom understands (1)"))
+    }
+
+    /// `toom passwd --store` changes the store's accounts; a running server on it uses them
+    /// within seconds, and every account keeps its password through --hash-all.
+    @Test func passwdChangesTheStoresAccountsOnALiveServer() async throws {
+        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
+        // The unknown name is tried at each prompt until the server has the new account:
+        // those failures must not refuse the address.
+        let server = try await TestServer(extra: ["--store", url, "--address-failures", "0"])
+        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let root = try TemporaryDirectory()
+        let set = try ToomProcess(["passwd", "ahsoka", "--store", url], in: root.url)
+        set.send("snips and sky guy")
+        set.closeInput()
+        // scrypt is deliberately slow, and more so in a debug build.
+        #expect(try await set.waitForExit(timeout: PasswdTests.hashedLogin) == 0, "\(set.stderr)")
+        #expect(set.stdout == "Account ahsoka created\n")
+        let stored = try await postgres.psql(name, "select password from toom_accounts where username = 'ahsoka'")
+        #expect(stored.hasPrefix("$scrypt$ln=15,r=8,p=1$") && !stored.contains("snips"), "\(stored)")
+
+        // The server reads the store's accounts every 2 seconds: until then the name is
+        // unknown, and each new Username prompt gets it again.
+        let ahsoka = try server.client()
+        var sent = 0
+        try await eventually("the server to know ahsoka: \(ahsoka.stdout)") {
+            if ahsoka.stdout.hasSuffix(Messages.passwordPrompt) { return true }
+            if ahsoka.stdout.components(separatedBy: Messages.usernamePrompt).count - 1 > sent {
+                sent += 1
+                ahsoka.send("ahsoka")
+            }
+            return false
+        }
+        ahsoka.send("snips and sky guy")
+        try await ahsoka.expect(Messages.welcome, timeout: PasswdTests.hashedLogin)
+
+        let all = try await runToom(["passwd", "--hash-all", "--store", url])
+        #expect(all.status == 0, "\(all.err)")
+        #expect(all.out.hasPrefix("Hashed 11 plaintext passwords in "), "\(all.out)")
+        #expect(!all.out.contains("toom:") && !all.out.contains("password="), "no password in what it prints")
+        #expect(try await postgres.psql(name, "select count(*) from toom_accounts where password not like '$scrypt$%'")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        _ = try await server.login("yoda", timeout: PasswdTests.hashedLogin)
+    }
+
+    /// `toom replay --store --follow` prints what every server on the store adds, rooms
+    /// made after it started included; stopped, it leaves no copy of the messages behind.
+    @Test func replayFollowsTheStore() async throws {
+        guard let (url, servers) = try await Self.servers(2) else { return }
+        let hans = try await servers[0].login("hans")
+        _ = try await hans.command("BCM before")
+        let scratch = try TemporaryDirectory("toom-replay-tmp")
+        let follow = try ToomProcess(["replay", "--store", url, "--follow"], in: scratch.url,
+                                     launcher: ["/usr/bin/env", "TMPDIR=\(scratch.url.path)"])
+        try await follow.expect("] hans: before\n")
+        _ = try await hans.command("BCM after")
+        try await follow.expect(" [broadcast #2] hans: after\n")
+        let yoda = try await servers[1].login("yoda")
+        _ = try await yoda.command("SRB hans")
+        _ = try await yoda.command("SRM 1 a new room")
+        try await follow.expect(" [room 1 #1] yoda: a new room\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).contains { $0.hasPrefix("toom-replay-") })
+        follow.signal(SIGTERM)
+        _ = try await follow.waitForExit()
+        #expect(follow.stderr == "")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).allSatisfy { !$0.hasPrefix("toom-replay-") })
     }
 
     @Test func badStoreURLsAreOneLineErrors() async throws {
@@ -301,10 +371,7 @@ extension ClusterTests {
         guard ThrowawayPostgres.isAvailable else { return }
         let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let url = try await postgres.createDatabase()
-        let seed = try TemporaryDirectory("toom-seed")
-        try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
-        #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
+        let url = try await Self.database(in: postgres)
         let server = try await TestServer(extra: ["--store", url])
         let hans = try await server.login("hans")
         #expect(try await hans.command("BCM before")[0].hasPrefix("Broadcast message, #1 broadcast at "))
@@ -350,10 +417,7 @@ extension ClusterTests {
         guard ThrowawayPostgres.isAvailable else { return }
         let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let url = try await postgres.createDatabase()
-        let seed = try TemporaryDirectory("toom-seed")
-        try bundledCredentials.write(to: seed.url.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
-        #expect(try await runToom(["import", seed.url.path, "--store", url]).status == 0)
+        let url = try await Self.database(in: postgres)
         var servers: [TestServer] = []
         for _ in 0..<3 { servers.append(try await TestServer(extra: ["--store", url, "--message-rate", "0"])) }
         let watcher = try await servers[0].login("vader", extra: ["--live"])
