@@ -10,13 +10,14 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toom-bench",
         abstract: "Benchmarks of the toom server against same-run references.",
-        subcommands: [RunBenchmarks.self, EchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self],
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self,
+                      NetworkChildCommand.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, fanout, history, upload, logins, cluster
+    case sessions, ingest, fanout, history, upload, logins, cluster, network
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -25,7 +26,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins, cluster.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins, cluster, network.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
@@ -50,6 +51,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             case .upload: table = try await UploadScenario(context: context, inProcessLoss: inProcessLoss).run()
             case .logins: table = try await LoginsScenario(context: context).run()
             case .cluster: table = try await ClusterScenario(context: context).run()
+            case .network: table = try await NetworkScenario(context: context).run()
             }
             RawOutput.write(1, table.render() + "\n")
         }

@@ -23,6 +23,9 @@ struct CongestionController {
     static let probeGains: [Double] = [1.25, 0.75, 1, 1, 1, 1, 1, 1]
     static let bandwidthRounds: UInt64 = 10
     static let minRoundTripLifetime: Int64 = 10_000_000_000
+    /// The first look comes sooner: a flow that started into another's queue took that
+    /// queue for propagation delay, and with it a window that kept the other flow starved.
+    static let firstMinRoundTripLifetime: Int64 = 2_500_000_000
     static let probeRoundTripDuration: Int64 = 200_000_000
     static let initialWindowDatagrams = 32
     static let minimumWindowDatagrams = 4
@@ -37,6 +40,8 @@ struct CongestionController {
     /// busy host's round trip can be many times its minimum without any queue in the path.
     private(set) var recentRoundTrip: Int64?
     private var minRoundTripStamp: Int64 = 0
+    /// Whether the propagation delay was measured afresh (ProbeRTT) yet.
+    private var probedRoundTrip = false
     /// The smallest round trip seen while probing for it: the new estimate.
     private var probeMinRoundTrip: Int64?
     /// Round trips counted by datagram numbers: a round ends when a datagram sent after it began is acknowledged.
@@ -216,7 +221,7 @@ struct CongestionController {
                 else { next = (phase + 1) % Self.probeGains.count }
             }
             if next != phase { mode = .probeBandwidth(phase: next, since: now) }
-            if now - minRoundTripStamp > Self.minRoundTripLifetime {
+            if now - minRoundTripStamp > (probedRoundTrip ? Self.minRoundTripLifetime : Self.firstMinRoundTripLifetime) {
                 mode = .probeRoundTrip(until: nil)
                 probeMinRoundTrip = nil
             }
@@ -225,6 +230,7 @@ struct CongestionController {
                 mode = .probeRoundTrip(until: now + max(Self.probeRoundTripDuration, minRoundTrip ?? 0))
             } else if let until, now >= until {
                 if let probeMinRoundTrip { minRoundTrip = probeMinRoundTrip }
+                probedRoundTrip = true
                 minRoundTripStamp = now
                 mode = filledPipe ? .probeBandwidth(phase: 2, since: now) : .startup
             }

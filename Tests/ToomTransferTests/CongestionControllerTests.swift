@@ -162,6 +162,17 @@ import ToomTestSupport
         #expect(outcome.p99Queueing <= 100_000_000, "\(outcome.p99Queueing)")
     }
 
+    /// A transfer that starts while another is still in startup sees the first one's
+    /// queue as propagation delay, and its window would keep the first starved; its early
+    /// fresh look at the delay (after 2.5 s, not 10) lets the two share.
+    @Test func aFlowStartingIntoAnothersQueueDoesNotStarveIt() {
+        let outcome = simulate(Path(rate: Self.tenMegabits, delay: 1_000_000, queue: 200_000_000), flows: 2,
+                               duration: 10_000_000_000, warmUp: 3_000_000_000, stagger: 5_000_000)
+        for flow in outcome.flows {
+            #expect(flow.goodput >= 0.35 * Self.tenMegabits, "\(outcome.flows.map(\.goodput))")
+        }
+    }
+
     /// Startup finds the bandwidth within a few round trips and drains what it queued.
     @Test func startupEndsAndTheWindowFollowsThePath() {
         var controller = CongestionController(datagramBytes: Self.datagram)
