@@ -26,9 +26,7 @@ struct NetworkScenario {
         }
         // About 8 seconds alone on the bottleneck (3 with --quick).
         let bytes = UInt64(Double(Self.rateBitsPerSecond) / 8 * (context.quick ? 3 : 8))
-        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-network-\(getpid())")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let (work, base) = try UploadScenario.scratchDirectory("network")
         defer { try? FileManager.default.removeItem(at: work) }
         let source = work.appendingPathComponent("payload.bin").path
         try UploadScenario.writeRandomFile(source, bytes: bytes)

@@ -21,10 +21,7 @@ struct UploadScenario {
     func run() async throws -> ResultTable {
         let bytes: UInt64 = context.quick ? 256 << 20 : 1 << 30
         let runs = context.quick ? 1 : 3
-        // In memory where possible, so that the disk is not what is measured.
-        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-upload-\(getpid())")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let (work, base) = try Self.scratchDirectory("upload")
         defer { try? FileManager.default.removeItem(at: work) }
         let source = work.appendingPathComponent("payload.bin").path
         try Self.writeRandomFile(source, bytes: bytes)
@@ -181,6 +178,15 @@ struct UploadScenario {
                 continuation.resume(with: Result { try PlainTCPCopy.run(source: source, destination: destination) })
             }
         }
+    }
+
+    /// A directory for a scenario's files, in memory where possible so that the disk is not
+    /// what is measured; the caller removes it. Also where it is, for the notes.
+    static func scratchDirectory(_ scenario: String) throws -> (URL, String) {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let work = URL(fileURLWithPath: base).appendingPathComponent("toom-bench-\(scenario)-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        return (work, base)
     }
 
     static func writeRandomFile(_ path: String, bytes: UInt64) throws {

@@ -8,7 +8,7 @@ public enum PostgresAccounts {
     /// Sets `user`'s password field (a hash line's field, docs/FILES.md); true when the
     /// account is new, which then comes last in `toom export`'s credentials.txt.
     public static func set(_ user: String, field: String, at location: PostgresLocation) async throws -> Bool {
-        try await using(location) { client, logger in
+        try await Schema.withClient(location, label: "toom.passwd") { client, logger in
             var created = false
             for try await inserted in try await client.query("""
                 insert into toom_accounts (username, password, position)
@@ -25,7 +25,7 @@ public enum PostgresAccounts {
     /// Replaces every plaintext password by `hash` of it; how many were replaced. The slow
     /// hashing happens outside any transaction, and a password changed meanwhile is kept.
     public static func hashAll(at location: PostgresLocation, _ hash: (String) throws -> String) async throws -> Int {
-        try await using(location) { client, logger in
+        try await Schema.withClient(location, label: "toom.passwd") { client, logger in
             var plain: [(user: String, field: String, password: String)] = []
             for try await (user, field) in try await client.query("select username, password from toom_accounts order by position, username",
                                                                   logger: logger).decode((String, String).self) {
@@ -42,21 +42,5 @@ public enum PostgresAccounts {
             }
             return hashed
         }
-    }
-
-    /// A client for one command on a store whose schema this toom knows (created if the
-    /// database is new, as a server would).
-    private static func using<T>(_ location: PostgresLocation,
-                                 _ body: (PostgresClient, Logger) async throws -> T) async throws -> T {
-        let logger = Logger(label: "toom.passwd") { _ in SwiftLogNoOpLogHandler() }
-        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
-        let runTask = Task { await client.run() }
-        defer { runTask.cancel() }
-        do {
-            try await Schema.migrate(client, logger: logger)
-        } catch let error as Schema.TooNew {
-            throw PostgresChatStore.Refused(description: error.description)
-        }
-        return try await body(client, logger)
     }
 }

@@ -23,69 +23,62 @@ public enum PostgresImport {
     /// Imports `directory`; refuses a database that already holds accounts, rooms or
     /// messages unless `replace`, which empties it first.
     public static func run(directory: String, into location: PostgresLocation, replace: Bool) async throws -> Summary {
-        let logger = Logger(label: "toom.import") { _ in SwiftLogNoOpLogHandler() }
-        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
-        let runTask = Task { await client.run() }
-        defer { runTask.cancel() }
-        do {
-            try await Schema.migrate(client, logger: logger)
-        } catch let error as Schema.TooNew {
-            throw PostgresChatStore.Refused(description: error.description)
-        }
         let data = try read(directory)
-        return try await Schema.unwrapped { try await client.withTransaction(logger: logger) { connection in
-            var held = 0
-            for try await count in try await connection.query("""
-                select (select count(*) from toom_accounts) + (select count(*) from toom_rooms) + (select count(*) from toom_messages)
-                """, logger: logger).decode(Int.self) {
-                held = count
-            }
-            if held > 0 {
-                guard replace else {
-                    throw PostgresChatStore.Refused(description: "the database at \(location) is not empty; --replace empties it first")
+        return try await Schema.withClient(location, label: "toom.import") { client, logger in
+            try await Schema.unwrapped { try await client.withTransaction(logger: logger) { connection in
+                var held = 0
+                for try await count in try await connection.query("""
+                    select (select count(*) from toom_accounts) + (select count(*) from toom_rooms) + (select count(*) from toom_messages)
+                    """, logger: logger).decode(Int.self) {
+                    held = count
                 }
-                for statement: PostgresQuery in ["delete from toom_messages", "delete from toom_rooms", "delete from toom_accounts",
-                                                 "delete from toom_online", "update toom_feed set last = 0"] {
-                    _ = try await connection.query(statement, logger: logger)
+                if held > 0 {
+                    guard replace else {
+                        throw PostgresChatStore.Refused(description: "the database at \(location) is not empty; --replace empties it first")
+                    }
+                    for statement: PostgresQuery in ["delete from toom_messages", "delete from toom_rooms", "delete from toom_accounts",
+                                                     "delete from toom_online", "update toom_feed set last = 0"] {
+                        _ = try await connection.query(statement, logger: logger)
+                    }
                 }
-            }
-            var summary = data.summary
-            for (position, (user, password)) in data.accounts.enumerated() {
-                _ = try await connection.query("""
-                    insert into toom_accounts (username, password, position) values (\(user), \(password), \(position + 1))
-                    """, logger: logger)
-            }
-            var feed: Int64 = 0
-            for room in data.rooms {
-                feed += 1
-                let set = Set(room.members).sorted().joined(separator: ",")
-                _ = try await connection.query("""
-                    insert into toom_rooms (id, members, member_set, feed) values (\(room.id), \(room.members), \(set), \(feed))
-                    """, logger: logger)
-            }
-            // Messages in batches of bound arrays: one round trip per thousand rows.
-            for (room, records) in data.logs {
-                for start in stride(from: 0, to: records.count, by: 1000) {
-                    let batch = records[start..<min(records.count, start + 1000)]
-                    let feeds = batch.indices.map { feed + Int64($0 - start + 1) }
-                    feed += Int64(batch.count)
-                    let rooms = Array(repeating: room, count: batch.count)
-                    let numbers = batch.map(\.number)
-                    let times = batch.map { Timestamp.parse($0.timestamp) ?? 0 }
-                    let stamps = batch.map(\.timestamp)
-                    let users = batch.map(\.user)
-                    let messages = batch.map(\.message)
+                var summary = data.summary
+                for (position, (user, password)) in data.accounts.enumerated() {
                     _ = try await connection.query("""
-                        insert into toom_messages (feed, room, n, time, ts, username, message)
-                        select * from unnest(\(feeds)::bigint[], \(rooms)::bigint[], \(numbers)::bigint[], \(times)::bigint[],
-                                             \(stamps)::text[], \(users)::text[], \(messages)::text[])
+                        insert into toom_accounts (username, password, position) values (\(user), \(password), \(position + 1))
                         """, logger: logger)
                 }
-                if room == 0 { summary.broadcasts += records.count } else { summary.roomMessages += records.count }
-            }
-            _ = try await connection.query("update toom_feed set last = \(feed)", logger: logger)
-            return summary
-        } }
+                var feed: Int64 = 0
+                for room in data.rooms {
+                    feed += 1
+                    let set = Set(room.members).sorted().joined(separator: ",")
+                    _ = try await connection.query("""
+                        insert into toom_rooms (id, members, member_set, feed) values (\(room.id), \(room.members), \(set), \(feed))
+                        """, logger: logger)
+                }
+                // Messages in batches of bound arrays: one round trip per thousand rows.
+                for (room, records) in data.logs {
+                    for start in stride(from: 0, to: records.count, by: 1000) {
+                        let batch = records[start..<min(records.count, start + 1000)]
+                        let feeds = batch.indices.map { feed + Int64($0 - start + 1) }
+                        feed += Int64(batch.count)
+                        let rooms = Array(repeating: room, count: batch.count)
+                        let numbers = batch.map(\.number)
+                        let times = batch.map { Timestamp.parse($0.timestamp) ?? 0 }
+                        let stamps = batch.map(\.timestamp)
+                        let users = batch.map(\.user)
+                        let messages = batch.map(\.message)
+                        _ = try await connection.query("""
+                            insert into toom_messages (feed, room, n, time, ts, username, message)
+                            select * from unnest(\(feeds)::bigint[], \(rooms)::bigint[], \(numbers)::bigint[], \(times)::bigint[],
+                                                 \(stamps)::text[], \(users)::text[], \(messages)::text[])
+                            """, logger: logger)
+                    }
+                    if room == 0 { summary.broadcasts += records.count } else { summary.roomMessages += records.count }
+                }
+                _ = try await connection.query("update toom_feed set last = \(feed)", logger: logger)
+                return summary
+            } }
+        }
     }
 
     struct DirectoryData: Sendable {

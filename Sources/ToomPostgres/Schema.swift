@@ -135,6 +135,22 @@ enum Schema {
         ],
     ]
 
+    /// A client for one command (`toom import`, `toom passwd`) on a store whose schema this
+    /// toom knows: created or migrated first, as a server would.
+    static func withClient<T>(_ location: PostgresLocation, label: String,
+                              _ body: (PostgresClient, Logger) async throws -> T) async throws -> T {
+        let logger = Logger(label: label) { _ in SwiftLogNoOpLogHandler() }
+        let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
+        let runTask = Task { await client.run() }
+        defer { runTask.cancel() }
+        do {
+            try await migrate(client, logger: logger)
+        } catch let error as TooNew {
+            throw PostgresChatStore.Refused(description: error.description)
+        }
+        return try await body(client, logger)
+    }
+
     /// Creates or migrates the schema; several servers starting at once take turns.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await unwrapped { try await migrateInTransaction(client, logger: logger) }
