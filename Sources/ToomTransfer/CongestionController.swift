@@ -191,9 +191,16 @@ struct CongestionController {
         bandwidth = bandwidthSamples.map(\.rate).max()
     }
 
-    /// Startup ends when three rounds in a row grew the bandwidth by less than a quarter.
+    /// Startup ends when three rounds in a row grew the bandwidth by less than a quarter, or
+    /// when the round trip shows a queue longer than a host's own delay: on a deep queue the
+    /// bandwidth keeps "growing" for rounds after the link is full, and startup's window
+    /// would fill the queue before the three rounds are up.
     private mutating func checkFullPipe(appLimited: Bool) {
         guard !filledPipe, !appLimited, let bandwidth else { return }
+        if let minRoundTrip, let recentRoundTrip, recentRoundTrip - minRoundTrip > Self.hostDelayAllowance {
+            filledPipe = true
+            return
+        }
         if bandwidth >= fullBandwidth * 1.25 {
             fullBandwidth = bandwidth
             roundsWithoutGrowth = 0

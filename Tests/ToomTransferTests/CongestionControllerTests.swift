@@ -136,6 +136,15 @@ import ToomTestSupport
         #expect(flow.queueDrops <= 0.05, "\(flow.queueDrops)")
     }
 
+    /// Startup on a deep queue and a path of almost no delay: it ends once the queue shows
+    /// in the round trip, instead of filling the queue before the bandwidth stops "growing".
+    @Test func startupDoesNotFillADeepQueue() {
+        let outcome = simulate(Path(rate: Self.tenMegabits, delay: 50_000, queue: 200_000_000), warmUp: 0)
+        #expect(outcome.p99Queueing <= 50_000_000, "\(outcome.p99Queueing)")
+        #expect(outcome.flows[0].queueDrops == 0, "\(outcome.flows[0].queueDrops)")
+        #expect(outcome.flows[0].goodput >= 0.9 * Self.tenMegabits, "\(outcome.flows[0].goodput)")
+    }
+
     /// 10% random loss is not congestion: the rate holds (less the loss itself).
     @Test func randomLossIsNotReadAsCongestion() {
         let clean = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000)).flows[0]
