@@ -156,6 +156,7 @@ let package = Package(
             name: "ToomSecurityTests",
             dependencies: ["ToomSecurity", "ToomCore", .product(name: "NIOPosix", package: "swift-nio")]
         ),
+        .testTarget(name: "ToomClientTests", dependencies: ["ToomClient"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]
 )

@@ -188,8 +188,11 @@ final class FileTransfers: Sendable {
         let filled = min(width, Int(fraction * Double(width)))
         let percent = Int(fraction * 100)
         var left = "-:--"
-        if rate > 0 {
-            let seconds = Int((Double(size - min(size, done)) / rate).rounded(.up))
+        // A stalled transfer's rate decays towards zero: past 100 hours the estimate says
+        // nothing (and would not fit an Int much further on).
+        let estimate = (Double(size - min(size, done)) / rate).rounded(.up)
+        if rate > 0, estimate < 100 * 3600 {
+            let seconds = Int(estimate)
             left = seconds >= 3600 ? "\(seconds / 3600):\(pad(seconds / 60 % 60)):\(pad(seconds % 60))"
                 : "\(seconds / 60):\(pad(seconds % 60))"
         }
