@@ -194,12 +194,10 @@ public struct ChatCore {
         guard matches else {
             switch login.recordFailure(user, now: now.monotonic) {
             case .retry:
+                var actions = reply(id, .invalidPassword, Messages.invalidPassword)
                 // The login timer fired while the check ran: no further try.
-                if loginExpired(session, now) {
-                    return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword)
-                                                         + refuse(id, .loginTimeout, loginTimeoutNotice))
-                }
-                return failedLogin(id, session, now, reply(id, .invalidPassword, Messages.invalidPassword))
+                if loginExpired(session, now) { actions += refuse(id, .loginTimeout, loginTimeoutNotice) }
+                return failedLogin(id, session, now, actions)
             case .blocked:
                 // With a shared store the block holds on every server.
                 let shared: [ChatAction] = self.shared
