@@ -38,6 +38,23 @@ enum Loopback {
         }
     }
 
+    /// Both ends of a fresh TCP connection on 127.0.0.1 (client, server); the caller closes them.
+    static func connectedPair() throws -> (client: Int32, server: Int32) {
+        let (listener, port) = try boundSocket(listening: true)
+        defer { Foundation.close(listener) }
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard connect(client, port: port) else {
+            Foundation.close(client)
+            throw BenchError("connect: \(String(cString: strerror(errno)))")
+        }
+        let server = accept(listener, nil, nil)
+        guard server >= 0 else {
+            Foundation.close(client)
+            throw BenchError("accept: \(String(cString: strerror(errno)))")
+        }
+        return (client, server)
+    }
+
     /// Whether something accepts TCP connections on 127.0.0.1 `port`.
     static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

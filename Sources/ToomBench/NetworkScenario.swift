@@ -81,37 +81,6 @@ struct NetworkScenario {
 
     // MARK: Inside the namespace
 
-    /// One transfer to a fresh endpoint pair of this process, started now.
-    struct Flow {
-        let sender: TransferEndpoint
-        let receiver: TransferEndpoint
-        let upload: OutgoingTransfer
-
-        static func start(_ source: String, directory: String, saveAs: String) async throws -> Flow {
-            var configuration = TransferConfiguration()
-            configuration.directory = directory
-            let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
-            let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
-            let token = TransferToken.random()
-            let key = TransferKey.random()
-            if let problem = receiver.expect(IncomingOffer(token: token, key: key, fileName: "payload.bin", saveAs: saveAs,
-                                                           sender: "bench")) {
-                throw BenchError(problem)
-            }
-            let upload = sender.send(try SourceFile(path: source), name: "payload.bin", token: token, key: key,
-                                     to: receiver.localAddress)
-            return Flow(sender: sender, receiver: receiver, upload: upload)
-        }
-
-        func finish() async throws -> TransferSummary {
-            let outcome = await upload.result()
-            await sender.close()
-            await receiver.waitUntilIdle()
-            await receiver.close()
-            return try outcome.get()
-        }
-    }
-
     /// alone: rate (MB/s), datagrams, retransmissions, datagram size, idle median, busy
     /// median and busy p99 round trip (seconds).
     static func alone(source: String, directory: String) async throws -> [Double] {
@@ -120,7 +89,7 @@ struct NetworkScenario {
         let idle = try echo.roundTrips(count: 20)
         echo.startSampling()
         let started = ContinuousClock.now
-        let summary = try await Flow.start(source, directory: directory, saveAs: "alone.bin").finish()
+        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "alone.bin").finish()
         let elapsed = (ContinuousClock.now - started).seconds
         let busy = echo.stopSampling().sorted()
         guard !busy.isEmpty else { throw BenchError("no round trip completed during the transfer") }
@@ -136,7 +105,7 @@ struct NetworkScenario {
         try await Task.sleep(for: .seconds(1))
         let tcpBefore = tcp.received
         let started = ContinuousClock.now
-        let summary = try await Flow.start(source, directory: directory, saveAs: "beside.bin").finish()
+        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "beside.bin").finish()
         let elapsed = (ContinuousClock.now - started).seconds
         let tcpBytes = tcp.received - tcpBefore
         return [Double(summary.bytes) / elapsed / 1e6, Double(tcpBytes) / elapsed / 1e6]
@@ -145,8 +114,8 @@ struct NetworkScenario {
     /// two: each transfer's rate (MB/s) until the first one completed.
     static func two(source: String, directory: String) async throws -> [Double] {
         let started = ContinuousClock.now
-        let flows = [try await Flow.start(source, directory: directory, saveAs: "first.bin"),
-                     try await Flow.start(source, directory: directory, saveAs: "second.bin")]
+        let flows = [try await BenchTransfer.start(source, directory: directory, saveAs: "first.bin"),
+                     try await BenchTransfer.start(source, directory: directory, saveAs: "second.bin")]
         // Polled: the rates count until one of them is done.
         while flows.allSatisfy({ $0.upload.bytesAcknowledged < $0.upload.size }) {
             try await Task.sleep(for: .milliseconds(20))
@@ -187,12 +156,7 @@ final class EchoProbe: @unchecked Sendable {
     private let sampler = DispatchSemaphore(value: 0)
 
     init() throws {
-        let (listener, port) = try Loopback.boundSocket(listening: true)
-        defer { Foundation.close(listener) }
-        client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard Loopback.connect(client, port: port) else { throw BenchError("echo: connect failed") }
-        server = accept(listener, nil, nil)
-        guard server >= 0 else { throw BenchError("echo: accept failed") }
+        (client, server) = try Loopback.connectedPair()
         var one: Int32 = 1
         for fd in [client, server] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
         let server = self.server
@@ -253,12 +217,8 @@ final class BulkTCPFlow: @unchecked Sendable {
     var received: UInt64 { count.get() }
 
     init() throws {
-        let (listener, port) = try Loopback.boundSocket(listening: true)
-        defer { Foundation.close(listener) }
-        sender = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard Loopback.connect(sender, port: port) else { throw BenchError("tcp flow: connect failed") }
-        let receiver = accept(listener, nil, nil)
-        guard receiver >= 0 else { throw BenchError("tcp flow: accept failed") }
+        let receiver: Int32
+        (sender, receiver) = try Loopback.connectedPair()
         let count = self.count
         let done = self.done
         Thread.detachNewThread {

@@ -122,35 +122,22 @@ struct UploadScenario {
     static func udpTransfer(source: String, directory: String, receiverPort: Int, encryption: Bool = true,
                             dropping percent: Int = 0, cutAfter: UInt64? = nil) async throws -> Measurement {
         var configuration = TransferConfiguration()
-        configuration.directory = directory
         configuration.encryption = encryption
         if cutAfter != nil { configuration.timeout = .seconds(1) }
         @Sendable func addHandlers(_ channel: any Channel) throws {
             if percent > 0 { try channel.pipeline.syncOperations.addHandler(DroppingHandler(percent: percent)) }
             if let cutAfter { try channel.pipeline.syncOperations.addHandler(CuttingHandler(after: cutAfter)) }
         }
-        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort,
-                                                       configuration: configuration, addHandlers: addHandlers)
-        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
-        defer {
-            unlink(directory + "/received.bin")
-        }
-        let token = TransferToken.random()
-        let key = TransferKey.random()
-        if let problem = receiver.expect(IncomingOffer(token: token, key: key, fileName: "payload.bin", saveAs: "received.bin",
-                                                       sender: "bench")) {
-            throw BenchError(problem)
-        }
-        let file = try SourceFile(path: source)
+        defer { unlink(directory + "/received.bin") }
         let cpuBefore = processCPUSeconds()
         let started = ContinuousClock.now
-        let upload = sender.send(file, name: "payload.bin", token: token, key: key, to: receiver.localAddress)
-        let outcome = await upload.result()
+        let transfer = try await BenchTransfer.start(source, directory: directory, saveAs: "received.bin",
+                                                     configuration: configuration, receiverPort: receiverPort,
+                                                     addHandlers: addHandlers)
+        let outcome = await transfer.upload.result()
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - cpuBefore
-        await sender.close()
-        await receiver.waitUntilIdle()
-        await receiver.close()
+        await transfer.close()
         switch outcome {
         case .success(let summary):
             var measurement = Measurement(seconds: elapsed.seconds, bytes: summary.bytes, cpuSeconds: cpu,
@@ -211,6 +198,47 @@ struct UploadScenario {
             guard write(fd, buffer.baseAddress!, count) == count else { throw BenchError("cannot write \(path)") }
             written += UInt64(count)
         }
+    }
+}
+
+/// One file sent between two transfer endpoints of this process, started now: what the
+/// `upload` and `network` scenarios time.
+struct BenchTransfer {
+    let sender: TransferEndpoint
+    let receiver: TransferEndpoint
+    let upload: OutgoingTransfer
+
+    static func start(_ source: String, directory: String, saveAs: String,
+                      configuration: TransferConfiguration? = nil, receiverPort: Int = 0,
+                      addHandlers: (@Sendable (any Channel) throws -> Void)? = nil) async throws -> BenchTransfer {
+        var configuration = configuration ?? TransferConfiguration()
+        configuration.directory = directory
+        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort,
+                                                       configuration: configuration, addHandlers: addHandlers)
+        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
+        let token = TransferToken.random()
+        let key = TransferKey.random()
+        if let problem = receiver.expect(IncomingOffer(token: token, key: key, fileName: "payload.bin", saveAs: saveAs,
+                                                       sender: "bench")) {
+            throw BenchError(problem)
+        }
+        let upload = sender.send(try SourceFile(path: source), name: "payload.bin", token: token, key: key,
+                                 to: receiver.localAddress)
+        return BenchTransfer(sender: sender, receiver: receiver, upload: upload)
+    }
+
+    /// Both endpoints closed, the receiver's last write done.
+    func close() async {
+        await sender.close()
+        await receiver.waitUntilIdle()
+        await receiver.close()
+    }
+
+    /// Waits for the outcome, then closes.
+    func finish() async throws -> TransferSummary {
+        let outcome = await upload.result()
+        await close()
+        return try outcome.get()
     }
 }
 
