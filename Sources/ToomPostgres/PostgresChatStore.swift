@@ -33,7 +33,24 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     struct PostQueue: Sendable {
         var pending: [PendingPost] = []
-        var draining = false
+        /// Batches whose call has not returned.
+        var inFlight = 0
+    }
+    /// Batches of one server in flight at once: while one waits for the disk, the next
+    /// takes the feed lock (held only for a batch's work).
+    static let postsInFlight = 1
+    /// The highest feed number announced durable, and the batches whose rows the
+    /// notifications carried (by first feed number) that the reader has not yet delivered.
+    private let announced = NIOLockedValueBox(Announced())
+
+    struct Announced {
+        var durable: Int64 = 0
+        var carried: [Int64: CarriedBatch] = [:]
+    }
+
+    struct CarriedBatch {
+        let events: [SharedEvent]
+        let last: Int64
     }
     /// How long a server's users stay online after its last renewal; renewed every third of it.
     static let lease: Int = 10
@@ -155,6 +172,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                             select 1 from toom_servers s where s.id = o.server and s.lease_until > now() - interval '1 minute')
                         """)
                     try await query("delete from toom_servers where lease_until < now() - interval '1 minute'")
+                    try await query("delete from toom_flushes f where not exists (select 1 from toom_servers s where s.id = f.server)")
                     reachable()
                 } catch {
                     unreachable(error)
@@ -283,6 +301,20 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 return 0
             }
         }
+        switch write {
+        case .broadcast(let record, let time):
+            post(room: 0, record, time: time) { [self] result in
+                finished(result.map { var record = record; record.number = $0; return .broadcast(record, time: time) }, done)
+            }
+            return
+        case .roomMessage(let room, let record, let time):
+            post(room: room, record, time: time) { [self] result in
+                finished(result.map { var record = record; record.number = $0; return .roomMessage(room: room, record, time: time) }, done)
+            }
+            return
+        default:
+            break
+        }
         Task {
             do {
                 let stored = try await commit(write, session: session)
@@ -299,6 +331,18 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
+    /// A message's answer: the database is reachable again, or it is not.
+    private func finished(_ result: Result<StoreWrite, Error>, _ done: @Sendable (Result<StoreWrite, Error>) -> Void) {
+        switch result {
+        case .success:
+            reachable()
+            done(result)
+        case .failure(let error):
+            unreachable(error)
+            done(.failure(StoreUnavailable(reason: "the database is unreachable (\(Self.describe(error)))")))
+        }
+    }
+
     /// A login that was not recorded is not this server's to write again.
     private func forget(_ write: StoreWrite, session: Int64) {
         guard case .login(let record) = write else { return }
@@ -311,12 +355,8 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     private func commit(_ write: StoreWrite, session: Int64) async throws -> StoreWrite {
         switch write {
-        case .broadcast(var record, let time):
-            record.number = try await post(room: 0, record, time: time)
-            return .broadcast(record, time: time)
-        case .roomMessage(let room, var record, let time):
-            record.number = try await post(room: room, record, time: time)
-            return .roomMessage(room: room, record, time: time)
+        case .broadcast, .roomMessage:
+            preconditionFailure("messages are posted in batches")
         case .room(var record):
             let members = record.members
             let set = Set(members).sorted().joined(separator: ",")
@@ -353,19 +393,18 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
-    /// Stores a message and returns its number. Messages wait for the transaction in flight
-    /// and then go together in the next (group commit): every message takes the feed row's
-    /// lock until its transaction commits, so one commit for many is what lets a database
-    /// store more than one message per WAL flush.
-    private func post(room: Int, _ record: MessageRecord, time: Int64) async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            let start: Bool = posts.withLockedValue { queue in
-                queue.pending.append(PendingPost(room: room, time: time, record: record, done: { continuation.resume(with: $0) }))
-                defer { queue.draining = true }
-                return !queue.draining
-            }
-            if start { Task { await drainPosts() } }
+    /// Stores a message and answers with its number once it is durable. Messages that
+    /// arrive while `postsInFlight` batches are in flight go together in the next: each
+    /// batch is one call of `toom_post` (`Schema`), which takes the feed row's lock for its
+    /// work only and returns once the batch is on disk.
+    private func post(room: Int, _ record: MessageRecord, time: Int64, _ done: @escaping @Sendable (Result<Int, Error>) -> Void) {
+        let start: Bool = posts.withLockedValue { queue in
+            queue.pending.append(PendingPost(room: room, time: time, record: record, done: done))
+            guard queue.inFlight < Self.postsInFlight else { return false }
+            queue.inFlight += 1
+            return true
         }
+        if start { Task { await drainPosts() } }
     }
 
     private func drainPosts() async {
@@ -373,19 +412,20 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             let batch: [PendingPost] = posts.withLockedValue { queue in
                 let batch = Array(queue.pending.prefix(500))
                 queue.pending.removeFirst(batch.count)
-                if batch.isEmpty { queue.draining = false }
+                if batch.isEmpty { queue.inFlight -= 1 }
                 return batch
             }
             if batch.isEmpty { return }
             do {
-                var numbers = Array(repeating: 0, count: batch.count)
+                var numbers: [Int] = []
+                var last: Int64 = 0
                 let rows = try await query("""
-                    select o_index, o_n from toom_post_batch(\(batch.map(\.room)), \(batch.map(\.time)),
-                        \(batch.map(\.record.timestamp)), \(batch.map(\.record.user)), \(batch.map(\.record.message)))
+                    call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
+                                   \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null)
                     """)
-                for try await (index, number) in rows.decode((Int, Int).self) where (1...batch.count).contains(index) {
-                    numbers[index - 1] = number
-                }
+                for try await (stored, feed) in rows.decode(([Int], Int64).self) { (numbers, last) = (stored, feed) }
+                guard numbers.count == batch.count else { throw StoreUnavailable(reason: "no message numbers from the database") }
+                announced.withLockedValue { $0.durable = max($0.durable, last) }
                 for (post, number) in zip(batch, numbers) {
                     post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
                 }
@@ -395,25 +435,44 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
+    /// Returns once everything committed before it is on the database's disk: a synchronous
+    /// commit of a small write of this server's, whose commit record follows theirs in the WAL.
+    private func flush(_ kind: String) async throws {
+        try await query("select toom_flush(\(serverID), \(kind))")
+    }
+
     public func follow(events: @escaping @Sendable ([SharedEvent]) -> Void,
                        online: @escaping @Sendable ([UserLogRecord], _ blocked: [String: Duration]) -> Void,
                        forwarded: @escaping @Sendable (String, Forwarded) -> Void) {
-        let (feedWakeups, feedWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // A wake-up of the feed reader: true to also look past the durable feed number.
+        let (feedWakeups, feedWake) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
         let (onlineWakeups, onlineWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The wake-up: LISTEN on one connection, again after any reconnect. A notification
         // lost meanwhile costs nothing but time: the feed is read after every (re)connect.
-        background { [client, logger] in
+        background { [client, logger, announced] in
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: "toom") { notifications in
-                            feedWake.yield()
+                            feedWake.yield(true)
                             onlineWake.yield()
                             for try await notification in notifications {
-                                switch notification.payload {
-                                case "o": onlineWake.yield()
-                                case "f": feedWake.yield()
-                                case let payload: if let (user, what) = Self.forwarded(payload) { forwarded(user, what) }
+                                let payload = notification.payload
+                                if payload == "o" {
+                                    onlineWake.yield()
+                                } else if payload.hasPrefix("f"), let feed = Int64(payload.dropFirst()) {
+                                    announced.withLockedValue { $0.durable = max($0.durable, feed) }
+                                    feedWake.yield(false)
+                                } else if let (first, batch) = Self.carried(payload) {
+                                    announced.withLockedValue { announced in
+                                        announced.durable = max(announced.durable, batch.last)
+                                        // Bounded: a reader that cannot keep up reads the feed instead.
+                                        if announced.carried.count >= 1000 { announced.carried = [:] }
+                                        announced.carried[first] = batch
+                                    }
+                                    feedWake.yield(false)
+                                } else if let (user, what) = Self.forwarded(payload) {
+                                    forwarded(user, what)
                                 }
                             }
                         }
@@ -428,19 +487,38 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         background {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                feedWake.yield()
+                feedWake.yield(true)
                 onlineWake.yield()
             }
         }
         let start = state.withLockedValue { $0.feedStart }
+        announced.withLockedValue { $0.durable = max($0.durable, start) }
         background { [self] in
             var position = start
-            for await _ in feedWakeups {
+            for await wake in feedWakeups {
+                var catchUp = wake
                 while !Task.isCancelled {
-                    guard let (batch, last) = try? await readFeed(after: position) else { break }
-                    if batch.isEmpty { break }
-                    position = last
-                    events(batch)
+                    // Carried rows that continue what was delivered need no query.
+                    while let batch = takeCarried(after: position) {
+                        position = batch.last
+                        events(batch.events)
+                    }
+                    // Through the durable feed number every row is committed and on disk.
+                    let through = announced.withLockedValue { $0.durable }
+                    let bounded = through > position
+                    if !bounded && !catchUp { break }
+                    guard let (batch, last) = try? await readFeed(after: position, through: bounded ? through : nil) else { break }
+                    if bounded {
+                        position = batch.count < Self.feedPage ? through : last
+                    } else {
+                        // Rows no notification announced (their server died between its two
+                        // commits, or a notification was lost): made durable here first.
+                        if batch.isEmpty { break }
+                        guard (try? await flush("feed")) != nil else { break }
+                        position = last
+                        catchUp = batch.count == Self.feedPage
+                    }
+                    if !batch.isEmpty { events(batch) }
                 }
             }
         }
@@ -476,14 +554,48 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
-    /// What was committed after feed number `position`, in order: up to 500 at a time.
-    private func readFeed(after position: Int64) async throws -> ([SharedEvent], Int64) {
+    static let feedPage = 500
+
+    /// The carried batch that starts right after `position`, dropping those already delivered.
+    private func takeCarried(after position: Int64) -> CarriedBatch? {
+        announced.withLockedValue { announced in
+            if announced.carried.isEmpty { return nil }
+            announced.carried = announced.carried.filter { $0.value.last > position }
+            return announced.carried.removeValue(forKey: position + 1)
+        }
+    }
+
+    /// `d<first>\t<last>`, then per row `feed\troom\tn\tts\tuser\tmessage` on a line of its
+    /// own (the message last: it is the one field that could hold a tab).
+    static func carried(_ payload: String) -> (Int64, CarriedBatch)? {
+        guard payload.hasPrefix("d") else { return nil }
+        let lines = payload.dropFirst().split(separator: "\n", omittingEmptySubsequences: false)
+        let head = lines[0].split(separator: "\t")
+        guard head.count == 2, let first = Int64(head[0]), let last = Int64(head[1]), last >= first,
+              lines.count - 1 == Int(last - first + 1) else { return nil }
+        var events: [SharedEvent] = []
+        events.reserveCapacity(lines.count - 1)
+        var expected = first
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
+            guard fields.count == 6, Int64(fields[0]) == expected, let room = Int(fields[1]), let n = Int(fields[2]) else { return nil }
+            expected += 1
+            let record = MessageRecord(number: n, timestamp: String(fields[3]), user: String(fields[4]), message: String(fields[5]))
+            events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
+        }
+        return (first, CarriedBatch(events: events, last: last))
+    }
+
+    /// What was committed after feed number `position` (through `through`), in order: a page at a time.
+    private func readFeed(after position: Int64, through: Int64?) async throws -> ([SharedEvent], Int64) {
+        let end = through ?? Int64.max
         let rows = try await query("""
             select feed, room, n, ts, username, message, members from (
-                select feed, room, n, ts, username, message, null::text[] as members from toom_messages where feed > \(position)
+                select feed, room, n, ts, username, message, null::text[] as members from toom_messages
+                where feed > \(position) and feed <= \(end)
                 union all
-                select feed, id, 0::bigint, '', '', '', members from toom_rooms where feed > \(position)) f
-            order by feed limit 500
+                select feed, id, 0::bigint, '', '', '', members from toom_rooms where feed > \(position) and feed <= \(end)) f
+            order by feed limit \(Self.feedPage)
             """)
         var events: [SharedEvent] = []
         var last = position
@@ -528,6 +640,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         do {
             try await query("delete from toom_online where server = \(serverID)")
             try await query("delete from toom_servers where id = \(serverID)")
+            try await query("delete from toom_flushes where server = \(serverID)")
             try await query("select pg_notify('toom', 'o')")
         } catch {
             warn("could not take this server's users off the database: \(Self.describe(error)); they go when its lease runs out")

@@ -46,7 +46,7 @@ public enum PostgresExport {
         if version == 0 { throw PostgresChatStore.Refused(description: "the database at \(location) holds no toom store") }
         if version > Schema.version { throw PostgresChatStore.Refused(description: Schema.TooNew(found: version).description) }
         let path = { (name: String) in directory + "/" + name }
-        return try await Schema.unwrapped { try await client.withTransaction(logger: logger) { connection in
+        let summary = try await Schema.unwrapped { try await client.withTransaction(logger: logger) { connection in
             _ = try await connection.query("set transaction isolation level repeatable read, read only", logger: logger)
             var summary = Summary()
             for try await last in try await connection.query("select last from toom_feed", logger: logger).decode(Int64.self) {
@@ -101,6 +101,9 @@ public enum PostgresExport {
             }
             return summary
         } }
+        // What the snapshot saw may have been committed without its flush; wait for it.
+        try await Schema.waitDurable(client, through: try await Schema.walEnd(client, logger: logger), logger: logger)
+        return summary
     }
 
     /// Appends the messages the store gets after `feed` to the files `run` wrote, as a
@@ -125,6 +128,9 @@ public enum PostgresExport {
                         select feed, room, n, ts, username, message from toom_messages where feed > \(after) order by feed limit 10000
                         """, logger: logger).decode((Int64, Int, Int, String, String, String).self) {
                         rows.append(row)
+                    }
+                    if !rows.isEmpty {
+                        try await Schema.waitDurable(client, through: try await Schema.walEnd(client, logger: logger), logger: logger)
                     }
                     return rows
                 }

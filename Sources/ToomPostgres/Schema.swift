@@ -5,12 +5,25 @@ import PostgresNIO
 /// itself. `toom_schema` holds the version; a database of a newer version is refused.
 ///
 /// Every message and room gets a `feed` number from the one row of `toom_feed`, updated in
-/// the committing transaction (`toom_post_batch` stores a server's waiting messages in one): the row lock is held until commit, so feed numbers (and with
-/// them broadcast numbers, room ids and room message numbers, taken under the same lock)
-/// become visible strictly in order, without gaps in the numbers the spec shows. A server
-/// that has delivered everything up to feed number f only ever needs `feed > f`.
+/// the committing transaction (`toom_post` stores a batch of a server's waiting messages):
+/// the row lock is held until commit, so feed numbers (and with them broadcast numbers, room
+/// ids and room message numbers, taken under the same lock) become visible strictly in
+/// order, without gaps in the numbers the spec shows. A server that has delivered
+/// everything up to feed number f only ever needs `feed > f`.
+///
+/// Since version 2 a batch of messages commits without waiting for its WAL flush, so the
+/// lock is held for the batch's work only and servers no longer take turns through each
+/// other's flushes. Nothing counts as stored until it is durable: `toom_post` follows the
+/// batch with a small synchronous write (`toom_flush`), whose commit record comes after the
+/// batch's and after every lower feed number's, and only then returns the numbers and
+/// notifies: everything through the batch's last feed number is on disk. The notification
+/// carries the batch's rows (`d<first>\t<last>`, then a line per row) when they fit, or
+/// `f<last>` alone. Readers deliver through the highest such number, from the rows carried
+/// when they continue what was delivered, else from a query; one that finds rows past it
+/// without a notification (a server that died between the two commits) makes them durable
+/// with a flush of its own first. Concurrent flushes share one fsync (group commit).
 enum Schema {
-    static let version = 1
+    static let version = 2
 
     /// Runs `body`, rethrowing what a transaction's closure threw as itself.
     static func unwrapped<T>(_ body: () async throws -> T) async throws -> T {
@@ -133,7 +146,102 @@ enum Schema {
             end $$
             """,
         ],
+        [
+            """
+            create table toom_flushes (
+                server text not null,
+                kind text not null,
+                n bigint not null,
+                primary key (server, kind))
+            """,
+            """
+            create function toom_flush(p_server text, p_kind text) returns void language sql as $$
+                insert into toom_flushes values (p_server, p_kind, 1)
+                    on conflict (server, kind) do update set n = toom_flushes.n + 1
+            $$
+            """,
+            // One call per batch: the feed row is locked once, the rows go in with one
+            // statement and that transaction commits without waiting for the disk, releasing
+            // the lock; a second, synchronous one then makes it durable and announces the
+            // feed number through which everything is durable.
+            """
+            create procedure toom_post(p_server text, p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[],
+                                       p_messages text[], inout o_numbers bigint[], inout o_last bigint)
+            language plpgsql as $$
+            declare base_feed bigint; batch_rows text; payload text;
+            begin
+                perform set_config('synchronous_commit', 'off', true);
+                select last into base_feed from toom_feed for update;
+                with v as (select g.i, p_rooms[g.i] as room from generate_subscripts(p_rooms, 1) as g(i)),
+                valid as (
+                    select v.i, v.room, base_feed + row_number() over (order by v.i) as feed,
+                           row_number() over (partition by v.room order by v.i)
+                               + coalesce((select max(m.n) from toom_messages m where m.room = v.room), 0) as n
+                    from v where v.room = 0 or exists (select 1 from toom_rooms r where r.id = v.room)),
+                stored as (
+                    insert into toom_messages
+                    select valid.feed, valid.room, valid.n, p_times[valid.i], p_ts[valid.i], p_users[valid.i], p_messages[valid.i]
+                    from valid returning feed, room, n, ts, username, message)
+                select array_agg(coalesce(valid.n, 0) order by v.i), base_feed + (select count(*) from stored),
+                       (select string_agg(concat_ws(E'\t', s.feed, s.room, s.n, s.ts, s.username, s.message), E'\n' order by s.feed)
+                        from stored s)
+                    into o_numbers, o_last, batch_rows
+                from v left join valid on valid.i = v.i;
+                update toom_feed set last = o_last;
+                commit;
+                perform toom_flush(p_server, 'post');
+                if o_last > base_feed then
+                    -- The rows themselves when they fit in a notification: readers need no query.
+                    payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\n' || batch_rows;
+                    if octet_length(payload) >= 7900 then payload := 'f' || o_last; end if;
+                    perform pg_notify('toom', payload);
+                end if;
+            end $$
+            """,
+            """
+            create or replace function toom_build_room(p_members text[], p_set text)
+            returns table (id bigint, existing boolean) language plpgsql as $$
+            declare f bigint; found_id bigint; new_id bigint;
+            begin
+                -- The feed number only when a room is built: feed numbers have no holes.
+                select last + 1 into f from toom_feed for update;
+                select r.id into found_id from toom_rooms r where r.member_set = p_set;
+                if found_id is not null then
+                    return query select found_id, true;
+                    return;
+                end if;
+                update toom_feed set last = f;
+                select coalesce(max(r.id), 0) + 1 into new_id from toom_rooms r;
+                insert into toom_rooms values (new_id, p_members, p_set, f);
+                perform pg_notify('toom', 'f' || f);
+                return query select new_id, false;
+            end $$
+            """,
+            "drop function if exists toom_post_batch(bigint[], bigint[], text[], text[], text[])",
+        ],
     ]
+
+    /// The end of the WAL now: every commit visible to a query that finished before this
+    /// call is recorded before it.
+    static func walEnd(_ client: PostgresClient, logger: Logger) async throws -> String {
+        for try await lsn in try await client.query("select pg_current_wal_insert_lsn()::text", logger: logger).decode(String.self) {
+            return lsn
+        }
+        throw StoreUnavailable(reason: "no WAL position from the database")
+    }
+
+    /// Waits until the database's disk holds its WAL up to `lsn`, so that what was read
+    /// before `lsn` was taken is durable: batches commit without waiting for their flush.
+    /// Some server's flush or PostgreSQL's WAL writer (within a second) gets there.
+    static func waitDurable(_ client: PostgresClient, through lsn: String, logger: Logger) async throws {
+        while true {
+            for try await done in try await client.query("select pg_current_wal_flush_lsn() >= \(lsn)::pg_lsn", logger: logger)
+                .decode(Bool.self) where done {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
 
     /// A client for one command (`toom import`, `toom passwd`) on a store whose schema this
     /// toom knows: created or migrated first, as a server would.

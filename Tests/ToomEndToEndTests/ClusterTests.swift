@@ -163,7 +163,32 @@ import ToomTestSupport
         #expect(result.status == 1)
         let lines = result.err.split(separator: "\n")
         #expect(lines.count == 1)
-        #expect(result.err.contains("toom schema version 99, newer than this toom understands (1)"))
+        #expect(matches(result.err, "error: cannot start: the database holds toom schema version 99, newer than this toom understands \\([0-9]+\\); use a newer toom\n"),
+                "\(result.err)")
+    }
+
+    /// A database of schema version 1 (before batches committed without waiting for their
+    /// flush) is migrated by the first server that opens it, and keeps its messages.
+    @Test func aVersionOneDatabaseIsMigrated() async throws {
+        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
+        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        do {
+            let server = try await TestServer(extra: ["--store", url])
+            let hans = try await server.login("hans")
+            #expect(try await Self.reply(hans, "BCM before").first?.hasPrefix("Broadcast message, #1 broadcast at ") == true)
+            #expect(try await server.stop() == 0)
+        }
+        // What version 2 added goes; the database says version 1.
+        try await postgres.psql(name, """
+            drop procedure toom_post; drop function toom_flush(text, text); drop table toom_flushes;
+            update toom_schema set version = 1
+            """)
+        let server = try await TestServer(extra: ["--store", url])
+        let hans = try await server.login("hans")
+        #expect(try await Self.reply(hans, "BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true)
+        let history = try await Self.reply(hans, "RDM b 1 Jan 2020 00:00:00", keepingHistory: true)
+        #expect(history.count == 2 && history[0].hasPrefix("#1; hans: \"before\"") && history[1].hasPrefix("#2; hans: \"after\""), "\(history)")
+        #expect(try await postgres.psql(name, "select version from toom_schema").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
 
     /// `toom passwd --store` changes the store's accounts; a running server on it uses them
