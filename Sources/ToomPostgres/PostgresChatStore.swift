@@ -35,22 +35,36 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         var pending: [PendingPost] = []
         /// Batches whose call has not returned.
         var inFlight = 0
+        /// Posts committed, with their numbers and feed numbers, waiting to be durable.
+        var awaiting: [Awaiting] = []
+        var flushing = false
     }
-    /// Batches of one server in flight at once: while one waits for the disk, the next
-    /// takes the feed lock (held only for a batch's work).
+    /// Batches of one server in flight at once. One: the messages that arrive meanwhile make
+    /// the next batch larger, and a batch's flush does not hold up the next batch.
     static let postsInFlight = 1
     /// The highest feed number announced durable, and the batches whose rows the
     /// notifications carried (by first feed number) that the reader has not yet delivered.
     private let announced = NIOLockedValueBox(Announced())
 
+    struct Awaiting: Sendable {
+        let post: PendingPost
+        let number: Int
+        let feed: Int64
+        let epoch: Int64
+    }
+
+    /// What flushes announced, in the database start (`epoch`) of the latest: a commit counts
+    /// as durable only through a flush of its own epoch (a crash can lose what was not flushed).
     struct Announced {
         var durable: Int64 = 0
+        var epoch: Int64 = 0
         var carried: [Int64: CarriedBatch] = [:]
     }
 
     struct CarriedBatch {
         let events: [SharedEvent]
         let last: Int64
+        let epoch: Int64
     }
     /// How long a server's users stay online after its last renewal; renewed every third of it.
     static let lease: Int = 10
@@ -419,26 +433,94 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             do {
                 var numbers: [Int] = []
                 var last: Int64 = 0
+                var epoch: Int64 = 0
                 let rows = try await query("""
-                    call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
-                                   \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null)
+                    select o_numbers, o_last, o_epoch from toom_post(\(batch.map(\.room)), \(batch.map(\.time)),
+                        \(batch.map(\.record.timestamp)), \(batch.map(\.record.user)), \(batch.map(\.record.message)))
                     """)
-                for try await (stored, feed) in rows.decode(([Int], Int64).self) { (numbers, last) = (stored, feed) }
+                for try await row in rows.decode(([Int], Int64, Int64).self) { (numbers, last, epoch) = row }
                 guard numbers.count == batch.count else { throw StoreUnavailable(reason: "no message numbers from the database") }
-                announced.withLockedValue { $0.durable = max($0.durable, last) }
+                // Feed numbers follow the batch's order among the messages stored.
+                var feed = last - Int64(numbers.filter { $0 > 0 }.count)
+                var stored: [Awaiting] = []
                 for (post, number) in zip(batch, numbers) {
-                    post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
+                    if number > 0 {
+                        feed += 1
+                        stored.append(Awaiting(post: post, number: number, feed: feed, epoch: epoch))
+                    } else {
+                        post.done(.failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
+                    }
                 }
+                posts.withLockedValue { $0.awaiting += stored }
+                settle()
             } catch {
                 for post in batch { post.done(.failure(error)) }
             }
         }
     }
 
+    /// Answers the posts that the durable feed number now covers, and keeps one flush of
+    /// this server's going while any still wait: another server's flush may answer them first.
+    private func settle() {
+        let (durable, epoch) = announced.withLockedValue { ($0.durable, $0.epoch) }
+        let (ready, lost, startFlush): ([Awaiting], [Awaiting], Bool) = posts.withLockedValue { queue in
+            guard !queue.awaiting.isEmpty else { return ([], [], false) }
+            let ready = queue.awaiting.filter { $0.epoch == epoch && $0.feed <= durable }
+            // Committed before the database restarted, and not flushed before: maybe lost.
+            let lost = queue.awaiting.filter { $0.epoch < epoch }
+            if !ready.isEmpty || !lost.isEmpty { queue.awaiting.removeAll { $0.epoch < epoch || ($0.epoch == epoch && $0.feed <= durable) } }
+            guard !queue.awaiting.isEmpty, !queue.flushing else { return (ready, lost, false) }
+            queue.flushing = true
+            return (ready, lost, true)
+        }
+        for waiting in ready { waiting.post.done(.success(waiting.number)) }
+        for waiting in lost {
+            waiting.post.done(.failure(StoreUnavailable(reason: "the database restarted before the message was on its disk")))
+        }
+        if startFlush { Task { await flushPosts() } }
+    }
+
+    private func flushPosts() async {
+        while true {
+            let waiting = posts.withLockedValue { queue in
+                if queue.awaiting.isEmpty { queue.flushing = false }
+                return !queue.awaiting.isEmpty
+            }
+            if !waiting { return }
+            do {
+                let (durable, epoch) = try await flush("post")
+                advance(durable: durable, epoch: epoch)
+            } catch {
+                let failed = posts.withLockedValue { queue in
+                    defer { queue.awaiting = [] }
+                    return queue.awaiting
+                }
+                for waiting in failed { waiting.post.done(.failure(error)) }
+            }
+        }
+    }
+
+    /// Everything through feed number `durable` is on disk, as a flush in `epoch` found it.
+    private func advance(durable: Int64, epoch: Int64) {
+        announced.withLockedValue { announced in
+            if epoch > announced.epoch {
+                announced.epoch = epoch
+                announced.carried = [:]
+            }
+            if epoch == announced.epoch { announced.durable = max(announced.durable, durable) }
+        }
+        settle()
+    }
+
     /// Returns once everything committed before it is on the database's disk: a synchronous
     /// commit of a small write of this server's, whose commit record follows theirs in the WAL.
-    private func flush(_ kind: String) async throws {
-        try await query("select toom_flush(\(serverID), \(kind))")
+    /// Returns the feed number through which everything is durable, and the epoch.
+    private func flush(_ kind: String) async throws -> (Int64, Int64) {
+        for try await answer in try await query("select o_durable, o_epoch from toom_flush(\(serverID), \(kind))")
+            .decode((Int64, Int64).self) {
+            return answer
+        }
+        throw StoreUnavailable(reason: "no answer to a flush from the database")
     }
 
     public func follow(events: @escaping @Sendable ([SharedEvent]) -> Void,
@@ -449,7 +531,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         let (onlineWakeups, onlineWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The wake-up: LISTEN on one connection, again after any reconnect. A notification
         // lost meanwhile costs nothing but time: the feed is read after every (re)connect.
-        background { [client, logger, announced] in
+        background { [self, client, logger, announced] in
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
@@ -460,12 +542,12 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                                 let payload = notification.payload
                                 if payload == "o" {
                                     onlineWake.yield()
-                                } else if payload.hasPrefix("f"), let feed = Int64(payload.dropFirst()) {
-                                    announced.withLockedValue { $0.durable = max($0.durable, feed) }
+                                } else if let (durable, epoch) = Self.flushed(payload) {
+                                    advance(durable: durable, epoch: epoch)
                                     feedWake.yield(false)
                                 } else if let (first, batch) = Self.carried(payload) {
                                     announced.withLockedValue { announced in
-                                        announced.durable = max(announced.durable, batch.last)
+                                        guard batch.epoch >= announced.epoch else { return }
                                         // Bounded: a reader that cannot keep up reads the feed instead.
                                         if announced.carried.count >= 1000 { announced.carried = [:] }
                                         announced.carried[first] = batch
@@ -492,13 +574,12 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             }
         }
         let start = state.withLockedValue { $0.feedStart }
-        announced.withLockedValue { $0.durable = max($0.durable, start) }
         background { [self] in
             var position = start
             for await wake in feedWakeups {
                 var catchUp = wake
                 while !Task.isCancelled {
-                    // Carried rows that continue what was delivered need no query.
+                    // Carried rows that continue what was delivered and are durable need no query.
                     while let batch = takeCarried(after: position) {
                         position = batch.last
                         events(batch.events)
@@ -507,14 +588,15 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                     let through = announced.withLockedValue { $0.durable }
                     let bounded = through > position
                     if !bounded && !catchUp { break }
-                    guard let (batch, last) = try? await readFeed(after: position, through: bounded ? through : nil) else { break }
+                    guard let (batch, last, readEpoch) = try? await readFeed(after: position, through: bounded ? through : nil) else { break }
                     if bounded {
                         position = batch.count < Self.feedPage ? through : last
                     } else {
                         // Rows no notification announced (their server died between its two
                         // commits, or a notification was lost): made durable here first.
                         if batch.isEmpty { break }
-                        guard (try? await flush("feed")) != nil else { break }
+                        guard let (durable, epoch) = try? await flush("feed"), epoch == readEpoch else { break }
+                        advance(durable: durable, epoch: epoch)
                         position = last
                         catchUp = batch.count == Self.feedPage
                     }
@@ -556,22 +638,33 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     static let feedPage = 500
 
-    /// The carried batch that starts right after `position`, dropping those already delivered.
+    /// The carried batch that starts right after `position`, if durable; drops those already delivered.
     private func takeCarried(after position: Int64) -> CarriedBatch? {
         announced.withLockedValue { announced in
             if announced.carried.isEmpty { return nil }
             announced.carried = announced.carried.filter { $0.value.last > position }
-            return announced.carried.removeValue(forKey: position + 1)
+            guard let batch = announced.carried[position + 1], batch.epoch == announced.epoch, batch.last <= announced.durable
+            else { return nil }
+            announced.carried[position + 1] = nil
+            return batch
         }
     }
 
-    /// `d<first>\t<last>`, then per row `feed\troom\tn\tts\tuser\tmessage` on a line of its
+    /// `f<durable>\t<epoch>`: a flush's announcement.
+    static func flushed(_ payload: String) -> (Int64, Int64)? {
+        guard payload.hasPrefix("f") else { return nil }
+        let fields = payload.dropFirst().split(separator: "\t")
+        guard fields.count == 2, let durable = Int64(fields[0]), let epoch = Int64(fields[1]) else { return nil }
+        return (durable, epoch)
+    }
+
+    /// `d<first>\t<last>\t<epoch>`, then per row `feed\troom\tn\tts\tuser\tmessage` on a line of its
     /// own (the message last: it is the one field that could hold a tab).
     static func carried(_ payload: String) -> (Int64, CarriedBatch)? {
         guard payload.hasPrefix("d") else { return nil }
         let lines = payload.dropFirst().split(separator: "\n", omittingEmptySubsequences: false)
         let head = lines[0].split(separator: "\t")
-        guard head.count == 2, let first = Int64(head[0]), let last = Int64(head[1]), last >= first,
+        guard head.count == 3, let first = Int64(head[0]), let last = Int64(head[1]), let epoch = Int64(head[2]), last >= first,
               lines.count - 1 == Int(last - first + 1) else { return nil }
         var events: [SharedEvent] = []
         events.reserveCapacity(lines.count - 1)
@@ -583,14 +676,14 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             let record = MessageRecord(number: n, timestamp: String(fields[3]), user: String(fields[4]), message: String(fields[5]))
             events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
         }
-        return (first, CarriedBatch(events: events, last: last))
+        return (first, CarriedBatch(events: events, last: last, epoch: epoch))
     }
 
     /// What was committed after feed number `position` (through `through`), in order: a page at a time.
-    private func readFeed(after position: Int64, through: Int64?) async throws -> ([SharedEvent], Int64) {
+    private func readFeed(after position: Int64, through: Int64?) async throws -> ([SharedEvent], Int64, Int64) {
         let end = through ?? Int64.max
         let rows = try await query("""
-            select feed, room, n, ts, username, message, members from (
+            select feed, room, n, ts, username, message, members, toom_epoch() from (
                 select feed, room, n, ts, username, message, null::text[] as members from toom_messages
                 where feed > \(position) and feed <= \(end)
                 union all
@@ -599,8 +692,11 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             """)
         var events: [SharedEvent] = []
         var last = position
-        for try await (feed, room, n, ts, user, message, members) in rows.decode((Int64, Int, Int, String, String, String, [String]?).self) {
+        var epoch: Int64 = 0
+        for try await (feed, room, n, ts, user, message, members, start) in rows
+            .decode((Int64, Int, Int, String, String, String, [String]?, Int64).self) {
             last = feed
+            epoch = start
             if let members {
                 events.append(.room(RoomRecord(id: room, members: members)))
             } else {
@@ -608,7 +704,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
             }
         }
-        return (events, last)
+        return (events, last, epoch)
     }
 
     /// Who is online on a server whose lease holds, in login order.

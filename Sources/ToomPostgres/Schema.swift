@@ -13,15 +13,17 @@ import PostgresNIO
 ///
 /// Since version 2 a batch of messages commits without waiting for its WAL flush, so the
 /// lock is held for the batch's work only and servers no longer take turns through each
-/// other's flushes. Nothing counts as stored until it is durable: `toom_post` follows the
-/// batch with a small synchronous write (`toom_flush`), whose commit record comes after the
-/// batch's and after every lower feed number's, and only then returns the numbers and
-/// notifies: everything through the batch's last feed number is on disk. The notification
-/// carries the batch's rows (`d<first>\t<last>`, then a line per row) when they fit, or
-/// `f<last>` alone. Readers deliver through the highest such number, from the rows carried
-/// when they continue what was delivered, else from a query; one that finds rows past it
-/// without a notification (a server that died between the two commits) makes them durable
-/// with a flush of its own first. Concurrent flushes share one fsync (group commit).
+/// other's flushes. Nothing counts as stored until it is durable: `toom_flush`, a small
+/// synchronous write whose commit record comes after every commit it can see, announces
+/// (`f<feed>\t<epoch>`) the feed number through which everything is on disk; the epoch
+/// (when the database server started) keeps a flush after a database crash from vouching
+/// for commits of before it, which the crash may have lost. Each server keeps one
+/// flush going while it has messages waiting for one, and answers them when any server's
+/// flush covers them: under load the flushes of all servers carry everyone's batches. The
+/// batch's notification carries its rows (`d<first>\t<last>\t<epoch>`, then a line per row) when
+/// they fit; readers deliver through the durable feed number, from those rows when they
+/// continue what was delivered, else from a query; one that finds rows past it that no
+/// flush announced (their server died before its flush) runs a flush of its own first.
 enum Schema {
     static let version = 2
 
@@ -154,20 +156,32 @@ enum Schema {
                 n bigint not null,
                 primary key (server, kind))
             """,
+            // Which start of the database server this is: a commit that did not wait for the
+            // disk counts as durable only through a flush of the same start.
             """
-            create function toom_flush(p_server text, p_kind text) returns void language sql as $$
-                insert into toom_flushes values (p_server, p_kind, 1)
-                    on conflict (server, kind) do update set n = toom_flushes.n + 1
+            create function toom_epoch() returns bigint language sql stable as $$
+                select (extract(epoch from pg_postmaster_start_time()) * 1000000)::bigint
             $$
             """,
-            // One call per batch: the feed row is locked once, the rows go in with one
-            // statement and that transaction commits without waiting for the disk, releasing
-            // the lock; a second, synchronous one then makes it durable and announces the
-            // feed number through which everything is durable.
+            // A synchronous commit of a small write: its flush covers every commit before it,
+            // so every feed number committed when it starts is on disk when it returns, and
+            // is announced as such (`f<feed>\t<epoch>`).
             """
-            create procedure toom_post(p_server text, p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[],
-                                       p_messages text[], inout o_numbers bigint[], inout o_last bigint)
+            create function toom_flush(p_server text, p_kind text) returns table (o_durable bigint, o_epoch bigint)
             language plpgsql as $$
+            begin
+                insert into toom_flushes values (p_server, p_kind, 1)
+                    on conflict (server, kind) do update set n = toom_flushes.n + 1;
+                select last, toom_epoch() into o_durable, o_epoch from toom_feed;
+                perform pg_notify('toom', 'f' || o_durable || E'\t' || o_epoch);
+                return next;
+            end $$
+            """,
+            // One call per batch: the feed row is locked once, the rows go in with one
+            // statement, and the commit does not wait for the disk (`toom_flush` does).
+            """
+            create function toom_post(p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[], p_messages text[])
+            returns table (o_numbers bigint[], o_last bigint, o_epoch bigint) language plpgsql as $$
             declare base_feed bigint; batch_rows text; payload text;
             begin
                 perform set_config('synchronous_commit', 'off', true);
@@ -188,14 +202,12 @@ enum Schema {
                     into o_numbers, o_last, batch_rows
                 from v left join valid on valid.i = v.i;
                 update toom_feed set last = o_last;
-                commit;
-                perform toom_flush(p_server, 'post');
-                if o_last > base_feed then
-                    -- The rows themselves when they fit in a notification: readers need no query.
-                    payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\n' || batch_rows;
-                    if octet_length(payload) >= 7900 then payload := 'f' || o_last; end if;
-                    perform pg_notify('toom', payload);
-                end if;
+                o_epoch := toom_epoch();
+                -- The rows themselves when they fit in a notification: readers need no query
+                -- once a flush has announced them durable.
+                payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\t' || o_epoch || E'\n' || batch_rows;
+                if o_last > base_feed and octet_length(payload) < 7900 then perform pg_notify('toom', payload); end if;
+                return next;
             end $$
             """,
             """
@@ -213,7 +225,7 @@ enum Schema {
                 update toom_feed set last = f;
                 select coalesce(max(r.id), 0) + 1 into new_id from toom_rooms r;
                 insert into toom_rooms values (new_id, p_members, p_set, f);
-                perform pg_notify('toom', 'f' || f);
+                perform pg_notify('toom', 'f' || f || E'\t' || toom_epoch());
                 return query select new_id, false;
             end $$
             """,
