@@ -42,28 +42,13 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     /// Batches of one server in flight at once. One: the messages that arrive meanwhile make
     /// the next batch larger, and a batch's flush does not hold up the next batch.
     static let postsInFlight = 1
-    /// The highest feed number announced durable, and the batches whose rows the
-    /// notifications carried (by first feed number) that the reader has not yet delivered.
-    private let announced = NIOLockedValueBox(Announced())
+    /// What the flushes announced, and the rows the notifications carried (`Announcements`).
+    private let announced = NIOLockedValueBox(Announcements())
 
     struct Awaiting: Sendable {
         let post: PendingPost
         let number: Int
         let feed: Int64
-        let epoch: Int64
-    }
-
-    /// What flushes announced, in the database start (`epoch`) of the latest: a commit counts
-    /// as durable only through a flush of its own epoch (a crash can lose what was not flushed).
-    struct Announced {
-        var durable: Int64 = 0
-        var epoch: Int64 = 0
-        var carried: [Int64: CarriedBatch] = [:]
-    }
-
-    struct CarriedBatch {
-        let events: [SharedEvent]
-        let last: Int64
         let epoch: Int64
     }
     /// How long a server's users stay online after its last renewal; renewed every third of it.
@@ -462,13 +447,15 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     /// Answers the posts that the durable feed number now covers, and keeps one flush of
     /// this server's going while any still wait: another server's flush may answer them first.
     private func settle() {
-        let (durable, epoch) = announced.withLockedValue { ($0.durable, $0.epoch) }
+        let announcements = announced.withLockedValue { $0 }
         let (ready, lost, startFlush): ([Awaiting], [Awaiting], Bool) = posts.withLockedValue { queue in
             guard !queue.awaiting.isEmpty else { return ([], [], false) }
-            let ready = queue.awaiting.filter { $0.epoch == epoch && $0.feed <= durable }
+            let ready = queue.awaiting.filter { announcements.vouches(for: $0.feed, of: $0.epoch) }
             // Committed before the database restarted, and not flushed before: maybe lost.
-            let lost = queue.awaiting.filter { $0.epoch < epoch }
-            if !ready.isEmpty || !lost.isEmpty { queue.awaiting.removeAll { $0.epoch < epoch || ($0.epoch == epoch && $0.feed <= durable) } }
+            let lost = queue.awaiting.filter { announcements.outdates($0.epoch) }
+            if !ready.isEmpty || !lost.isEmpty {
+                queue.awaiting.removeAll { announcements.vouches(for: $0.feed, of: $0.epoch) || announcements.outdates($0.epoch) }
+            }
             guard !queue.awaiting.isEmpty, !queue.flushing else { return (ready, lost, false) }
             queue.flushing = true
             return (ready, lost, true)
@@ -502,13 +489,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     /// Everything through feed number `durable` is on disk, as a flush in `epoch` found it.
     private func advance(durable: Int64, epoch: Int64) {
-        announced.withLockedValue { announced in
-            if epoch > announced.epoch {
-                announced.epoch = epoch
-                announced.carried = [:]
-            }
-            if epoch == announced.epoch { announced.durable = max(announced.durable, durable) }
-        }
+        announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
         settle()
     }
 
@@ -542,16 +523,11 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                                 let payload = notification.payload
                                 if payload == "o" {
                                     onlineWake.yield()
-                                } else if let (durable, epoch) = Self.flushed(payload) {
+                                } else if let (durable, epoch) = Announcements.flushed(payload) {
                                     advance(durable: durable, epoch: epoch)
                                     feedWake.yield(false)
-                                } else if let (first, batch) = Self.carried(payload) {
-                                    announced.withLockedValue { announced in
-                                        guard batch.epoch >= announced.epoch else { return }
-                                        // Bounded: a reader that cannot keep up reads the feed instead.
-                                        if announced.carried.count >= 1000 { announced.carried = [:] }
-                                        announced.carried[first] = batch
-                                    }
+                                } else if let (first, batch) = Announcements.carried(payload) {
+                                    announced.withLockedValue { $0.carry(batch, from: first) }
                                     feedWake.yield(false)
                                 } else if let (user, what) = Self.forwarded(payload) {
                                     forwarded(user, what)
@@ -580,7 +556,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 var catchUp = wake
                 while !Task.isCancelled {
                     // Carried rows that continue what was delivered and are durable need no query.
-                    while let batch = takeCarried(after: position) {
+                    while let batch = announced.withLockedValue({ $0.take(after: position) }) {
                         position = batch.last
                         events(batch.events)
                     }
@@ -638,46 +614,6 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     static let feedPage = 500
 
-    /// The carried batch that starts right after `position`, if durable; drops those already delivered.
-    private func takeCarried(after position: Int64) -> CarriedBatch? {
-        announced.withLockedValue { announced in
-            if announced.carried.isEmpty { return nil }
-            announced.carried = announced.carried.filter { $0.value.last > position }
-            guard let batch = announced.carried[position + 1], batch.epoch == announced.epoch, batch.last <= announced.durable
-            else { return nil }
-            announced.carried[position + 1] = nil
-            return batch
-        }
-    }
-
-    /// `f<durable>\t<epoch>`: a flush's announcement.
-    static func flushed(_ payload: String) -> (Int64, Int64)? {
-        guard payload.hasPrefix("f") else { return nil }
-        let fields = payload.dropFirst().split(separator: "\t")
-        guard fields.count == 2, let durable = Int64(fields[0]), let epoch = Int64(fields[1]) else { return nil }
-        return (durable, epoch)
-    }
-
-    /// `d<first>\t<last>\t<epoch>`, then per row `feed\troom\tn\tts\tuser\tmessage` on a line of its
-    /// own (the message last: it is the one field that could hold a tab).
-    static func carried(_ payload: String) -> (Int64, CarriedBatch)? {
-        guard payload.hasPrefix("d") else { return nil }
-        let lines = payload.dropFirst().split(separator: "\n", omittingEmptySubsequences: false)
-        let head = lines[0].split(separator: "\t")
-        guard head.count == 3, let first = Int64(head[0]), let last = Int64(head[1]), let epoch = Int64(head[2]), last >= first,
-              lines.count - 1 == Int(last - first + 1) else { return nil }
-        var events: [SharedEvent] = []
-        events.reserveCapacity(lines.count - 1)
-        var expected = first
-        for line in lines.dropFirst() {
-            let fields = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
-            guard fields.count == 6, Int64(fields[0]) == expected, let room = Int(fields[1]), let n = Int(fields[2]) else { return nil }
-            expected += 1
-            let record = MessageRecord(number: n, timestamp: String(fields[3]), user: String(fields[4]), message: String(fields[5]))
-            events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
-        }
-        return (first, CarriedBatch(events: events, last: last, epoch: epoch))
-    }
 
     /// What was committed after feed number `position` (through `through`), in order: a page at a time.
     private func readFeed(after position: Int64, through: Int64?) async throws -> ([SharedEvent], Int64, Int64) {
