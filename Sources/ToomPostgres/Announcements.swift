@@ -3,8 +3,8 @@ import ToomCore
 
 /// What a server knows of the feed's durability from the flushes' announcements, and the
 /// batches whose rows notifications carried (docs/DESIGN.md, "The lock is not held through
-/// the disk"). Pure: the rules of which commit counts as stored and which rows may be
-/// delivered are tested without a database.
+/// the disk"). Pure: the rules of which rows a reader may deliver are tested without a
+/// database.
 struct Announcements: Sendable {
     /// Every feed number through this one is on disk, in `epoch`.
     private(set) var durable: Int64 = 0
@@ -25,11 +25,8 @@ struct Announcements: Sendable {
         if epoch == self.epoch { self.durable = max(self.durable, durable) }
     }
 
-    /// A commit of feed number `feed` in `epoch` is stored: a flush of the same epoch covered it.
+    /// A commit of feed number `feed` in `epoch` is on disk: a flush of the same epoch covered it.
     func vouches(for feed: Int64, of epoch: Int64) -> Bool { epoch == self.epoch && feed <= durable }
-
-    /// A commit of `epoch` that no flush covered before the database restarted may be lost.
-    func outdates(_ epoch: Int64) -> Bool { epoch < self.epoch }
 
     mutating func carry(_ batch: CarriedBatch, from first: Int64) {
         guard batch.epoch >= epoch else { return }

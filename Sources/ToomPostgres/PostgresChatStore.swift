@@ -33,24 +33,10 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     struct PostQueue: Sendable {
         var pending: [PendingPost] = []
-        /// Batches whose call has not returned.
-        var inFlight = 0
-        /// Posts committed, with their numbers and feed numbers, waiting to be durable.
-        var awaiting: [Awaiting] = []
-        var flushing = false
+        var draining = false
     }
-    /// Batches of one server in flight at once. One: the messages that arrive meanwhile make
-    /// the next batch larger, and a batch's flush does not hold up the next batch.
-    static let postsInFlight = 1
     /// What the flushes announced, and the rows the notifications carried (`Announcements`).
     private let announced = NIOLockedValueBox(Announcements())
-
-    struct Awaiting: Sendable {
-        let post: PendingPost
-        let number: Int
-        let feed: Int64
-        let epoch: Int64
-    }
     /// How long a server's users stay online after its last renewal; renewed every third of it.
     static let lease: Int = 10
     /// How long one query may take before the command that needs it is told the database is unreachable.
@@ -393,15 +379,15 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     }
 
     /// Stores a message and answers with its number once it is durable. Messages that
-    /// arrive while `postsInFlight` batches are in flight go together in the next: each
-    /// batch is one call of `toom_post` (`Schema`), which takes the feed row's lock for its
-    /// work only and returns once the batch is on disk.
+    /// arrive while a batch is in flight go together in the next: each batch is one call of
+    /// `toom_post` (`Schema`), which takes the feed row's lock for its work only and returns
+    /// once the batch is on disk. (A separate flush loop that let the next batch go while
+    /// one waited for the disk made batches smaller and cost more CPU per message.)
     private func post(room: Int, _ record: MessageRecord, time: Int64, _ done: @escaping @Sendable (Result<Int, Error>) -> Void) {
         let start: Bool = posts.withLockedValue { queue in
             queue.pending.append(PendingPost(room: room, time: time, record: record, done: done))
-            guard queue.inFlight < Self.postsInFlight else { return false }
-            queue.inFlight += 1
-            return true
+            defer { queue.draining = true }
+            return !queue.draining
         }
         if start { Task { await drainPosts() } }
     }
@@ -411,7 +397,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             let batch: [PendingPost] = posts.withLockedValue { queue in
                 let batch = Array(queue.pending.prefix(500))
                 queue.pending.removeFirst(batch.count)
-                if batch.isEmpty { queue.inFlight -= 1 }
+                if batch.isEmpty { queue.draining = false }
                 return batch
             }
             if batch.isEmpty { return }
@@ -420,77 +406,20 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 var last: Int64 = 0
                 var epoch: Int64 = 0
                 let rows = try await query("""
-                    select o_numbers, o_last, o_epoch from toom_post(\(batch.map(\.room)), \(batch.map(\.time)),
-                        \(batch.map(\.record.timestamp)), \(batch.map(\.record.user)), \(batch.map(\.record.message)))
+                    call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
+                                   \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null, null)
                     """)
                 for try await row in rows.decode(([Int], Int64, Int64).self) { (numbers, last, epoch) = row }
                 guard numbers.count == batch.count else { throw StoreUnavailable(reason: "no message numbers from the database") }
-                // Feed numbers follow the batch's order among the messages stored.
-                var feed = last - Int64(numbers.filter { $0 > 0 }.count)
-                var stored: [Awaiting] = []
+                // The call returned after its flush: the batch is durable, and so is everything before it.
+                announced.withLockedValue { $0.flushed(through: last, epoch: epoch) }
                 for (post, number) in zip(batch, numbers) {
-                    if number > 0 {
-                        feed += 1
-                        stored.append(Awaiting(post: post, number: number, feed: feed, epoch: epoch))
-                    } else {
-                        post.done(.failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
-                    }
+                    post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
                 }
-                posts.withLockedValue { $0.awaiting += stored }
-                settle()
             } catch {
                 for post in batch { post.done(.failure(error)) }
             }
         }
-    }
-
-    /// Answers the posts that the durable feed number now covers, and keeps one flush of
-    /// this server's going while any still wait: another server's flush may answer them first.
-    private func settle() {
-        let announcements = announced.withLockedValue { $0 }
-        let (ready, lost, startFlush): ([Awaiting], [Awaiting], Bool) = posts.withLockedValue { queue in
-            guard !queue.awaiting.isEmpty else { return ([], [], false) }
-            let ready = queue.awaiting.filter { announcements.vouches(for: $0.feed, of: $0.epoch) }
-            // Committed before the database restarted, and not flushed before: maybe lost.
-            let lost = queue.awaiting.filter { announcements.outdates($0.epoch) }
-            if !ready.isEmpty || !lost.isEmpty {
-                queue.awaiting.removeAll { announcements.vouches(for: $0.feed, of: $0.epoch) || announcements.outdates($0.epoch) }
-            }
-            guard !queue.awaiting.isEmpty, !queue.flushing else { return (ready, lost, false) }
-            queue.flushing = true
-            return (ready, lost, true)
-        }
-        for waiting in ready { waiting.post.done(.success(waiting.number)) }
-        for waiting in lost {
-            waiting.post.done(.failure(StoreUnavailable(reason: "the database restarted before the message was on its disk")))
-        }
-        if startFlush { Task { await flushPosts() } }
-    }
-
-    private func flushPosts() async {
-        while true {
-            let waiting = posts.withLockedValue { queue in
-                if queue.awaiting.isEmpty { queue.flushing = false }
-                return !queue.awaiting.isEmpty
-            }
-            if !waiting { return }
-            do {
-                let (durable, epoch) = try await flush("post")
-                advance(durable: durable, epoch: epoch)
-            } catch {
-                let failed = posts.withLockedValue { queue in
-                    defer { queue.awaiting = [] }
-                    return queue.awaiting
-                }
-                for waiting in failed { waiting.post.done(.failure(error)) }
-            }
-        }
-    }
-
-    /// Everything through feed number `durable` is on disk, as a flush in `epoch` found it.
-    private func advance(durable: Int64, epoch: Int64) {
-        announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
-        settle()
     }
 
     /// Returns once everything committed before it is on the database's disk: a synchronous
@@ -512,7 +441,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         let (onlineWakeups, onlineWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The wake-up: LISTEN on one connection, again after any reconnect. A notification
         // lost meanwhile costs nothing but time: the feed is read after every (re)connect.
-        background { [self, client, logger, announced] in
+        background { [client, logger, announced] in
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
@@ -524,7 +453,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                                 if payload == "o" {
                                     onlineWake.yield()
                                 } else if let (durable, epoch) = Announcements.flushed(payload) {
-                                    advance(durable: durable, epoch: epoch)
+                                    announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
                                     feedWake.yield(false)
                                 } else if let (first, batch) = Announcements.carried(payload) {
                                     announced.withLockedValue { $0.carry(batch, from: first) }
@@ -572,7 +501,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                         // commits, or a notification was lost): made durable here first.
                         if batch.isEmpty { break }
                         guard let (durable, epoch) = try? await flush("feed"), epoch == readEpoch else { break }
-                        advance(durable: durable, epoch: epoch)
+                        announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
                         position = last
                         catchUp = batch.count == Self.feedPage
                     }

@@ -13,17 +13,16 @@ import PostgresNIO
 ///
 /// Since version 2 a batch of messages commits without waiting for its WAL flush, so the
 /// lock is held for the batch's work only and servers no longer take turns through each
-/// other's flushes. Nothing counts as stored until it is durable: `toom_flush`, a small
-/// synchronous write whose commit record comes after every commit it can see, announces
-/// (`f<feed>\t<epoch>`) the feed number through which everything is on disk; the epoch
-/// (when the database server started) keeps a flush after a database crash from vouching
-/// for commits of before it, which the crash may have lost. Each server keeps one
-/// flush going while it has messages waiting for one, and answers them when any server's
-/// flush covers them: under load the flushes of all servers carry everyone's batches. The
-/// batch's notification carries its rows (`d<first>\t<last>\t<epoch>`, then a line per row) when
-/// they fit; readers deliver through the durable feed number, from those rows when they
-/// continue what was delivered, else from a query; one that finds rows past it that no
-/// flush announced (their server died before its flush) runs a flush of its own first.
+/// other's flushes. `toom_post` then runs `toom_flush` in the same call: a synchronous commit
+/// of a small write, whose commit record comes after every commit it can see, so the call
+/// returns once everything through the batch is on disk, and the flush announces it
+/// (`f<feed>\t<epoch>`). The epoch (when the database server started) keeps a flush after a
+/// database crash from vouching for commits of before it, which the crash may have lost.
+/// The batch's notification carries its rows (`d<first>\t<last>\t<epoch>`, then a line per
+/// row) when they fit; readers deliver through the announced feed number, from those rows
+/// when they continue what was delivered, else from a query; one that finds rows past it
+/// that no flush announced (their server died between its two commits) runs a flush of its
+/// own first (`Announcements`).
 enum Schema {
     static let version = 2
 
@@ -178,10 +177,13 @@ enum Schema {
             end $$
             """,
             // One call per batch: the feed row is locked once, the rows go in with one
-            // statement, and the commit does not wait for the disk (`toom_flush` does).
+            // statement, and that transaction commits without waiting for the disk, which
+            // releases the lock; a flush (`toom_flush`, which announces it) then makes it
+            // durable before the call returns.
             """
-            create function toom_post(p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[], p_messages text[])
-            returns table (o_numbers bigint[], o_last bigint, o_epoch bigint) language plpgsql as $$
+            create procedure toom_post(p_server text, p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[],
+                                       p_messages text[], inout o_numbers bigint[], inout o_last bigint, inout o_epoch bigint)
+            language plpgsql as $$
             declare base_feed bigint; batch_rows text; payload text;
             begin
                 perform set_config('synchronous_commit', 'off', true);
@@ -207,7 +209,8 @@ enum Schema {
                 -- once a flush has announced them durable.
                 payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\t' || o_epoch || E'\n' || batch_rows;
                 if o_last > base_feed and octet_length(payload) < 7900 then perform pg_notify('toom', payload); end if;
-                return next;
+                commit;
+                perform toom_flush(p_server, 'post');
             end $$
             """,
             """

@@ -180,7 +180,7 @@ import ToomTestSupport
         }
         // What version 2 added goes; the database says version 1.
         try await postgres.psql(name, """
-            drop function toom_post; drop function toom_flush(text, text); drop function toom_epoch; drop table toom_flushes;
+            drop procedure toom_post; drop function toom_flush(text, text); drop function toom_epoch; drop table toom_flushes;
             update toom_schema set version = 1
             """)
         let server = try await TestServer(extra: ["--store", url])
