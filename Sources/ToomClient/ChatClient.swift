@@ -215,7 +215,10 @@ public final class ChatClient: Sendable {
                 alreadyEnding = true
                 input.printAbove(lines)
                 input.restoreTerminal()
-                exit(status.rawValue)
+                // Not exit(3): it takes every stdio stream's lock, and the input thread holds
+                // standard input's while it waits for a line that may never come (a pipe kept
+                // open). The client writes with write(2), so there is nothing to flush.
+                _exit(status.rawValue)
             }
         }
         // Another thread is exiting.
