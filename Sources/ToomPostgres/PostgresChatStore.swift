@@ -422,11 +422,11 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
-    /// Returns once everything committed before it is on the database's disk: a synchronous
-    /// commit of a small write of this server's, whose commit record follows theirs in the WAL.
-    /// Returns the feed number through which everything is durable, and the epoch.
-    private func flush(_ kind: String) async throws -> (Int64, Int64) {
-        for try await answer in try await query("select o_durable, o_epoch from toom_flush(\(serverID), \(kind))")
+    /// Returns once everything committed before it is on the database's disk (a synchronous
+    /// commit of a small write of this reader's, whose commit record follows theirs in the
+    /// WAL), with the feed number through which everything is durable, and the epoch.
+    private func flushForReader() async throws -> (Int64, Int64) {
+        for try await answer in try await query("select o_durable, o_epoch from toom_flush(\(serverID), 'feed')")
             .decode((Int64, Int64).self) {
             return answer
         }
@@ -500,7 +500,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                         // Rows no notification announced (their server died between its two
                         // commits, or a notification was lost): made durable here first.
                         if batch.isEmpty { break }
-                        guard let (durable, epoch) = try? await flush("feed"), epoch == readEpoch else { break }
+                        guard let (durable, epoch) = try? await flushForReader(), epoch == readEpoch else { break }
                         announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
                         position = last
                         catchUp = batch.count == Self.feedPage
@@ -542,7 +542,6 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     }
 
     static let feedPage = 500
-
 
     /// What was committed after feed number `position` (through `through`), in order: a page at a time.
     private func readFeed(after position: Int64, through: Int64?) async throws -> ([SharedEvent], Int64, Int64) {
