@@ -132,7 +132,7 @@ struct ClusterScenario {
     private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> Double? {
         guard let bin = ThrowawayPostgres.binaries, FileManager.default.isExecutableFile(atPath: bin + "/pgbench") else { return nil }
         let url = try await postgres.createDatabase()
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, "create table bench_messages (id bigserial primary key, ts text, username text, message text)")
         let scratch = try Scratch("cluster-pgbench")
         try scratch.write("insert.sql", "insert into bench_messages (ts, username, message) values ('26 Nov 2026 04:00:00', 'u1', 'message 1 from u1');\n")

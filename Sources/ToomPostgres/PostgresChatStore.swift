@@ -289,41 +289,38 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         switch write {
         case .broadcast(let record, let time):
             post(room: 0, record, time: time) { [self] result in
-                finished(result.map { var record = record; record.number = $0; return .broadcast(record, time: time) }, done)
+                answer(result.map { var record = record; record.number = $0; return .broadcast(record, time: time) }, write, session, done)
             }
             return
         case .roomMessage(let room, let record, let time):
             post(room: room, record, time: time) { [self] result in
-                finished(result.map { var record = record; record.number = $0; return .roomMessage(room: room, record, time: time) }, done)
+                answer(result.map { var record = record; record.number = $0; return .roomMessage(room: room, record, time: time) }, write, session, done)
             }
             return
         default:
             break
         }
         Task {
-            do {
-                let stored = try await commit(write, session: session)
-                reachable()
-                done(.success(stored))
-            } catch let refusal as SharedWriteRefusal {
-                forget(write, session: session)
-                done(.failure(refusal))
-            } catch {
-                unreachable(error)
-                forget(write, session: session)
-                done(.failure(StoreUnavailable(reason: "the database is unreachable (\(Self.describe(error)))")))
-            }
+            let result: Result<StoreWrite, Error>
+            do { result = .success(try await commit(write, session: session)) } catch { result = .failure(error) }
+            answer(result, write, session, done)
         }
     }
 
-    /// A message's answer: the database is reachable again, or it is not.
-    private func finished(_ result: Result<StoreWrite, Error>, _ done: @Sendable (Result<StoreWrite, Error>) -> Void) {
+    /// How a write went, told to the rules: the database is reachable again, another server
+    /// refused the write, or the database could not be used.
+    private func answer(_ result: Result<StoreWrite, Error>, _ write: StoreWrite, _ session: Int64,
+                        _ done: @Sendable (Result<StoreWrite, Error>) -> Void) {
         switch result {
         case .success:
             reachable()
             done(result)
+        case .failure(let refusal as SharedWriteRefusal):
+            forget(write, session: session)
+            done(.failure(refusal))
         case .failure(let error):
             unreachable(error)
+            forget(write, session: session)
             done(.failure(StoreUnavailable(reason: "the database is unreachable (\(Self.describe(error)))")))
         }
     }

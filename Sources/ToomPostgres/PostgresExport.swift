@@ -102,7 +102,7 @@ public enum PostgresExport {
             return summary
         } }
         // What the snapshot saw may have been committed without its flush; wait for it.
-        try await Schema.waitDurable(client, through: try await Schema.walEnd(client, logger: logger), logger: logger)
+        try await Schema.waitDurable(client, logger: logger)
         return summary
     }
 
@@ -130,7 +130,7 @@ public enum PostgresExport {
                         rows.append(row)
                     }
                     if !rows.isEmpty {
-                        try await Schema.waitDurable(client, through: try await Schema.walEnd(client, logger: logger), logger: logger)
+                        try await Schema.waitDurable(client, logger: logger)
                     }
                     return rows
                 }

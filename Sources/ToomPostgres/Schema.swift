@@ -236,21 +236,18 @@ enum Schema {
         ],
     ]
 
-    /// The end of the WAL now: every commit visible to a query that finished before this
-    /// call is recorded before it.
-    static func walEnd(_ client: PostgresClient, logger: Logger) async throws -> String {
+    /// Waits until the database's disk holds its WAL as far as it reaches now, so that every
+    /// commit a query that finished before this call could see is durable: batches commit
+    /// without waiting for their flush. Some server's flush or PostgreSQL's WAL writer
+    /// (within a second) gets there.
+    static func waitDurable(_ client: PostgresClient, logger: Logger) async throws {
+        var end: String?
         for try await lsn in try await client.query("select pg_current_wal_insert_lsn()::text", logger: logger).decode(String.self) {
-            return lsn
+            end = lsn
         }
-        throw StoreUnavailable(reason: "no WAL position from the database")
-    }
-
-    /// Waits until the database's disk holds its WAL up to `lsn`, so that what was read
-    /// before `lsn` was taken is durable: batches commit without waiting for their flush.
-    /// Some server's flush or PostgreSQL's WAL writer (within a second) gets there.
-    static func waitDurable(_ client: PostgresClient, through lsn: String, logger: Logger) async throws {
+        guard let end else { throw StoreUnavailable(reason: "no WAL position from the database") }
         while true {
-            for try await done in try await client.query("select pg_current_wal_flush_lsn() >= \(lsn)::pg_lsn", logger: logger)
+            for try await done in try await client.query("select pg_current_wal_flush_lsn() >= \(end)::pg_lsn", logger: logger)
                 .decode(Bool.self) where done {
                 return
             }

@@ -138,6 +138,9 @@ public final class ThrowawayPostgres: @unchecked Sendable {
     /// The URL of a database of the cluster.
     public func url(_ database: String) -> String { "postgres://toom@127.0.0.1:\(port)/\(database)?sslmode=disable" }
 
+    /// The database a URL of `url(_:)` names.
+    public static func database(of url: String) -> String { String(url.split(separator: "/").last!.prefix { $0 != "?" }) }
+
     /// A new, empty database; returns its URL.
     public func createDatabase() async throws -> String {
         let name: String = lock.withLock { databases += 1; return "t\(databases)" }

@@ -156,7 +156,7 @@ import ToomTestSupport
 
     @Test func aNewerSchemaIsRefusedWithOneLine() async throws {
         guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, "update toom_schema set version = 99")
         let root = try TemporaryDirectory()
         let result = try await runToom(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url])
@@ -171,7 +171,7 @@ import ToomTestSupport
     /// flush) is migrated by the first server that opens it, and keeps its messages.
     @Test func aVersionOneDatabaseIsMigrated() async throws {
         guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         do {
             let server = try await TestServer(extra: ["--store", url])
             let hans = try await server.login("hans")
@@ -198,7 +198,7 @@ import ToomTestSupport
         // The unknown name is tried at each prompt until the server has the new account:
         // those failures must not refuse the address.
         let server = try await TestServer(extra: ["--store", url, "--address-failures", "0"])
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         let root = try TemporaryDirectory()
         let set = try ToomProcess(["passwd", "ahsoka", "--store", url], in: root.url)
         set.send("snips and sky guy")
@@ -488,7 +488,7 @@ extension ClusterTests {
                 acknowledged[number] = "\(user)-\(index + 1)"
             }
         }
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         var stored: [Int: String] = [:]
         for line in try await postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
             let fields = line.split(separator: "|", maxSplits: 1)
@@ -521,7 +521,7 @@ extension ClusterTests {
         let hans = try await a.login("hans")
         let yoda = try await b.login("yoda", udpPort: 45999)
         try await Self.expectOnline(hans, ["yoda"])
-        let name = String(url.split(separator: "/").last!.prefix { $0 != "?" })
+        let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, """
             begin;
             delete from toom_servers where id in (select server from toom_online where username = 'yoda');
