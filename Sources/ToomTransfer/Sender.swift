@@ -196,8 +196,9 @@ final class Sender: @unchecked Sendable {
             return
         case .sending:
             if scoreboard.inFlight > 0 {
-                _ = scoreboard.declareOldestLost(2)
-                pump(now: now)
+                // RFC 9002 §7.5: a probe is never blocked by the congestion controller; a
+                // window below what is in flight (ProbeRTT's) would otherwise send nothing.
+                pump(now: now, probes: scoreboard.declareOldestLost(2))
             } else {
                 // Flow-blocked or waiting for the disk: ask for a fresh window.
                 send(.ping(timestamp: Clock.stamp(now), segmentSize: UInt16(layout.segmentPayload)),
@@ -287,8 +288,9 @@ final class Sender: @unchecked Sendable {
     }
 
     /// Sends what the windows (flow and congestion) and the pacing credit allow, as GSO
-    /// batches of full-size datagrams.
-    func pump(now: Int64) {
+    /// batches of full-size datagrams; `probes` more may go beyond the congestion window
+    /// and the pacing.
+    func pump(now: Int64, probes: Int = 0) {
         guard case .sending = phase else { return }
         let wasIdle = scoreboard.inFlight == 0
         let readable = layout.firstSegment(of: nextBlockToRead)
@@ -308,11 +310,13 @@ final class Sender: @unchecked Sendable {
         pacingRefilled = now
         var sentAny = false
         var outOfData = false
+        var probes = probes
         while engine.isWritable {
             var batch: ByteBuffer?
             var count = 0
             while count < perWrite {
-                guard pacingCredit > 0, (scoreboard.inFlight + 1) * datagramSize <= window else { break }
+                let allowed = pacingCredit > 0 && (scoreboard.inFlight + 1) * datagramSize <= window
+                guard allowed || probes > 0 else { break }
                 guard let segment = scoreboard.next(limit: limit) else {
                     outOfData = true
                     break
@@ -321,6 +325,7 @@ final class Sender: @unchecked Sendable {
                     outOfData = true
                     break
                 }
+                if !allowed { probes -= 1 }
                 controller.sent(number: scoreboard.nextTransmission, inFlight: scoreboard.inFlight * datagramSize, now: now)
                 let number = scoreboard.sent(segment, at: now)
                 pacingCredit -= Double(datagramSize)

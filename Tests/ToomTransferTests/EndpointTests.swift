@@ -15,7 +15,8 @@ import ToomTestSupport
         let events = NIOLockedValueBox<[IncomingEvent]>([])
 
         init(configuration: TransferConfiguration = .init(), dropping percent: Int = 0, tampering: Bool = false,
-             passing limit: Int? = nil, stallingAfter stall: Int? = nil, directory existing: URL? = nil) async throws {
+             passing limit: Int? = nil, stallingAfter stall: Int? = nil, bottleneck: Int? = nil, holder: Holder? = nil,
+             directory existing: URL? = nil) async throws {
             directory = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("toom-transfer-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             var configuration = configuration
@@ -27,6 +28,8 @@ import ToomTestSupport
                 if tampering { try channel.pipeline.syncOperations.addHandler(Tamperer()) }
                 if let limit { try channel.pipeline.syncOperations.addHandler(Gate(limit: limit)) }
                 if let stall { try channel.pipeline.syncOperations.addHandler(Gate(limit: stall, smallPass: true)) }
+                if let bottleneck { try channel.pipeline.syncOperations.addHandler(Bottleneck(bytesPerSecond: bottleneck)) }
+                if let holder { try channel.pipeline.syncOperations.addHandler(holder) }
             }
             endpoint = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
                                                        events: record, addHandlers: addHandlers)
@@ -94,6 +97,81 @@ import ToomTestSupport
             guard bytes < limit else { return }
             bytes += unwrapInboundIn(data).data.readableBytes
             context.fireChannelRead(data)
+        }
+    }
+
+    /// A link of `bytesPerSecond` with an unbounded queue: reads wait their turn.
+    final class Bottleneck: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let bytesPerSecond: Int
+        private var queue: [NIOAny] = []
+        /// When the link is next free, in uptime nanoseconds.
+        private var free: UInt64 = 0
+
+        init(bytesPerSecond: Int) { self.bytesPerSecond = bytesPerSecond }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let bytes = unwrapInboundIn(data).data.readableBytes
+            free = max(free, now) + UInt64(bytes) * 1_000_000_000 / UInt64(bytesPerSecond)
+            queue.append(data)
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.value.eventLoop.scheduleTask(in: .nanoseconds(Int64(free - now))) { [self] in
+                context.value.fireChannelRead(queue.removeFirst())
+            }
+        }
+    }
+
+    /// A path that holds DATA back once `after` bytes of it went through, until `release`:
+    /// then the first `passing` bytes held go on and the rest are lost, as when a
+    /// receiver's buffer overflows under a burst. (Reads may carry several datagrams: GRO.)
+    final class Holder: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let after: Int
+        private var passed = 0
+        private var held: [NIOAny] = []
+        private var context: ChannelHandlerContext?
+        private var released = false
+        /// The sender's clock (µs) on the first held DATA and on the latest held DATA.
+        private let span = NIOLockedValueBox<(first: UInt32?, latest: UInt32)>((nil, 0))
+
+        init(after: Int) { self.after = after }
+
+        /// How long, by the sender's clock, it has been sending into the hold.
+        var heldFor: Duration {
+            span.withLockedValue { span in .microseconds(span.first.map { span.latest &- $0 } ?? 0) }
+        }
+
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            let timestamp = envelope.data.withUnsafeReadableBytes { bytes -> UInt32? in
+                guard let header = TransferPacket.header(bytes) else { return nil }
+                return TransferPacket.dataHeader(bytes, header)?.timestamp
+            }
+            guard let timestamp, !released else { return context.fireChannelRead(data) }
+            guard passed >= after else {
+                passed += envelope.data.readableBytes
+                return context.fireChannelRead(data)
+            }
+            held.append(data)
+            span.withLockedValue { span in
+                if span.first == nil { span.first = timestamp }
+                span.latest = timestamp
+            }
+        }
+
+        func release(passing bytes: Int) {
+            context?.eventLoop.execute { [self] in
+                released = true
+                var passing = 0
+                for data in held where passing < bytes {
+                    passing += unwrapInboundIn(data).data.readableBytes
+                    context?.fireChannelRead(data)
+                }
+                held = []
+            }
         }
     }
 
@@ -278,6 +356,28 @@ import ToomTestSupport
             try await Task.sleep(for: .milliseconds(5))
         }
         return directory
+    }
+
+    /// A path that held the transfer for longer than the controller trusts its minimum
+    /// round trip (it probes it afresh, with a 4-datagram window), then lost most of what it
+    /// held: the retransmission timeout's probes must go out whatever the window says, or
+    /// nothing more is ever sent.
+    @Test func aLongHoldThenABurstLossStillGivesTheFile() async throws {
+        var patient = TransferConfiguration()
+        patient.timeout = .seconds(20)
+        let holder = Holder(after: 3_000_000)
+        let audience = try await Audience(configuration: patient, bottleneck: 20_000_000, holder: holder)
+        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: patient)
+        let bytes = randomBytes(8 << 20, seed: 16)
+        let (file, url) = try sourceFile(bytes)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let upload = send(presenter, file, audience.offer("held.bin"), to: audience)
+        try await eventually("the sender to probe 3 s into the hold") { holder.heldFor >= .seconds(3) }
+        holder.release(passing: 30_000)
+        let summary = try await upload.result().get()
+        #expect(summary.retransmissions > 0)
+        await audience.endpoint.waitUntilIdle()
+        #expect(try Data(contentsOf: audience.directory.appendingPathComponent("got_held.bin")) == Data(bytes))
     }
 
     /// Every datagram also arrives altered, and again as a replay: the file still arrives
