@@ -127,8 +127,22 @@ struct ServerCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data("Invalid number of allowed failed consecutive attempt: \(value). The valid value of argument number is an integer between 1 and 5\n".utf8))
     }
 
+    /// glibc gives each contending thread a heap (arena) of its own, up to 8 per core; the
+    /// server's few threads then leave freed memory resident in several heaps, and each idle
+    /// session costs some 10% more memory than with two (the `sessions` scenario of
+    /// toom-bench, docs/BENCHMARKS.md). `mallopt` is not in Swift's Glibc module.
+    static func limitMallocArenas() {
+        #if os(Linux)
+        guard let symbol = dlsym(nil, "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+        let arenaMax: Int32 = -8  // M_ARENA_MAX, malloc.h
+        _ = mallopt(arenaMax, 2)
+        #endif
+    }
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        Self.limitMallocArenas()
         var configuration = ServerConfiguration(
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
             blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits,
