@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ToomChat
 import ToomCore
@@ -21,7 +20,6 @@ public final class ChatServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let passwords = PasswordVerifier()
-    private let quiesce: ServerQuiescingHelper
     private let stopTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let listener = NIOLockedValueBox<Channel?>(nil)
 
@@ -45,9 +43,6 @@ public final class ChatServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
-        // Its promise lives on the singleton group, which never stops: the helper may be
-        // released after the server's own event loops are gone.
-        quiesce = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         engine = try ChatEngine(store: self.store, settings: configuration.chatSettings, limits: configuration.limits,
                                 output: output, logger: logger, pool: pool, passwords: passwords)
     }
@@ -57,11 +52,6 @@ public final class ChatServer: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { [quiesce] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // The end of a client's input is an event, not a close: what it is owed (replies
             // waiting for the end of a loop turn's batch) still goes out before the connection closes.
@@ -95,20 +85,20 @@ public final class ChatServer: @unchecked Sendable {
         try await listener.closeFuture.get()
     }
 
-    /// Graceful stop: refuse new connections, tell every client, close them (swift-nio-extras'
-    /// quiescing helper waits for each), empty `userlog.txt` and finish pending fsyncs. Every
-    /// caller waits for the same stop.
+    /// Graceful stop: tell every client and close them, stop listening, wait until every
+    /// session has closed, empty `userlog.txt` and finish pending fsyncs. Every caller waits
+    /// for the same stop.
     public func shutdown() async {
         let task = stopTask.withLockedValue { task -> Task<Void, Never> in
             if let task { return task }
             // Only a server that listened has connections to wait for.
-            let listened = listener.withLockedValue { $0 != nil }
-            let started = Task { [engine, quiesce, group, store, logger] in
+            let listening = listener.withLockedValue { $0 }
+            let started = Task { [engine, store, logger] in
+                // From here the engine refuses new connections; those it has are told and closed.
                 engine.shutdown()
-                if listened {
-                    let closed = group.next().makePromise(of: Void.self)
-                    quiesce.initiateShutdown(promise: closed)
-                    try? await closed.futureResult.get()
+                if let listening {
+                    try? await listening.close()
+                    await engine.sessionsClosed()
                 }
                 if let shared = store.shared { await shared.stop() }
                 if let report = store.close() { logger.info("\(report)") }

@@ -1,6 +1,5 @@
 import DequeModule
 import NIOCore
-import NIOExtras
 import ToomChat
 import ToomCore
 
@@ -156,8 +155,6 @@ final class Connection: ChannelInboundHandler {
             context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
             return
         }
-        // The server is stopping: the engine told every session already; close what it did not know.
-        if event is ChannelShouldQuiesceEvent, outbox == nil { context.close(promise: nil) }
         context.fireUserInboundEventTriggered(event)
     }
 
