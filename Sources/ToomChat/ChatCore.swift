@@ -12,17 +12,19 @@ public struct ChatCore {
             case username
             case password(String)
             /// The password is being checked off the event loops; frames wait.
-            case verifying(user: String, udpPort: Int)
+            case verifying(user: String, udpPort: UInt16)
             /// Shared store: the password matched and the login is being committed; frames wait.
             case joining(String)
             case online(String)
             case closed
         }
 
+        // In this order the fields pack into 80 bytes (120 otherwise): a server holds one
+        // per connection, in a dictionary.
         var phase: Phase = .greeting
+        var live = false
         let address: String
         let connected: Duration
-        var live = false
         var flood: FloodControl?
 
         var user: String? {
@@ -32,6 +34,7 @@ public struct ChatCore {
     }
 
     public let settings: ChatSettings
+    private let floodLimits: FloodControl.Limits
     private var accounts: [String: StoredPassword]
     private var login: LoginPolicy
     private var addresses: AddressPolicy
@@ -56,6 +59,7 @@ public struct ChatCore {
     public init(settings: ChatSettings, accounts: [String: StoredPassword], snapshot: ChatSnapshot = ChatSnapshot(),
                 random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.settings = settings
+        floodLimits = FloodControl.Limits(rate: settings.messageRate, burst: settings.messageBurst)
         self.accounts = accounts
         login = LoginPolicy(attempts: settings.attempts, blockDuration: settings.blockDuration)
         addresses = AddressPolicy(limit: settings.addressFailures, window: settings.addressWindow,
@@ -181,7 +185,7 @@ public struct ChatCore {
             sessions[id]?.phase = .username
             return reply(id, .invalidUsername, Messages.invalidUsername)
         }
-        sessions[id]?.phase = .verifying(user: user, udpPort: udpPort)
+        sessions[id]?.phase = .verifying(user: user, udpPort: UInt16(udpPort))
         return [.verifyPassword(id, candidate: String(fields[1]), stored: stored)]
     }
 
@@ -213,7 +217,7 @@ public struct ChatCore {
         // other servers' users may be a moment old.
         if online[user] != nil { return refuse(id, .alreadyLoggedIn, Messages.alreadyLoggedIn(user)) }
         let record = UserLogRecord(sequence: onlineUsers.count + 1, timestamp: timestamps.format(now.wall), user: user,
-                                   address: session.address, udpPort: udpPort)
+                                   address: session.address, udpPort: Int(udpPort))
         if shared {
             // Online on no other server is decided by the commit; the session waits for it.
             sessions[id]?.phase = .joining(user)
@@ -231,8 +235,8 @@ public struct ChatCore {
         online[user] = id
         if session.live { live.append(id) }
         sessions[id]?.phase = .online(user)
-        let flood = FloodControl(rate: settings.messageRate, burst: settings.messageBurst, now: now.monotonic)
-        sessions[id]?.flood = flood
+        let limits = floodLimits
+        sessions[id]?.flood = FloodControl(limits, now: now.monotonic)
         let welcome: [ChatAction] = [.loggedIn(id, user: user), .send(id, [.ok(kind: "LOGIN", fields: [user])]),
                                      .print([Messages.serverLogin(user: user)])]
         return shared ? welcome : [.write(.login(record), by: id)] + welcome
@@ -266,7 +270,8 @@ public struct ChatCore {
             switch command {
             case .broadcast, .roomMessage, .buildRoom:
                 // What reaches other users' screens is what flood control meters.
-                if let due = sessions[id]?.flood?.take(now: now.monotonic) { return [.hold(id, until: due)] }
+                let limits = floodLimits
+                if let due = sessions[id]?.flood?.take(now: now.monotonic, limits) { return [.hold(id, until: due)] }
             default:
                 break
             }
