@@ -283,6 +283,9 @@ import ToomTransfer
         // The bar is the last line above the prompt.
         let barLine = try #require(lines.lastIndex { $0.range(of: bar, options: .regularExpression) != nil })
         #expect(lines[barLine + 1].hasPrefix(Command.prompt.trimmingCharacters(in: .whitespaces)), "\(lines)")
+        // On a loaded machine the bar can show before the relay holds the transfer: letting
+        // it go then came first, and the hold that followed was never lifted.
+        try await eventually("the relay to hold the transfer") { pair.relay.paused }
         pair.relay.paused = false
         try await tmux.waitFor(Messages.uploaded("shown.bin"))
         try await pair.yoda.expect(Messages.received("shown.bin", from: "hans"))
