@@ -157,6 +157,7 @@ let package = Package(
             dependencies: ["ToomSecurity", "ToomCore", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(name: "ToomClientTests", dependencies: ["ToomClient"]),
+        .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ToomPostgresTests", dependencies: ["ToomPostgres", "ToomChat", "ToomCore"]),
         .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
     ]

@@ -58,7 +58,7 @@ public final class ChatServer: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Each connection keeps its receive buffer between reads; chat frames are short, so
             // start small (it grows for long frames): an idle session then holds 64 bytes, not 2 KiB.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65536))
+            .childChannelOption(.recvAllocator, value: ReceiveBuffers(minimum: 64, initial: 64, maximum: 65536))
             .probingIdleConnections()
             .childChannelInitializer { [engine, configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
