@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ToomCore
+import ToomTestSupport
 
 /// Spec §1: bad arguments get a one-line error (plus usage) and a non-zero exit; never a stack trace.
 @Suite struct CommandLineTests {

@@ -112,26 +112,6 @@ final class ToomProcess: Sendable {
     func signal(_ signal: Int32) { process.signal(signal) }
 }
 
-/// A temporary directory removed at the end of the test.
-final class TemporaryDirectory: @unchecked Sendable {
-    let url: URL
-    init(_ name: String = "toom") throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func subdirectory(_ name: String) throws -> URL {
-        let dir = url.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    func read(_ name: String) -> String? {
-        try? String(contentsOf: url.appendingPathComponent(name), encoding: .utf8)
-    }
-}
-
 let bundledCredentials = """
 hans falcon*solo
 yoda wise@!man

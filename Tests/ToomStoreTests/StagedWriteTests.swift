@@ -3,17 +3,17 @@ import Testing
 import ToomChat
 import ToomCore
 @testable import ToomStore
+import ToomTestSupport
 
 /// Message lines staged during an event-loop turn reach their files in one write each,
 /// byte for byte as one `apply` per message would have written them; a failed write
 /// leaves nothing of the batch in the file and says which writes failed.
 @Suite struct StagedWriteTests {
     private func withDirectory(_ body: (String) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("toom-staged-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try "hans falcon*solo\nyoda wise@!man\n".write(to: dir.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
-        try body(dir.path)
+        let directory = try TemporaryDirectory("toom-staged")
+        try "hans falcon*solo\nyoda wise@!man\n".write(to: directory.url.appendingPathComponent("credentials.txt"),
+                                                       atomically: true, encoding: .utf8)
+        try body(directory.url.path)
     }
 
     private static let time = Timestamp.parse("1 Jun 2022 21:30:04")!

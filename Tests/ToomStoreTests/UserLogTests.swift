@@ -2,15 +2,14 @@ import Foundation
 import Testing
 import ToomCore
 @testable import ToomStore
+import ToomTestSupport
 
 /// `userlog.txt` (spec §3): the users online, numbered 1…n in login order. The file is the
 /// store's only copy of the list: a rewrite after logouts reads it back.
 @Suite struct UserLogTests {
     private func withLog(_ body: (UserLog) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("toom-userlog-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try body(try UserLog(path: dir.appendingPathComponent("userlog.txt").path))
+        let directory = try TemporaryDirectory("toom-userlog")
+        try body(try UserLog(path: directory.url.appendingPathComponent("userlog.txt").path))
     }
 
     private func record(_ user: String, port: Int) -> UserLogRecord {
