@@ -77,8 +77,8 @@ struct UploadScenario {
             "CPU seconds per GiB (whole process, both ends): UDP encrypted \(cpu(udp)), encryption off \(cpu(plain)), "
                 + "TCP \(cpu(tcp)); TCP is read, send, receive, write.",
             "Loss: \(lossMethod); datagrams retransmitted: \(lossy.map { String($0.retransmissions) }.joined(separator: ", ")).",
-            "Resumed from \(resumed.resumedFrom) bytes of \(bytes); datagrams of \(TransferPacket.maxDatagram) bytes "
-                + "(\(TransferPacket.segmentPayload) of file), AES-256-GCM; "
+            "Resumed from \(resumed.resumedFrom) bytes of \(bytes); datagrams of \(udp[0].datagramSize) bytes "
+                + "(\(TransferPacket.segmentPayload(datagram: udp[0].datagramSize)) of file), AES-256-GCM; "
                 + "GSO \(System.supportsUDPSegmentationOffload ? "on" : "off"), GRO \(System.supportsUDPReceiveOffload ? "on" : "off"). "
                 + "Files in \(base).",
         ]
@@ -92,6 +92,7 @@ struct UploadScenario {
         var cpuSeconds: Double
         var retransmissions = 0
         var resumedFrom: UInt64 = 0
+        var datagramSize = 0
 
         var rate: Double { Double(bytes) / seconds }
 
@@ -143,6 +144,7 @@ struct UploadScenario {
             var measurement = Measurement(seconds: elapsed.seconds, bytes: summary.bytes, cpuSeconds: cpu,
                                           retransmissions: summary.retransmissions)
             measurement.resumedFrom = summary.resumedFrom
+            measurement.datagramSize = summary.datagramSize
             return measurement
         case .failure where cutAfter != nil:
             // The record of what arrived is written on a worker thread as the transfer fails.

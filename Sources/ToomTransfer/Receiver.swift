@@ -105,24 +105,54 @@ final class Receiver: @unchecked Sendable {
     /// segments are dropped quietly.
     func data(_ header: TransferPacket.DataHeader, datagram: UnsafeRawBufferPointer, now: Int64) -> Bool {
         let headerSize = TransferPacket.dataHeaderSize
-        // Opened into scratch memory first: a datagram's fields count only once it is authentic.
         let sealed = UnsafeRawBufferPointer(rebasing: datagram[headerSize...])
-        if scratch.count < sealed.count {
+        let length = sealed.count - TransferPacket.tagSize
+        // A segment that is wanted is opened straight into its place in the block: its
+        // fields count only once the tag checks, and until then the place holds nothing
+        // (a failed open leaves zeros there, which the real segment overwrites). Anything
+        // else is opened into scratch memory first.
+        var place: Place?
+        if case .receiving = phase, let layout, layout.segmentPayload == Int(header.segmentSize) {
+            place = self.place(header.sequence, length: length, in: layout)
+        }
+        if place == nil, scratch.count < sealed.count {
             scratch.deallocate()
             scratch = .allocate(byteCount: sealed.count, alignment: 16)
         }
-        guard let length = cipher.open(sealed, header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
-                                       direction: .toAudience, number: header.transmission, into: scratch.baseAddress!),
+        let target = place.map { $0.block.memory.baseAddress! + $0.start } ?? scratch.baseAddress!
+        guard cipher.open(sealed, header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
+                          direction: .toAudience, number: header.transmission, into: target) == length,
               replay.accept(header.transmission)
         else { return false }
-        let plain = UnsafeRawBufferPointer(rebasing: scratch[..<length])
         lastHeard = now
         noteTransmission(header.transmission, timestamp: header.timestamp)
-        guard case .receiving = phase, let layout = configure(header.segmentSize) else { return true }
-        let segment = header.sequence
-        guard segment < advertisedLimit, segment < layout.segments,
-              plain.count == layout.length(ofSegment: segment), segment >= received.cumulative
-        else { return true }
+        if place == nil {
+            guard case .receiving = phase, let layout = configure(header.segmentSize),
+                  let found = self.place(header.sequence, length: length, in: layout) else { return true }
+            if length > 0 { (found.block.memory.baseAddress! + found.start).copyMemory(from: scratch.baseAddress!, byteCount: length) }
+            place = found
+        }
+        let segment = header.sequence, blockIndex = place!.block.index, position = slot(blockIndex)
+        _ = received.insert(segment)
+        filled[position] += 1
+        unacknowledged += 1
+        if filled[position] == layout!.segmentCount(of: blockIndex), blockIndex == nextBlockToWrite {
+            writeReadyBlocks()
+        }
+        return true
+    }
+
+    private struct Place {
+        let block: Block
+        /// Where the segment starts in the block.
+        let start: Int
+    }
+
+    /// Where a segment of `length` bytes goes, if it is new, inside the window, and of the
+    /// length the layout gives it; its block is made when it is the block's first.
+    private func place(_ segment: UInt64, length: Int, in layout: FileLayout) -> Place? {
+        guard segment < advertisedLimit, segment < layout.segments, length == layout.length(ofSegment: segment),
+              segment >= received.cumulative, !received.contains(segment) else { return nil }
         let blockIndex = layout.block(of: segment)
         let position = slot(blockIndex)
         let block: Block
@@ -132,15 +162,8 @@ final class Receiver: @unchecked Sendable {
             block = Block(index: blockIndex, length: layout.length(of: blockIndex), capacity: layout.blockBytes)
             blocks[position] = block
         }
-        guard block.index == blockIndex, received.insert(segment) else { return true }
-        let start = Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload
-        if length > 0 { (block.memory.baseAddress! + start).copyMemory(from: plain.baseAddress!, byteCount: length) }
-        filled[position] += 1
-        unacknowledged += 1
-        if filled[position] == layout.segmentCount(of: blockIndex), blockIndex == nextBlockToWrite {
-            writeReadyBlocks()
-        }
-        return true
+        guard block.index == blockIndex else { return nil }
+        return Place(block: block, start: Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload)
     }
 
     func ping(number: UInt64, timestamp: UInt32, segmentSize: UInt16, now: Int64) {
@@ -166,9 +189,9 @@ final class Receiver: @unchecked Sendable {
     private func configure(_ segmentSize: UInt16) -> FileLayout? {
         if let layout { return layout.segmentPayload == Int(segmentSize) ? layout : nil }
         guard Int(segmentSize) >= TransferPacket.segmentPayload(datagram: TransferPacket.baseDatagram),
-              Int(segmentSize) <= TransferPacket.segmentPayload else { return nil }
+              Int(segmentSize) <= TransferPacket.segmentPayload(datagram: TransferPacket.maxDatagram) else { return nil }
         let layout = FileLayout(size: partial.size - resumeFrom, base: resumeFrom, segmentPayload: Int(segmentSize),
-                                segmentsPerBlock: engine.configuration.segmentsPerBlock)
+                                segmentsPerBlock: engine.configuration.segmentsPerBlock(payload: Int(segmentSize)))
         self.layout = layout
         updateLimit()
         return layout
@@ -196,8 +219,7 @@ final class Receiver: @unchecked Sendable {
 
     /// ACCEPT: where to pick up, and how many bytes the sender may send before it hears more.
     func acceptPacket(echo startStamp: UInt32) -> TransferPacket {
-        let segments = min(engine.configuration.segmentsPerBlock * blocks.count, engine.receiveBudgetSegments)
-        let window = UInt64(segments * TransferPacket.segmentPayload(datagram: TransferPacket.baseDatagram))
+        let window = UInt64(min(engine.configuration.blockBytes * blocks.count, engine.receiveBudgetBytes))
         return .accept(echo: startStamp, resumeFrom: resumeFrom, window: window)
     }
 
@@ -206,7 +228,7 @@ final class Receiver: @unchecked Sendable {
     private func updateLimit() {
         guard let layout else { return }
         let bufferBound = layout.firstSegment(of: blocksWritten + UInt64(blocks.count))
-        let socketBound = received.cumulative + UInt64(engine.receiveBudgetSegments)
+        let socketBound = received.cumulative + UInt64(engine.receiveBudgetBytes / layout.segmentPayload)
         advertisedLimit = max(advertisedLimit, min(bufferBound, socketBound, layout.segments))
     }
 

@@ -49,6 +49,9 @@ final class Sender: @unchecked Sendable {
     /// The largest datagram the receiver confirmed, and the one the transfer uses.
     private var confirmedDatagram = TransferPacket.baseDatagram
     private var datagramSize = TransferPacket.baseDatagram
+    /// The sizes probed, largest first: what the route to the peer allows and the common
+    /// path sizes below it.
+    private let probeCandidates: [Int]
     /// Blocks read and not yet fully acknowledged, by block index modulo the ring size.
     private var blocks: [Block?]
     private var nextBlockToRead: UInt64 = 0
@@ -70,6 +73,10 @@ final class Sender: @unchecked Sendable {
         cipher = PacketCipher(key: key, encrypts: engine.configuration.encryption)
         id = token.id
         blocks = Array(repeating: nil, count: engine.configuration.sendBufferBlocks + 1)
+        let largest = min(Route.datagramLimit(to: peer) ?? TransferPacket.ethernetDatagram,
+                          engine.configuration.maxDatagram)
+        probeCandidates = Set([largest] + TransferPacket.commonDatagrams)
+            .filter { $0 <= largest && $0 > TransferPacket.baseDatagram }.sorted(by: >)
         self.handle = handle
         startedAt = now
         lastHeard = now
@@ -106,7 +113,7 @@ final class Sender: @unchecked Sendable {
 
     func probeAcknowledged(size: UInt16, now: Int64) {
         lastHeard = now
-        guard Int(size) <= engine.configuration.maxDatagram, TransferPacket.probeSizes.contains(Int(size)) else { return }
+        guard probeCandidates.contains(Int(size)) else { return }
         confirmedDatagram = max(confirmedDatagram, Int(size))
         settleIfProbed(now: now)
     }
@@ -218,9 +225,7 @@ final class Sender: @unchecked Sendable {
     /// How long a probe round waits for answers.
     private var probeWait: Int64 { max(roundTrip.timeout, RoundTripEstimator.minimumTimeout) }
 
-    private var probeSizes: [Int] {
-        TransferPacket.probeSizes.filter { $0 <= engine.configuration.maxDatagram && $0 > confirmedDatagram }
-    }
+    private var probeSizes: [Int] { probeCandidates.filter { $0 > confirmedDatagram } }
 
     private func sendProbes() {
         for size in probeSizes { send(.probe(size: UInt16(size))) }
@@ -237,10 +242,11 @@ final class Sender: @unchecked Sendable {
         datagramSize = confirmedDatagram
         let configuration = engine.configuration
         let payload = TransferPacket.segmentPayload(datagram: datagramSize)
+        let segmentsPerBlock = configuration.segmentsPerBlock(payload: payload)
         layout = FileLayout(size: file.size - resumeFrom, base: resumeFrom, segmentPayload: payload,
-                            segmentsPerBlock: configuration.segmentsPerBlock)
+                            segmentsPerBlock: segmentsPerBlock)
         scoreboard = SendScoreboard(total: layout.segments,
-                                    capacity: configuration.segmentsPerBlock * configuration.sendBufferBlocks,
+                                    capacity: segmentsPerBlock * configuration.sendBufferBlocks,
                                     firstTransmission: nextNumber)
         flowLimit = initialWindowBytes / UInt64(payload)
         controller = CongestionController(datagramBytes: datagramSize)
@@ -295,7 +301,7 @@ final class Sender: @unchecked Sendable {
         let wasIdle = scoreboard.inFlight == 0
         let readable = layout.firstSegment(of: nextBlockToRead)
         let limit = min(flowLimit, readable)
-        let perWrite = engine.datagramsPerWrite
+        let perWrite = max(min(engine.datagramsPerWrite, TransferEngine.maxTrainBytes / datagramSize), 1)
         let payload = layout.segmentPayload
         let segmentSize = UInt16(payload)
         let timestamp = Clock.stamp(now)

@@ -38,8 +38,8 @@ public final class TransferEndpoint: Sendable {
         let engine = TransferEngine(configuration: configuration, eventLoop: eventLoop, threadPool: threadPool,
                                     events: events,
                                     datagramsPerWrite: offload && System.supportsUDPSegmentationOffload ? 44 : 1)
-        // With GRO one read can hold a 64 KiB train of datagrams.
-        let slot = receiveOffload ? 65536 : 2048
+        // One read holds the largest datagram, or with GRO a 64 KiB train of smaller ones.
+        let slot = 65536
         let vector = 8
         // No SO_REUSEADDR: on UDP it would let a second endpoint bind the same port (even
         // one picked for port 0) and take the first one's datagrams.
@@ -128,6 +128,8 @@ final class TransferEngine: @unchecked Sendable {
     /// Receivers send an ACK at least this often, in segments, within a burst of reads.
     static let acknowledgeEvery = 128
     static let tickInterval = TimeAmount.milliseconds(5)
+    /// A GSO train's bytes stay within what one IP packet could hold: 44 datagrams of 1,472.
+    static let maxTrainBytes = 44 * TransferPacket.ethernetDatagram
 
     let configuration: TransferConfiguration
     let eventLoop: any EventLoop
@@ -174,12 +176,12 @@ final class TransferEngine: @unchecked Sendable {
     var isWritable: Bool { channel?.isWritable ?? false }
     var activeCount: Int { senders.count + receiverCount }
 
-    /// Segments one incoming transfer may have in flight: its share of the socket's
-    /// receive buffer, so that several senders together do not overflow it. The kernel
-    /// reports twice the payload room it grants (its bookkeeping overhead).
-    var receiveBudgetSegments: Int {
+    /// Bytes one incoming transfer may have in flight: its share of the socket's receive
+    /// buffer, so that several senders together do not overflow it. The kernel reports
+    /// twice the payload room it grants (its bookkeeping overhead).
+    var receiveBudgetBytes: Int {
         let room = max(socketReceiveBytes / 2, 256 * 1024)
-        return max(room / TransferPacket.maxDatagram / max(receiverCount, 1), 64)
+        return max(room / max(receiverCount, 1), 64 * TransferPacket.ethernetDatagram)
     }
 
     // MARK: Requests from the API

@@ -27,19 +27,23 @@ public enum TransferPacket: Equatable, Sendable {
     public static let version: UInt8 = 2
     public static let headerSize = 20
     public static let tagSize = PacketCipher.tagSize
-    /// Largest datagram: what fits a 1,500-byte IPv4 path (1500 - 20 - 8).
-    public static let maxDatagram = 1472
+    /// What fits a 1,500-byte IPv4 path (1500 - 20 - 8): Ethernet's, and most of the Internet's.
+    public static let ethernetDatagram = 1472
+    /// Largest datagram: what one IPv4 packet holds (65,535 - 20 - 8). Only a route whose
+    /// MTU allows it (loopback's is 64 KiB) is probed for more than 1,472 bytes.
+    public static let maxDatagram = 65_507
     /// The datagram size every path must carry (QUIC's, RFC 9000 §14): START is padded
     /// to it, and replies never exceed it.
     public static let baseDatagram = 1200
-    /// Sizes probed above the base: a 1,500-byte and a 1,280-byte IPv4 path.
-    public static let probeSizes: [Int] = [maxDatagram, 1252]
+    /// Sizes probed above the base besides the route's own: a 1,500-byte and a
+    /// 1,280-byte IPv4 path.
+    public static let commonDatagrams: [Int] = [ethernetDatagram, 1252]
     /// DATA's clear fields after the common header: segment u64, timestamp u32, segment size u16.
     public static let dataHeaderSize = headerSize + 14
     /// File bytes a DATA datagram of `datagram` bytes carries.
     public static func segmentPayload(datagram: Int) -> Int { datagram - dataHeaderSize - tagSize }
-    /// File bytes per DATA datagram on a full-size path.
-    public static let segmentPayload = segmentPayload(datagram: maxDatagram)
+    /// File bytes per DATA datagram on a 1,500-byte path.
+    public static let ethernetSegmentPayload = segmentPayload(datagram: ethernetDatagram)
     static let ackFixedSize = 4 + 8 + 8 + 8 + 2
     static let ackRangeSize = 8
     /// Most ranges one ACK carries, within the base datagram size.

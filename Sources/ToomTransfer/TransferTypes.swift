@@ -20,8 +20,9 @@ public struct TransferConfiguration: Sendable {
     public var timeout: TimeAmount = .seconds(10)
     /// How long an announced transfer waits for the sender's START.
     public var offerLifetime: TimeAmount = .seconds(60)
-    /// Segments per block: the unit of file reads and writes and of the receive window.
-    public var segmentsPerBlock = 512
+    /// Bytes per block (whole segments, at least one): the unit of file reads and writes
+    /// and of the receive window.
+    public var blockBytes = 768 << 10
     /// Blocks a receiver holds per transfer while it reassembles and writes them.
     public var receiveBufferBlocks = 8
     /// Blocks a sender reads ahead of the oldest unacknowledged segment.
@@ -37,11 +38,17 @@ public struct TransferConfiguration: Sendable {
     public init() {}
 
     /// Bytes a receiver lets a sender have in flight before it writes anything: the
-    /// flow-control window of a fresh transfer.
-    public var receiveWindowBytes: Int { segmentsPerBlock * receiveBufferBlocks * TransferPacket.segmentPayload }
-    /// Largest datagram tried on the path; nil for the protocol's largest, 1,472 bytes.
-    /// Smaller paths are found by probing (docs/TRANSFER.md §5).
+    /// flow-control window of a fresh transfer on a 1,500-byte path.
+    public var receiveWindowBytes: Int {
+        segmentsPerBlock(payload: TransferPacket.ethernetSegmentPayload) * receiveBufferBlocks
+            * TransferPacket.ethernetSegmentPayload
+    }
+    /// Largest datagram tried on any path; the route's MTU and probing decide below it
+    /// (docs/TRANSFER.md §4).
     public var maxDatagram = TransferPacket.maxDatagram
+
+    /// Segments of `payload` bytes in a block.
+    func segmentsPerBlock(payload: Int) -> Int { max(blockBytes / payload, 1) }
 }
 
 /// A transfer the receiving side was told to expect (by whoever handed out the token).

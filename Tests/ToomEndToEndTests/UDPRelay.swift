@@ -4,11 +4,13 @@ import ToomTransfer
 
 /// A UDP relay on loopback between a presenter and an audience, misbehaving on purpose:
 /// it reorders and duplicates what the presenter sends, can alter and replay it
-/// (`tamper`), can hold it back (`paused`, or by itself after `pauseAfter` datagrams),
+/// (`tamper`), can hold it back (`paused`, or by itself once it forwarded `pauseAfter`
+/// bytes: datagram sizes depend on the path),
 /// and records the transfers it saw start. Replies from the audience go back unchanged.
 final class UDPRelay: @unchecked Sendable {
     struct Counters {
         var forwarded = 0
+        var forwardedBytes = 0
         var reordered = 0
         var duplicated = 0
         var tampered = 0
@@ -31,6 +33,7 @@ final class UDPRelay: @unchecked Sendable {
     private let lock = NSLock()
     private var counters = Counters()
     private var isPaused = false
+    private var pausedOnce = false
     private var presenter: sockaddr_in?
     private var held: [[UInt8]] = []
     private var generator = SystemRandomNumberGenerator()
@@ -136,9 +139,13 @@ final class UDPRelay: @unchecked Sendable {
         if tamper { replayable = datagram }
         lock.withLock {
             counters.forwarded += 1
+            counters.forwardedBytes += datagram.count
             if copies == 2 { counters.duplicated += 1 }
             if tamper { counters.tampered += 1 }
-            if counters.forwarded == pauseAfter { isPaused = true }
+            if let pauseAfter, counters.forwardedBytes >= pauseAfter, !pausedOnce {
+                pausedOnce = true
+                isPaused = true
+            }
         }
     }
 

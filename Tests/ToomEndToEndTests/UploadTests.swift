@@ -52,7 +52,7 @@ import ToomTransfer
     /// The transfer is held up in a relay while both users keep typing: every reply comes,
     /// and the file still arrives once the relay lets it through.
     @Test func promptStaysUsableWhileATransferRuns() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 50, hans: Self.patient, yoda: Self.patient)
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 256 << 10, hans: Self.patient, yoda: Self.patient)
         let sent = try randomFile(in: pair.hans, "held.bin", size: 3 << 20)
         #expect(try await pair.hans.command("UPD yoda held.bin") == [])
         try await eventually("the transfer to start and be held") { pair.relay.paused }
@@ -102,7 +102,7 @@ import ToomTransfer
     /// dropped; every datagram of the real transfer also arrives altered and replayed (the
     /// relay tampers): nothing of that is written, and the fakes are counted.
     @Test func forgedAlteredAndReplayedDatagramsWriteNothing() async throws {
-        let pair = try await hansAndYodaBehindARelay(tamper: true, pauseAfter: 3, hans: Self.patient, yoda: Self.patient)
+        let pair = try await hansAndYodaBehindARelay(tamper: true, pauseAfter: 64 << 10, hans: Self.patient, yoda: Self.patient)
         let yodaPort = pair.relay.targetPort
 
         // Not announced at all: a START and DATA sealed with a made-up key, noise.
@@ -190,7 +190,7 @@ import ToomTransfer
     /// The audience vanishes mid-transfer: the presenter says so within its timeout, and no
     /// file appears under the final name. Restarted, the audience gets the rest only.
     @Test func audienceKilledMidTransferIsReportedAndResumes() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 1500, hans: ["--transfer-timeout", "2"])
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 2 << 20, hans: ["--transfer-timeout", "2"])
         let sent = try randomFile(in: pair.hans, "doomed.bin", size: 16 << 20)
         pair.hans.send("UPD yoda doomed.bin")
         try await eventually("part of the file to arrive") { pair.relay.paused }
@@ -224,7 +224,7 @@ import ToomTransfer
     /// keeps only the hidden partial file and its record. Another presenter's file of the
     /// same name is not mixed in; the restarted presenter sends only the rest.
     @Test func presenterKilledMidTransferResumesAndOtherPresentersAreNotMixedIn() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 1500, yoda: ["--transfer-timeout", "1"])
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 2 << 20, yoda: ["--transfer-timeout", "1"])
         let sent = try randomFile(in: pair.hans, "orphan.bin", size: 16 << 20)
         pair.hans.send("UPD yoda orphan.bin")
         try await eventually("part of the file to arrive") { pair.relay.paused }
@@ -259,7 +259,7 @@ import ToomTransfer
     /// the final line.
     @Test(.enabled(if: TmuxSession.available, "needs tmux"))
     func aTerminalShowsAProgressBar() async throws {
-        let pair = try await hansAndYodaBehindARelay(pauseAfter: 300, yoda: Self.patient)
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 512 << 10, yoda: Self.patient)
         _ = try randomFile(in: pair.hans, "shown.bin", size: 8 << 20)
         pair.hans.send("OUT")
         _ = try await pair.hans.waitForExit()

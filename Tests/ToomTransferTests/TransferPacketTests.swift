@@ -92,7 +92,7 @@ import Testing
         // The sequence number is in clear but authenticated: moving the bytes elsewhere fails.
         bytes[27] ^= 1
         #expect(open(bytes) == nil)
-        #expect(TransferPacket.segmentPayload == 1472 - 34 - 16)
+        #expect(TransferPacket.ethernetSegmentPayload == 1472 - 34 - 16)
     }
 
     @Test func anAckCarriesAtMostWhatFitsTheBaseDatagram() {
