@@ -159,7 +159,7 @@ final class Receiver: @unchecked Sendable {
         if let existing = blocks[position] {
             block = existing
         } else {
-            block = Block(index: blockIndex, length: layout.length(of: blockIndex), capacity: layout.blockBytes)
+            block = Block(index: blockIndex, length: layout.length(of: blockIndex), pool: engine.blocks)
             blocks[position] = block
         }
         guard block.index == blockIndex else { return nil }
@@ -224,11 +224,13 @@ final class Receiver: @unchecked Sendable {
     }
 
     /// Flow control: no further than the reassembly buffer reaches, nor than this
-    /// transfer's share of the socket's receive buffer. Never moves back.
+    /// transfer's share of the socket's receive buffer: the segments below the limit that
+    /// have not arrived (in the socket's queue, or lost) stay within it, so segments that
+    /// arrived beyond a hole do not narrow the window. Never moves back.
     private func updateLimit() {
         guard let layout else { return }
         let bufferBound = layout.firstSegment(of: blocksWritten + UInt64(blocks.count))
-        let socketBound = received.cumulative + UInt64(engine.receiveBudgetBytes / layout.segmentPayload)
+        let socketBound = received.count + UInt64(engine.receiveBudgetBytes / layout.segmentPayload)
         advertisedLimit = max(advertisedLimit, min(bufferBound, socketBound, layout.segments))
     }
 

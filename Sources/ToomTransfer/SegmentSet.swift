@@ -6,6 +6,8 @@ struct SegmentSet {
     private(set) var cumulative: UInt64 = 0
     /// Ranges above `cumulative + 1`, ascending.
     private(set) var ranges: [Range<UInt64>] = []
+    /// Segments in the set.
+    private(set) var count: UInt64 = 0
 
     func contains(_ segment: UInt64) -> Bool {
         if segment < cumulative { return true }
@@ -22,6 +24,15 @@ struct SegmentSet {
 
     /// Adds a range and reports the parts of it that were not in the set yet.
     mutating func insert(_ range: Range<UInt64>, newlyAdded: (Range<UInt64>) -> Void) {
+        var added: UInt64 = 0
+        merge(range) { part in
+            added += UInt64(part.count)
+            newlyAdded(part)
+        }
+        count += added
+    }
+
+    private mutating func merge(_ range: Range<UInt64>, newlyAdded: (Range<UInt64>) -> Void) {
         let range = range.clamped(to: cumulative..<UInt64.max)
         guard !range.isEmpty else { return }
         if range.lowerBound == cumulative {

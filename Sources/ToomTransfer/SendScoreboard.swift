@@ -110,8 +110,12 @@ struct SendScoreboard {
     }
 
     /// Declares lost every transmission that a later, acknowledged one overtook by the
-    /// reordering threshold or by the loss delay.
-    private mutating func detectLosses(now: Int64, lossDelay: Int64) {
+    /// reordering threshold or by the loss delay; true if it declared any. Called on each
+    /// acknowledgement and by the timer, for the loss delay to pass with no ACK coming
+    /// (RFC 9002 §6.1.2's loss timer).
+    @discardableResult
+    mutating func detectLosses(now: Int64, lossDelay: Int64) -> Bool {
+        var declared = false
         while let entry = log.first {
             guard isLive(entry) else {
                 log.removeFirst()
@@ -120,10 +124,12 @@ struct SendScoreboard {
             guard largestAcknowledgedTransmission > entry.number,
                   largestAcknowledgedTransmission - entry.number >= Self.reorderingThreshold
                     || now - entry.sentAt >= lossDelay
-            else { return }
+            else { return declared }
             declareLost(entry)
             log.removeFirst()
+            declared = true
         }
+        return declared
     }
 
     /// On a timeout: declares the oldest `count` transmissions in flight lost, so they go

@@ -186,6 +186,9 @@ final class Sender: @unchecked Sendable {
             }
             return
         }
+        if case .sending = phase, scoreboard.detectLosses(now: now, lossDelay: roundTrip.lossDelay) {
+            pump(now: now)
+        }
         guard now >= probeDeadline else { return }
         switch phase {
         case .starting:
@@ -383,10 +386,10 @@ final class Sender: @unchecked Sendable {
         let index = nextBlockToRead
         let length = layout.length(of: index)
         let offset = layout.offset(of: index)
-        let capacity = layout.blockBytes
+        let pool = engine.blocks
         let descriptor = file.descriptor
         engine.threadPool.runIfActive(eventLoop: engine.eventLoop) { () throws -> Block in
-            let block = Block(index: index, length: length, capacity: capacity)
+            let block = Block(index: index, length: length, pool: pool)
             try descriptor.read(into: block.memory, count: length, at: offset)
             return block
         }.whenComplete { [self] result in

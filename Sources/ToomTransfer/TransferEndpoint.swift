@@ -136,6 +136,8 @@ final class TransferEngine: @unchecked Sendable {
     let threadPool: NIOThreadPool
     /// Datagrams per GSO send; 1 once the kernel refused a GSO send.
     private(set) var datagramsPerWrite: Int
+    /// Memory for the blocks of every transfer of this endpoint.
+    let blocks: BlockPool
     let unexpected = NIOLockedValueBox(0)
     let rejected = NIOLockedValueBox(0)
     private var socketReceiveBytes = 0
@@ -165,6 +167,11 @@ final class TransferEngine: @unchecked Sendable {
         self.threadPool = threadPool
         self.events = events
         self.datagramsPerWrite = datagramsPerWrite
+        // Enough for a sender and a receiver at once, which is what the rings hold.
+        // A block holds at least one segment, however small `blockBytes` was set.
+        blocks = BlockPool(blockBytes: max(configuration.blockBytes,
+                                           TransferPacket.segmentPayload(datagram: TransferPacket.maxDatagram)),
+                           limit: configuration.sendBufferBlocks + 1 + configuration.receiveBufferBlocks)
     }
 
     func attach(_ channel: Channel) {
@@ -210,6 +217,7 @@ final class TransferEngine: @unchecked Sendable {
         let sender = Sender(engine: self, file: file, name: name, token: token, key: key, peer: peer,
                             handle: handle, promise: promise, now: now)
         senders[token.id] = sender
+        blocks.keep(true)
         startTicking()
         sender.start(now: now)
         flush()
@@ -415,6 +423,7 @@ final class TransferEngine: @unchecked Sendable {
         let receiver: Receiver
         do {
             receiverCount += 1
+            blocks.keep(true)
             receiver = try Receiver(engine: self, offer: offer, start: start, peer: source, now: now)
         } catch {
             receiverCount -= 1
@@ -455,6 +464,7 @@ final class TransferEngine: @unchecked Sendable {
 
     private func wakeIdleWaiters() {
         guard activeCount == 0 else { return }
+        blocks.keep(false)
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.succeed() }
