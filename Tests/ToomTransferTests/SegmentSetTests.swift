@@ -70,6 +70,7 @@ import ToomTestSupport
                 let before = model.count
                 model.formUnion(start..<(start + length))
                 #expect(added == UInt64(model.count - before))
+                #expect(set.count == UInt64(model.count))
             }
             for segment in 0..<210 as Range<UInt64> { #expect(set.contains(segment) == model.contains(segment)) }
             #expect(set.cumulative == (0...).first { !model.contains($0) }!)

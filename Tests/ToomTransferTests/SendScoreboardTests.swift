@@ -54,6 +54,23 @@ import Testing
         #expect(board.next(limit: 4) == nil)
     }
 
+    /// No ACK comes after the one that overtook a segment (nothing later is in flight):
+    /// the timer declares it lost once the loss delay has passed.
+    @Test func theTimerDeclaresALossOnceItsDelayPassedWithoutAnAcknowledgement() {
+        var board = SendScoreboard(total: 4, capacity: 16)
+        let numbers = sendAll(&board, limit: 4, now: 0)
+        // Two later ones acknowledged: fewer than the reordering threshold.
+        _ = board.acknowledge(cumulative: 0, ranges: [1..<3], largestTransmission: numbers[2]!, now: 2, lossDelay: 10)
+        #expect(board.next(limit: 4) == nil)
+        let early = board.detectLosses(now: 9, lossDelay: 10)
+        let due = board.detectLosses(now: 10, lossDelay: 10)
+        #expect(!early && due)
+        // Segment 3 went after the newest acknowledged one: still in flight.
+        #expect(board.next(limit: 4) == 0 && board.inFlight == 1)
+        let again = board.detectLosses(now: 100, lossDelay: 10)
+        #expect(!again)
+    }
+
     @Test func aSegmentAcknowledgedWhileQueuedIsNotSentAgain() {
         var board = SendScoreboard(total: 8, capacity: 16)
         let numbers = sendAll(&board, limit: 8)
