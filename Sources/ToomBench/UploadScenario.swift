@@ -78,12 +78,16 @@ struct UploadScenario {
                   unit: .bytes, target: .ratioAtMost(0.55))
         table.add("resume at 50%: time (vs a full transfer)", value: resumed.seconds, reference: full,
                   unit: .seconds, target: .ratioAtMost(0.6))
+        func perGiB(_ runs: [Measurement], _ seconds: (Measurement) -> Double?) -> String {
+            String(format: "%.2f", median(runs.map { (seconds($0) ?? 0) / (Double($0.bytes) / Double(1 << 30)) }))
+        }
         func cpu(_ runs: [Measurement]) -> String {
-            String(format: "%.2f", median(runs.map { $0.cpuSeconds / (Double($0.bytes) / Double(1 << 30)) }))
+            "\(perGiB(runs, \.sender)) sender, \(perGiB(runs, \.receiver)) receiver"
         }
         table.notes = [
-            "CPU seconds per GiB (whole process, both ends): UDP encrypted \(cpu(udp)), encryption off \(cpu(plain)), "
-                + "TCP \(cpu(tcp)); TCP is read, send, receive, write.",
+            "CPU seconds per GiB at each end (its own threads): UDP encrypted \(cpu(udp)); encryption off \(cpu(plain)); "
+                + "TCP \(cpu(tcp)) (read and send; receive and write). Whole process: \(perGiB(udp, \.cpuSeconds)), "
+                + "\(perGiB(plain, \.cpuSeconds)), \(perGiB(tcp, \.cpuSeconds)).",
             "Loss: \(lossMethod); datagrams retransmitted: \(lossy.map { String($0.retransmissions) }.joined(separator: ", ")).",
             "Resumed from \(resumed.resumedFrom) bytes of \(bytes); datagrams of \(udp[0].datagramSize) bytes "
                 + "(\(TransferPacket.segmentPayload(datagram: udp[0].datagramSize)) of file), AES-256-GCM; "
@@ -101,6 +105,9 @@ struct UploadScenario {
         var retransmissions = 0
         var resumedFrom: UInt64 = 0
         var datagramSize = 0
+        /// CPU seconds of each end's own threads, where they were measured apart.
+        var sender: Double?
+        var receiver: Double?
 
         var rate: Double { Double(bytes) / seconds }
 
@@ -139,21 +146,30 @@ struct UploadScenario {
             if let cutAfter { try channel.pipeline.syncOperations.addHandler(CuttingHandler(after: cutAfter)) }
         }
         defer { unlink(directory + "/received.bin") }
+        let ends = (sender: BenchEnd(), receiver: BenchEnd())
+        let senderBefore = try await ends.sender.cpuSeconds()
+        let receiverBefore = try await ends.receiver.cpuSeconds()
         let cpuBefore = processCPUSeconds()
         let started = ContinuousClock.now
         let transfer = try await BenchTransfer.start(source, directory: directory, saveAs: "received.bin",
                                                      configuration: configuration, receiverPort: receiverPort,
-                                                     addHandlers: addHandlers)
+                                                     ends: ends, addHandlers: addHandlers)
         let outcome = await transfer.upload.result()
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - cpuBefore
         await transfer.close()
+        let senderCPU = try await ends.sender.cpuSeconds() - senderBefore
+        let receiverCPU = try await ends.receiver.cpuSeconds() - receiverBefore
+        await ends.sender.shutdown()
+        await ends.receiver.shutdown()
         switch outcome {
         case .success(let summary):
             var measurement = Measurement(seconds: elapsed.seconds, bytes: summary.bytes, cpuSeconds: cpu,
                                           retransmissions: summary.retransmissions)
             measurement.resumedFrom = summary.resumedFrom
             measurement.datagramSize = summary.datagramSize
+            measurement.sender = senderCPU
+            measurement.receiver = receiverCPU
             return measurement
         case .failure where cutAfter != nil:
             // The record of what arrived is written on a worker thread as the transfer fails.
@@ -219,14 +235,21 @@ struct BenchTransfer {
     let receiver: TransferEndpoint
     let upload: OutgoingTransfer
 
+    /// `ends`: each endpoint on threads of its own, as each client has them; else the
+    /// process's shared ones.
     static func start(_ source: String, directory: String, saveAs: String,
                       configuration: TransferConfiguration? = nil, receiverPort: Int = 0,
+                      ends: (sender: BenchEnd, receiver: BenchEnd)? = nil,
                       addHandlers: (@Sendable (any Channel) throws -> Void)? = nil) async throws -> BenchTransfer {
         var configuration = configuration ?? TransferConfiguration()
         configuration.directory = directory
-        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort,
-                                                       configuration: configuration, addHandlers: addHandlers)
-        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration)
+        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort, configuration: configuration,
+                                                       group: ends?.receiver.group ?? MultiThreadedEventLoopGroup.singleton,
+                                                       threadPool: ends?.receiver.pool ?? .singleton,
+                                                       addHandlers: addHandlers)
+        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
+                                                     group: ends?.sender.group ?? MultiThreadedEventLoopGroup.singleton,
+                                                     threadPool: ends?.sender.pool ?? .singleton)
         let token = TransferToken.random()
         let key = TransferKey.random()
         if let problem = receiver.expect(IncomingOffer(token: token, key: key, fileName: "payload.bin", saveAs: saveAs,
@@ -250,6 +273,26 @@ struct BenchTransfer {
         let outcome = await upload.result()
         await close()
         return try outcome.get()
+    }
+}
+
+/// One end of a timed transfer: an event loop and a worker thread of its own, as each
+/// client has, so that the end's CPU time can be read apart from the other's.
+final class BenchEnd: Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let pool = NIOThreadPool(numberOfThreads: 1)
+
+    init() { pool.start() }
+
+    /// CPU seconds its two threads used so far.
+    func cpuSeconds() async throws -> Double {
+        let loop = try await group.next().submit { threadCPUSeconds() }.get()
+        return try await loop + pool.runIfActive { threadCPUSeconds() }
+    }
+
+    func shutdown() async {
+        try? await pool.shutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 }
 
@@ -294,7 +337,10 @@ enum PlainTCPCopy {
         let failure = LockedBox<String?>(nil)
         let cpuBefore = processCPUSeconds()
         let started = ContinuousClock.now
+        let receiverCPU = LockedBox(0.0)
         Thread.detachNewThread {
+            let threadBefore = threadCPUSeconds()
+            defer { receiverCPU.set(threadCPUSeconds() - threadBefore) }
             let connection = accept(listener, nil, nil)
             let out = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)
@@ -310,6 +356,7 @@ enum PlainTCPCopy {
             close(connection)
             done.signal()
         }
+        let senderBefore = threadCPUSeconds()
         let connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard Loopback.connect(connection, port: port) else { throw BenchError("connect failed") }
         let input = open(source, O_RDONLY | O_CLOEXEC)
@@ -329,12 +376,16 @@ enum PlainTCPCopy {
         buffer.deallocate()
         close(input)
         close(connection)
+        let senderCPU = threadCPUSeconds() - senderBefore
         done.wait()
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - cpuBefore
         unlink(destination)
         if let problem = failure.get() { throw BenchError(problem) }
-        return UploadScenario.Measurement(seconds: elapsed.seconds, bytes: UInt64(offset), cpuSeconds: cpu)
+        var measurement = UploadScenario.Measurement(seconds: elapsed.seconds, bytes: UInt64(offset), cpuSeconds: cpu)
+        measurement.sender = senderCPU
+        measurement.receiver = receiverCPU.get()
+        return measurement
     }
 }
 
@@ -357,6 +408,15 @@ extension Duration {
         let (whole, fraction) = components
         return Double(whole) + Double(fraction) / 1e18
     }
+}
+
+/// User plus system CPU time of the calling thread so far.
+func threadCPUSeconds() -> Double {
+    var usage = rusage()
+    // RUSAGE_THREAD, which needs _GNU_SOURCE and so is not in Glibc's Swift module.
+    getrusage(1, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// User plus system CPU time of this process so far.
