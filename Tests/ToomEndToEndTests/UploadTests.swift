@@ -255,6 +255,52 @@ import ToomTransfer
         #expect(try files(in: pair.yoda) == ["hans_orphan.bin", "vader_orphan.bin"])
     }
 
+    /// The network between them goes silent: both clients give up after their timeout,
+    /// alive. The same UPD again sends only the rest.
+    @Test func aTimedOutTransferResumes() async throws {
+        let (pair, sent) = try await timedOutTransfer("timed.bin")
+        pair.hans.send("UPD yoda timed.bin")
+        let percent = try await resumedPercent(pair.hans, "timed.bin")
+        #expect(percent > 0 && percent < 100, "\(percent)")
+        try await pair.hans.expect(Messages.uploaded("timed.bin"))
+        try await pair.yoda.expect(Messages.received("timed.bin", from: "hans"))
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_timed.bin")) == sent)
+        #expect(try files(in: pair.yoda) == ["hans_timed.bin"])
+    }
+
+    /// The same name and size, other bytes: the partial file is not used, the file goes whole.
+    @Test func aFileChangedAfterATimeoutIsSentWhole() async throws {
+        let (pair, _) = try await timedOutTransfer("edited.bin")
+        let edited = try randomFile(in: pair.hans, "edited.bin", size: 16 << 20)
+        pair.hans.send("UPD yoda edited.bin")
+        try await pair.hans.expect(Messages.uploaded("edited.bin"))
+        try await pair.yoda.expect(Messages.received("edited.bin", from: "hans"))
+        #expect(!pair.hans.lines.contains { $0.hasPrefix("Resuming") })
+        #expect(try Data(contentsOf: pair.yoda.directory.appendingPathComponent("hans_edited.bin")) == edited)
+        #expect(try files(in: pair.yoda) == ["hans_edited.bin"])
+    }
+
+    /// A 16 MiB transfer held by the relay after 2 MiB until both sides time out (1 s);
+    /// then the relay lets datagrams through again. Returns the pair and what was sent.
+    private func timedOutTransfer(_ name: String) async throws -> (RelayedPair, Data) {
+        let timeout = ["--transfer-timeout", "1"]
+        let pair = try await hansAndYodaBehindARelay(pauseAfter: 2 << 20, hans: timeout, yoda: timeout)
+        let sent = try randomFile(in: pair.hans, name, size: 16 << 20)
+        pair.hans.send("UPD yoda \(name)")
+        try await eventually("part of the file to arrive") { pair.relay.paused }
+        // Whichever side gives up first: the audience's reason reaches the presenter as a refusal.
+        try await eventually("the presenter to give up") {
+            pair.hans.lines.contains { $0.hasPrefix(Messages.uploadFailed(name, to: "yoda", reason: "")) }
+        }
+        try await pair.yoda.expect(Messages.receiveFailed(name, from: "hans",
+                                                     reason: "the sender stopped sending (nothing for 1 second)"))
+        try await eventually("only the partial file and its record") {
+            try files(in: pair.yoda) == [".hans_\(name).part", ".hans_\(name).part-record"]
+        }
+        pair.relay.paused = false
+        return (pair, sent)
+    }
+
     /// On a terminal the presenter sees a progress bar above the prompt; it is replaced by
     /// the final line.
     @Test(.enabled(if: TmuxSession.available, "needs tmux"))
