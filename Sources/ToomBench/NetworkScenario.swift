@@ -47,9 +47,21 @@ struct NetworkScenario {
         let besideTCP = try inside(mtu: 1500, "tcp")
         let two = try inside(mtu: 1500, "two")
         let small = try inside(mtu: 1280, "alone")
-        // Unshaped loopback, where no controller may hold the transfer back (item 5).
-        let loopbackTCP = try await UploadScenario.tcpTransfer(source: source, destination: work.appendingPathComponent("tcp.bin").path)
-        let loopbackUDP = try await UploadScenario.udpTransfer(source: source, directory: work.path, receiverPort: 0)
+        // Unshaped loopback, where no controller may hold the transfer back (item 5): the
+        // upload scenario's file size and runs, since a 95 MiB transfer is over in a tenth
+        // of a second, too short for its fixed costs not to count.
+        let loopbackSource = work.appendingPathComponent("loopback.bin").path
+        try UploadScenario.writeRandomFile(loopbackSource, bytes: context.quick ? 256 << 20 : 1 << 30)
+        // The first transfer of the process's benchmark threads fills their memory: unmeasured.
+        _ = try await UploadScenario.udpTransfer(source: loopbackSource, directory: work.path, receiverPort: 0)
+        var loopbackTCP: [Double] = []
+        var loopbackUDP: [Double] = []
+        for _ in 0..<(context.quick ? 1 : 3) {
+            loopbackTCP.append(try await UploadScenario.tcpTransfer(source: loopbackSource,
+                                                                    destination: work.appendingPathComponent("tcp.bin").path).rate)
+            loopbackUDP.append(try await UploadScenario.udpTransfer(source: loopbackSource, directory: work.path,
+                                                                    receiverPort: 0).rate)
+        }
 
         let mb = ResultTable.Unit.rate("MB")
         table.add("transfer alone (vs the bottleneck)", value: alone[0], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.7))
@@ -66,11 +78,12 @@ struct NetworkScenario {
         table.add("two transfers: the first (vs the bottleneck)", value: two[0], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.35))
         table.add("  the second (vs the bottleneck)", value: two[1], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.35))
         table.add("1,280-byte MTU (vs the same path at 1,500)", value: small[0], reference: alone[0], unit: mb, target: .ratioAtLeast(0.5))
-        table.add("unshaped loopback (vs plain TCP)", value: loopbackUDP.rate / 1e6, reference: loopbackTCP.rate / 1e6, unit: mb,
+        table.add("unshaped loopback (vs plain TCP)", value: median(loopbackUDP) / 1e6, reference: median(loopbackTCP) / 1e6, unit: mb,
                   target: .ratioAtLeast(0.8))
         table.notes = [
             "Bottleneck: tbf rate \(megabits)mbit, limit \(Int(Self.queueSeconds * 1000)) ms of it, on the loopback of a network namespace "
-                + "made for each line (data, acknowledgements and round trips share the queue). Files of \(ByteCount.describe(bytes)) in \(base).",
+                + "made for each line (data, acknowledgements and round trips share the queue). Files of \(ByteCount.describe(bytes)) in \(base); "
+                + "the unshaped loopback moves \(context.quick ? "256 MiB once" : "1 GiB, median of 3").",
             "Round trips: a 1-byte TCP echo (TCP_NODELAY) every 50 ms, idle first, then while the transfer runs; a sender that "
                 + "filled the queue would add \(Int(Self.queueSeconds * 1000)) ms to each.",
             "Fairness: rates over the time both flows ran (until the first transfer completed). Datagrams settled at "

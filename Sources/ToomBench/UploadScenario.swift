@@ -146,7 +146,7 @@ struct UploadScenario {
             if let cutAfter { try channel.pipeline.syncOperations.addHandler(CuttingHandler(after: cutAfter)) }
         }
         defer { unlink(directory + "/received.bin") }
-        let ends = (sender: BenchEnd(), receiver: BenchEnd())
+        let ends = BenchEnd.pair
         let senderBefore = try await ends.sender.cpuSeconds()
         let receiverBefore = try await ends.receiver.cpuSeconds()
         let cpuBefore = processCPUSeconds()
@@ -160,8 +160,6 @@ struct UploadScenario {
         await transfer.close()
         let senderCPU = try await ends.sender.cpuSeconds() - senderBefore
         let receiverCPU = try await ends.receiver.cpuSeconds() - receiverBefore
-        await ends.sender.shutdown()
-        await ends.receiver.shutdown()
         switch outcome {
         case .success(let summary):
             var measurement = Measurement(seconds: elapsed.seconds, bytes: summary.bytes, cpuSeconds: cpu,
@@ -282,17 +280,16 @@ final class BenchEnd: Sendable {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: 1)
 
+    /// The two ends every timed transfer of the process uses, kept (as the process's
+    /// shared threads would be) so that no run pays for new threads and their memory.
+    static let pair = (sender: BenchEnd(), receiver: BenchEnd())
+
     init() { pool.start() }
 
     /// CPU seconds its two threads used so far.
     func cpuSeconds() async throws -> Double {
         let loop = try await group.next().submit { threadCPUSeconds() }.get()
         return try await loop + pool.runIfActive { threadCPUSeconds() }
-    }
-
-    func shutdown() async {
-        try? await pool.shutdownGracefully()
-        try? await group.shutdownGracefully()
     }
 }
 
