@@ -58,6 +58,7 @@ struct CongestionController {
         var deliveredTime: Int64 = 0
         var firstSentTime: Int64 = 0
         var sentTime: Int64 = 0
+        var round: UInt64 = 0
     }
 
     /// Held by reference: the ring is large, and must never be copied per datagram.
@@ -135,7 +136,7 @@ struct CongestionController {
         }
         sendStates[number] = SendState(
             number: number, delivered: delivered, deliveredTime: deliveredTime, firstSentTime: firstSentTime,
-            sentTime: now)
+            sentTime: now, round: round)
     }
 
     /// An acknowledgement arrived. `ackedBytes`: bytes it newly acknowledged;
@@ -175,6 +176,10 @@ struct CongestionController {
     private mutating func sampleRate(largestAcknowledged: UInt64, now: Int64, appLimited: Bool) {
         let state = sendStates[largestAcknowledged]
         guard state.number == largestAcknowledged, state.number != 0 else { return }
+        // The first window leaves at once, before any acknowledgement: a shaper's bucket
+        // (tbf's burst) may pass it whole, and its delivery rate would be several times
+        // the path's, which startup then pours into the queue. Rates count from round 1.
+        guard state.round > 0 else { return }
         firstSentTime = state.sentTime
         let interval = max(state.sentTime - state.firstSentTime, now - state.deliveredTime)
         // Shorter than a round trip, the sample measures the receiver's bursts, not the path.

@@ -145,6 +145,28 @@ import ToomTestSupport
         #expect(outcome.flows[0].goodput >= 0.9 * Self.tenMegabits, "\(outcome.flows[0].goodput)")
     }
 
+    /// The first window leaves before any acknowledgement, and a shaper's bucket (tbf's
+    /// burst) may deliver it whole at once: that rate is not the path's. Seen on the
+    /// `network` benchmark's path as a first estimate of 82 MB/s on a 12.5 MB/s link, which
+    /// startup poured into the queue (thousands of drops, round trips of 250 ms).
+    @Test func theFirstWindowsDeliveryRateDoesNotCount() {
+        let datagram = Self.datagram
+        var controller = CongestionController(datagramBytes: datagram)
+        for number in 1...32 { controller.sent(number: UInt64(number), inFlight: (number - 1) * datagram, now: 0) }
+        controller.acknowledged(bytes: 32 * datagram, largestAcknowledged: 32, nextNumber: 33, roundTrip: 600_000,
+                                inFlight: 0, appLimited: false, now: 600_000)
+        #expect(controller.bandwidth == nil)
+        // The next window, paced through the link, is measured: 47 KB in 4 ms.
+        for number in 33...64 {
+            controller.sent(number: UInt64(number), inFlight: (number - 33) * datagram,
+                            now: 600_000 + Int64(number - 33) * 100_000)
+        }
+        controller.acknowledged(bytes: 32 * datagram, largestAcknowledged: 64, nextNumber: 65, roundTrip: 1_000_000,
+                                inFlight: 0, appLimited: false, now: 4_600_000)
+        let expected = 32 * Double(datagram) / 0.004
+        #expect(controller.bandwidth.map { abs($0 - expected) < 1 } == true, "\(String(describing: controller.bandwidth))")
+    }
+
     /// 10% random loss is not congestion: the rate holds (less the loss itself).
     @Test func randomLossIsNotReadAsCongestion() {
         let clean = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000)).flows[0]
