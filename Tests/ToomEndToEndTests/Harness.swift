@@ -74,13 +74,17 @@ final class ToomProcess: Sendable {
 
     func closeInput() { process.closeInput() }
 
-    /// Waits until stdout, after what earlier calls matched, contains `text`; returns the text up to and including it.
+    /// Waits until stdout, after what earlier calls matched, contains `text`; returns the text
+    /// up to and including it. Fails at once if the process ended without printing it.
     @discardableResult
     func expect(_ text: String, timeout: Duration = patience) async throws -> String {
         var found = ""
-        try await eventually("\"\(text)\" on stdout of \(commandLine)\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)", timeout: timeout) {
+        let waitingFor = { "\"\(text)\" on stdout of \(self.commandLine)\n--- stdout:\n\(self.stdout)\n--- stderr:\n\(self.stderr)" }
+        try await eventually(waitingFor(), timeout: timeout) {
+            // Asked first: once it has ended, everything it wrote has been read.
+            let ended = !process.isRunning
             let out = process.stdout
-            return cursor.withLock { cursor in
+            let matched = cursor.withLock { cursor in
                 guard cursor <= out.count else { return false }
                 let rest = String(decoding: out[cursor...], as: UTF8.self)
                 guard let range = rest.range(of: text) else { return false }
@@ -88,6 +92,10 @@ final class ToomProcess: Sendable {
                 cursor += found.utf8.count
                 return true
             }
+            if !matched, ended {
+                throw HarnessError(description: "exited with status \(process.terminationStatus ?? -1) before printing \(waitingFor())")
+            }
+            return matched
         }
         return found
     }

@@ -404,12 +404,22 @@ import ToomTransfer
                                          hans hansOptions: [String] = [], yoda yodaOptions: [String] = [])
         async throws -> RelayedPair {
         let server = try await TestServer()
-        let yodaPort = try UDPRelay.freePort()
-        let relay = try UDPRelay(to: yodaPort, reorder: reorder, duplicate: duplicate, tamper: tamper, pauseAfter: pauseAfter)
         let hans = try await server.login("hans", extra: hansOptions)
-        let yoda = try await server.login("yoda", udpPort: yodaPort,
-                                          extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
-        return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
+        // Another test may bind the port picked for yoda before yoda does: yoda then exits
+        // at once ("Address already in use"), and another port is tried.
+        var attempt = 1
+        while true {
+            let yodaPort = try UDPRelay.freePort()
+            let relay = try UDPRelay(to: yodaPort, reorder: reorder, duplicate: duplicate, tamper: tamper,
+                                     pauseAfter: pauseAfter)
+            do {
+                let yoda = try await server.login("yoda", udpPort: yodaPort,
+                                                  extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
+                return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
+            } catch let error as HarnessError where attempt < 3 && error.description.contains("Address already in use") {
+                attempt += 1
+            }
+        }
     }
 
     private func randomFile(in client: ToomProcess, _ name: String, size: Int) throws -> Data {

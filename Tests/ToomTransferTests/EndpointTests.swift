@@ -362,10 +362,12 @@ import ToomTestSupport
     /// A path that held the transfer for longer than the controller trusts its minimum
     /// round trip (it probes it afresh, with a 4-datagram window), then lost most of what it
     /// held: the retransmission timeout's probes must go out whatever the window says, or
-    /// nothing more is ever sent.
+    /// nothing more is ever sent. On a 1,500-byte path, where a window of 4 datagrams is
+    /// what ProbeRTT leaves.
     @Test func aLongHoldThenABurstLossStillGivesTheFile() async throws {
         var patient = TransferConfiguration()
         patient.timeout = .seconds(20)
+        patient.maxDatagram = TransferPacket.ethernetDatagram
         let holder = Holder(after: 3_000_000)
         let audience = try await Audience(configuration: patient, bottleneck: 20_000_000, holder: holder)
         let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: patient)
