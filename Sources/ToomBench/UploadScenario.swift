@@ -407,19 +407,16 @@ extension Duration {
     }
 }
 
-/// User plus system CPU time of the calling thread so far.
-func threadCPUSeconds() -> Double {
-    var usage = rusage()
-    // RUSAGE_THREAD, which needs _GNU_SOURCE and so is not in Glibc's Swift module.
-    getrusage(1, &usage)
-    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
+/// User plus system CPU time of the calling thread so far. (RUSAGE_THREAD, 1, needs
+/// _GNU_SOURCE and so is not in Glibc's Swift module.)
+func threadCPUSeconds() -> Double { cpuSeconds(of: 1) }
 
 /// User plus system CPU time of this process so far.
-func processCPUSeconds() -> Double {
+func processCPUSeconds() -> Double { cpuSeconds(of: RUSAGE_SELF.rawValue) }
+
+private func cpuSeconds(of who: Int32) -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+    getrusage(who, &usage)
     func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -119,24 +119,27 @@ final class Receiver: @unchecked Sendable {
             scratch.deallocate()
             scratch = .allocate(byteCount: sealed.count, alignment: 16)
         }
-        let target = place.map { $0.block.memory.baseAddress! + $0.start } ?? scratch.baseAddress!
+        let target = place?.address ?? scratch.baseAddress!
         guard cipher.open(sealed, header: UnsafeRawBufferPointer(rebasing: datagram[..<headerSize]),
                           direction: .toAudience, number: header.transmission, into: target) == length,
               replay.accept(header.transmission)
         else { return false }
         lastHeard = now
         noteTransmission(header.transmission, timestamp: header.timestamp)
-        if place == nil {
+        let placed: Place
+        if let place {
+            placed = place
+        } else {
             guard case .receiving = phase, let layout = configure(header.segmentSize),
                   let found = self.place(header.sequence, length: length, in: layout) else { return true }
-            if length > 0 { (found.block.memory.baseAddress! + found.start).copyMemory(from: scratch.baseAddress!, byteCount: length) }
-            place = found
+            if length > 0 { found.address.copyMemory(from: scratch.baseAddress!, byteCount: length) }
+            placed = found
         }
-        let segment = header.sequence, blockIndex = place!.block.index, position = slot(blockIndex)
-        _ = received.insert(segment)
+        let position = slot(placed.block.index)
+        _ = received.insert(header.sequence)
         filled[position] += 1
         unacknowledged += 1
-        if filled[position] == layout!.segmentCount(of: blockIndex), blockIndex == nextBlockToWrite {
+        if filled[position] == placed.segmentsInBlock, placed.block.index == nextBlockToWrite {
             writeReadyBlocks()
         }
         return true
@@ -146,6 +149,9 @@ final class Receiver: @unchecked Sendable {
         let block: Block
         /// Where the segment starts in the block.
         let start: Int
+        let segmentsInBlock: Int
+
+        var address: UnsafeMutableRawPointer { block.memory.baseAddress! + start }
     }
 
     /// Where a segment of `length` bytes goes, if it is new, inside the window, and of the
@@ -163,7 +169,8 @@ final class Receiver: @unchecked Sendable {
             blocks[position] = block
         }
         guard block.index == blockIndex else { return nil }
-        return Place(block: block, start: Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload)
+        return Place(block: block, start: Int(segment - layout.firstSegment(of: blockIndex)) * layout.segmentPayload,
+                     segmentsInBlock: layout.segmentCount(of: blockIndex))
     }
 
     func ping(number: UInt64, timestamp: UInt32, segmentSize: UInt16, now: Int64) {
