@@ -1,12 +1,14 @@
 import Foundation
+import ToomTestSupport
 
-/// Plain TCP sockets on 127.0.0.1, for what NIO is not wanted for.
+/// Plain TCP sockets on 127.0.0.1 (or another local address), for what NIO is not wanted for.
 enum Loopback {
     /// A TCP socket bound to 127.0.0.1 on a port the kernel picks, listening if asked; the caller closes it.
-    static func boundSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    static func boundSocket(listening: Bool, host: String = "127.0.0.1",
+                            type: Int32 = Int32(SOCK_STREAM.rawValue)) throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
-        var address = self.address(port: 0)
+        var address = self.address(host: host, port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -28,9 +30,9 @@ enum Loopback {
         return port
     }
 
-    /// Connects `fd` to 127.0.0.1 `port`; true on success.
-    static func connect(_ fd: Int32, port: Int) -> Bool {
-        var address = self.address(port: port)
+    /// Connects `fd` to `host` `port`; true on success.
+    static func connect(_ fd: Int32, host: String = "127.0.0.1", port: Int) -> Bool {
+        var address = self.address(host: host, port: port)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
@@ -40,10 +42,25 @@ enum Loopback {
 
     /// Both ends of a fresh TCP connection on 127.0.0.1 (client, server); the caller closes them.
     static func connectedPair() throws -> (client: Int32, server: Int32) {
-        let (listener, port) = try boundSocket(listening: true)
+        try connectedPair(server: boundSocket(listening: true), host: "127.0.0.1",
+                          client: socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0))
+    }
+
+    /// Both ends of a fresh TCP connection across a routed path: the client in the
+    /// sender's namespace, the server in the receiver's.
+    static func connectedPair(across path: RoutedPath) throws -> (client: Int32, server: Int32) {
+        let host = path.receiverAddress
+        let listener = try path.receiver.enter { try boundSocket(listening: true, host: host) }
+        let client = try path.sender.enter { socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) }
+        return try connectedPair(server: listener, host: host, client: client)
+    }
+
+    private static func connectedPair(server listener: (fd: Int32, port: Int), host: String,
+                                      client: Int32) throws -> (client: Int32, server: Int32) {
+        let (listener, port) = listener
         defer { Foundation.close(listener) }
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard connect(client, port: port) else {
+        guard client >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
+        guard connect(client, host: host, port: port) else {
             Foundation.close(client)
             throw BenchError("connect: \(String(cString: strerror(errno)))")
         }
@@ -63,11 +80,11 @@ enum Loopback {
         return connect(fd, port: port)
     }
 
-    private static func address(port: Int) -> sockaddr_in {
+    private static func address(host: String, port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return address
     }
 }

@@ -5,11 +5,12 @@ import ToomCore
 import ToomTestSupport
 import ToomTransfer
 
-/// Transfers on a shared bottleneck (docs/TRANSFER.md §5): a network namespace whose
-/// loopback is shaped by `tbf` (a rate and a queue, both directions sharing it, as on
-/// Wi-Fi). In it: a transfer alone with TCP round trips across the same queue, a transfer
-/// beside a TCP flow, two transfers, and the same path with a 1,280-byte MTU. Each figure
-/// against the configured rate; then the unshaped loopback against plain TCP.
+/// Transfers on a shared bottleneck (docs/TRANSFER.md §5): a sender and a receiver, each in
+/// a network namespace, and a router between them whose way out to the receiver is shaped
+/// by `tbf` (a rate and a queue, as at a Wi-Fi access point). Across it: a transfer alone
+/// with TCP round trips through the same queue, a transfer beside a TCP flow, two
+/// transfers, and the same path through a 1,280-byte tunnel. Each figure against the
+/// configured rate; then the unshaped loopback against plain TCP.
 struct NetworkScenario {
     let context: BenchContext
 
@@ -31,22 +32,31 @@ struct NetworkScenario {
         let source = work.appendingPathComponent("payload.bin").path
         try UploadScenario.writeRandomFile(source, bytes: bytes)
 
-        func inside(mtu: Int, _ experiment: String) throws -> [Double] {
-            let namespace = try NetworkNamespace.loopback(mtu: mtu, rateBitsPerSecond: Self.rateBitsPerSecond,
-                                                          queue: Self.queueSeconds)
-            defer { namespace.remove() }
-            let output = try namespace.run([context.benchPath, "network-child", experiment,
-                                            "--source", source, "--directory", work.path])
-            guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }) else {
-                throw BenchError("network-child \(experiment) printed: \(output)")
-            }
-            return line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        func across(bottleneckMTU: Int = 1500, _ experiment: (PathEnds) async throws -> [Double]) async throws -> [Double] {
+            let path = try RoutedPath(mtu: 1500, bottleneckMTU: bottleneckMTU, rateBitsPerSecond: Self.rateBitsPerSecond,
+                                      queue: Self.queueSeconds)
+            defer { path.remove() }
+            let ends = try await PathEnds(path)
+            defer { ends.shutDown() }
+            return try await experiment(ends)
         }
 
-        let alone = try inside(mtu: 1500, "alone")
-        let besideTCP = try inside(mtu: 1500, "tcp")
-        let two = try inside(mtu: 1500, "two")
-        let small = try inside(mtu: 1280, "alone")
+        let directory = work.path
+        let alone = try await across { try await Self.alone(route: $0, source: source, directory: directory) }
+        // TCP as most hosts send it (CUBIC, Linux's built-in default, and Windows' and
+        // macOS's), then BBR beside the transfer and, for reference, beside a second BBR flow.
+        var seconds = 0.0
+        let besideCubic = try await across {
+            let (rates, elapsed) = try await Self.besideTCP(route: $0, algorithm: "cubic", source: source, directory: directory)
+            seconds = elapsed
+            return rates
+        }
+        let besideBBR = try await across {
+            try await Self.besideTCP(route: $0, algorithm: "bbr", source: source, directory: directory).rates
+        }
+        let bbrBesideBBR = try await across { try await Self.tcpBesideTCP(route: $0, algorithm: "bbr", seconds: seconds) }
+        let two = try await across { try await Self.two(route: $0, source: source, directory: directory) }
+        let small = try await across(bottleneckMTU: 1280) { try await Self.alone(route: $0, source: source, directory: directory) }
         // Unshaped loopback, where no controller may hold the transfer back (item 5): the
         // upload scenario's file size and runs, since a 95 MiB transfer is over in a tenth
         // of a second, too short for its fixed costs not to count.
@@ -72,37 +82,47 @@ struct NetworkScenario {
         table.add("  the same, p99", value: alone[6], reference: alone[4], unit: .seconds, target: .valueAtMost(0.1, "≤ 100 ms"))
         table.add("  queueing delay the transfer adds (median − idle)", value: alone[5] - alone[4], reference: nil,
                   unit: .seconds, target: .valueAtMost(0.05, "≤ 50 ms"))
-        table.add("transfer beside a TCP flow (vs the bottleneck)", value: besideTCP[0], reference: bottleneck, unit: mb,
+        table.add("transfer beside a TCP (CUBIC) flow (vs the bottleneck)", value: besideCubic[0], reference: bottleneck, unit: mb,
                   target: .ratioAtLeast(0.3))
-        table.add("  the TCP flow (vs the bottleneck)", value: besideTCP[1], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.3))
+        table.add("  the TCP flow (vs the bottleneck)", value: besideCubic[1], reference: bottleneck, unit: mb,
+                  target: .ratioAtLeast(0.3))
+        table.add("transfer beside a TCP (BBR) flow (vs the bottleneck)", value: besideBBR[0], reference: bottleneck, unit: mb,
+                  target: nil)
+        table.add("  the TCP flow (vs the same beside a second BBR flow)", value: besideBBR[1], reference: bbrBesideBBR[0],
+                  unit: mb, target: nil)
         table.add("two transfers: the first (vs the bottleneck)", value: two[0], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.35))
         table.add("  the second (vs the bottleneck)", value: two[1], reference: bottleneck, unit: mb, target: .ratioAtLeast(0.35))
-        table.add("1,280-byte MTU (vs the same path at 1,500)", value: small[0], reference: alone[0], unit: mb, target: .ratioAtLeast(0.5))
+        table.add("1,280-byte tunnel at the router (vs the same path without)", value: small[0], reference: alone[0], unit: mb,
+                  target: .ratioAtLeast(0.5))
         table.add("unshaped loopback (vs plain TCP)", value: median(loopbackUDP) / 1e6, reference: median(loopbackTCP) / 1e6, unit: mb,
                   target: .ratioAtLeast(0.8))
         table.notes = [
-            "Bottleneck: tbf rate \(megabits)mbit, limit \(Int(Self.queueSeconds * 1000)) ms of it, on the loopback of a network namespace "
-                + "made for each line (data, acknowledgements and round trips share the queue). Files of \(ByteCount.describe(bytes)) in \(base); "
-                + "the unshaped loopback moves \(context.quick ? "256 MiB once" : "1 GiB, median of 3").",
+            "Path: sender ↔ router ↔ receiver, three network namespaces joined by veth pairs (MTU 1,500), made for each line; the "
+                + "router's way out to the receiver is the bottleneck: tbf rate \(megabits)mbit, limit \(Int(Self.queueSeconds * 1000)) ms "
+                + "of it (data and round trips share it; acknowledgements come back unshaped). Files of \(ByteCount.describe(bytes)) in "
+                + "\(base); the unshaped loopback moves \(context.quick ? "256 MiB once" : "1 GiB, median of 3").",
             "Round trips: a 1-byte TCP echo (TCP_NODELAY) every 50 ms, idle first, then while the transfer runs; a sender that "
                 + "filled the queue would add \(Int(Self.queueSeconds * 1000)) ms to each.",
-            "Fairness: rates over the time both flows ran (until the first transfer completed). Datagrams settled at "
-                + "\(Int(alone[3])) bytes on the 1,500-byte path, \(Int(small[3])) on the 1,280-byte one.",
+            "Fairness: rates over the time both flows ran (until the first transfer completed). BBR with no propagation delay "
+                + "keeps a window of twice a 0.2 ms path, so any standing queue starves it: beside a second BBR flow it kept "
+                + "\(String(format: "%.2f", bbrBesideBBR[0] / bottleneck)) of the link, the newcomer \(String(format: "%.2f", bbrBesideBBR[1] / bottleneck)). "
+                + "Datagrams settled at \(Int(alone[3])) bytes on the "
+                + "1,500-byte path, \(Int(small[3])) through the 1,280-byte tunnel (its MTU only at the router: the sender finds it by probing).",
         ]
         return table
     }
 
-    // MARK: Inside the namespace
+    // MARK: Across the path
 
     /// alone: rate (MB/s), datagrams, retransmissions, datagram size, idle median, busy
     /// median and busy p99 round trip (seconds).
-    static func alone(source: String, directory: String) async throws -> [Double] {
-        let echo = try EchoProbe()
+    static func alone(route: PathEnds, source: String, directory: String) async throws -> [Double] {
+        let echo = try EchoProbe(Loopback.connectedPair(across: route.path))
         defer { echo.close() }
         let idle = try echo.roundTrips(count: 20)
         echo.startSampling()
         let started = ContinuousClock.now
-        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "alone.bin").finish()
+        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "alone.bin", ends: route.ends, path: route.path).finish()
         let elapsed = (ContinuousClock.now - started).seconds
         let busy = echo.stopSampling().sorted()
         guard !busy.isEmpty else { throw BenchError("no round trip completed during the transfer") }
@@ -110,25 +130,40 @@ struct NetworkScenario {
                 Double(summary.datagramSize), median(idle), median(busy), busy[min(busy.count - 1, busy.count * 99 / 100)]]
     }
 
-    /// tcp: the transfer's and the TCP flow's rates (MB/s) while both ran.
-    static func besideTCP(source: String, directory: String) async throws -> [Double] {
-        let tcp = try BulkTCPFlow()
+    /// The transfer's and a TCP flow's rates (MB/s) while both ran, the TCP flow first so
+    /// that it holds its share when the transfer arrives; and how long that was.
+    static func besideTCP(route: PathEnds, algorithm: String, source: String,
+                          directory: String) async throws -> (rates: [Double], seconds: Double) {
+        let tcp = try BulkTCPFlow(Loopback.connectedPair(across: route.path), algorithm: algorithm)
         defer { tcp.stop() }
-        // TCP first, so that it holds its share when the transfer arrives.
         try await Task.sleep(for: .seconds(1))
         let tcpBefore = tcp.received
         let started = ContinuousClock.now
-        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "beside.bin").finish()
+        let summary = try await BenchTransfer.start(source, directory: directory, saveAs: "beside.bin", ends: route.ends, path: route.path).finish()
         let elapsed = (ContinuousClock.now - started).seconds
         let tcpBytes = tcp.received - tcpBefore
-        return [Double(summary.bytes) / elapsed / 1e6, Double(tcpBytes) / elapsed / 1e6]
+        return ([Double(summary.bytes) / elapsed / 1e6, Double(tcpBytes) / elapsed / 1e6], elapsed)
+    }
+
+    /// The reference for the above: two TCP flows of one congestion control, the second
+    /// joining after a second and running `seconds`; both rates (MB/s) meanwhile.
+    static func tcpBesideTCP(route: PathEnds, algorithm: String, seconds: Double) async throws -> [Double] {
+        let first = try BulkTCPFlow(Loopback.connectedPair(across: route.path), algorithm: algorithm)
+        defer { first.stop() }
+        try await Task.sleep(for: .seconds(1))
+        let second = try BulkTCPFlow(Loopback.connectedPair(across: route.path), algorithm: algorithm)
+        let firstBefore = first.received
+        try await Task.sleep(for: .seconds(seconds))
+        let rates = [first.received - firstBefore, second.received].map { Double($0) / seconds / 1e6 }
+        second.stop()
+        return rates
     }
 
     /// two: each transfer's rate (MB/s) until the first one completed.
-    static func two(source: String, directory: String) async throws -> [Double] {
+    static func two(route: PathEnds, source: String, directory: String) async throws -> [Double] {
         let started = ContinuousClock.now
-        let flows = [try await BenchTransfer.start(source, directory: directory, saveAs: "first.bin"),
-                     try await BenchTransfer.start(source, directory: directory, saveAs: "second.bin")]
+        let flows = [try await BenchTransfer.start(source, directory: directory, saveAs: "first.bin", ends: route.ends, path: route.path),
+                     try await BenchTransfer.start(source, directory: directory, saveAs: "second.bin", ends: route.ends, path: route.path)]
         // Polled: the rates count until one of them is done.
         while flows.allSatisfy({ $0.upload.bytesAcknowledged < $0.upload.size }) {
             try await Task.sleep(for: .milliseconds(20))
@@ -140,36 +175,39 @@ struct NetworkScenario {
     }
 }
 
-/// One side of the network scenario, inside its namespace: prints `RESULT` and the figures.
-struct NetworkChildCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "network-child", abstract: "One experiment of the network scenario (used by the benchmarks).",
-                                                    shouldDisplay: false)
+/// A routed path and, for each host, an event loop and a worker thread inside its
+/// namespace: the transfer asks the routing table there what the path carries.
+struct PathEnds {
+    let path: RoutedPath
+    let ends: (sender: BenchEnd, receiver: BenchEnd)
 
-    @Argument var experiment: String
-    @Option var source: String
-    @Option var directory: String
-
-    func run() async throws {
-        let figures: [Double]
-        switch experiment {
-        case "alone": figures = try await NetworkScenario.alone(source: source, directory: directory)
-        case "tcp": figures = try await NetworkScenario.besideTCP(source: source, directory: directory)
-        case "two": figures = try await NetworkScenario.two(source: source, directory: directory)
-        default: throw ValidationError("Unknown experiment: \(experiment)")
+    init(_ path: RoutedPath) async throws {
+        self.path = path
+        ends = (BenchEnd(), BenchEnd())
+        for (end, namespace) in [(ends.sender, path.sender), (ends.receiver, path.receiver)] {
+            try await end.group.next().submit { try namespace.enterHere() }.get()
+            try await end.pool.runIfActive { try namespace.enterHere() }
         }
-        print("RESULT " + figures.map { String($0) }.joined(separator: " "))
+    }
+
+    func shutDown() {
+        for end in [ends.sender, ends.receiver] {
+            try? end.group.syncShutdownGracefully()
+            try? end.pool.syncShutdownGracefully()
+        }
     }
 }
 
-/// A 1-byte TCP echo on loopback, to time round trips across whatever queue loopback has.
+/// A 1-byte TCP echo on a connection (client, server), to time round trips across the
+/// queues between them.
 final class EchoProbe: @unchecked Sendable {
     private let client: Int32
     private let server: Int32
     private let samples = LockedBox<[Double]?>(nil)
     private let sampler = DispatchSemaphore(value: 0)
 
-    init() throws {
-        (client, server) = try Loopback.connectedPair()
+    init(_ connection: (client: Int32, server: Int32)) {
+        (client, server) = connection
         var one: Int32 = 1
         for fd in [client, server] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
         let server = self.server
@@ -220,7 +258,8 @@ final class EchoProbe: @unchecked Sendable {
     }
 }
 
-/// A TCP flow as fast as the path lets it, on loopback, counting what arrives.
+/// A TCP flow as fast as the path lets it, from a connection's client to its server,
+/// counting what arrives; `algorithm`: its congestion control (the kernel's default if nil).
 final class BulkTCPFlow: @unchecked Sendable {
     private let sender: Int32
     private let count = LockedBox<UInt64>(0)
@@ -229,9 +268,18 @@ final class BulkTCPFlow: @unchecked Sendable {
 
     var received: UInt64 { count.get() }
 
-    init() throws {
+    init(_ connection: (client: Int32, server: Int32), algorithm: String? = nil) throws {
+        if let algorithm {
+            let set = algorithm.withCString {
+                setsockopt(connection.client, Int32(IPPROTO_TCP), TCP_CONGESTION, $0, socklen_t(strlen($0)))
+            }
+            guard set == 0 else {
+                for fd in [connection.client, connection.server] { Foundation.close(fd) }
+                throw BenchError("TCP congestion control \(algorithm) is not available here: \(String(cString: strerror(errno)))")
+            }
+        }
         let receiver: Int32
-        (sender, receiver) = try Loopback.connectedPair()
+        (sender, receiver) = connection
         let count = self.count
         let done = self.done
         Thread.detachNewThread {

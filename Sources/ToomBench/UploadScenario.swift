@@ -235,19 +235,34 @@ struct BenchTransfer {
 
     /// `ends`: each endpoint on threads of its own, as each client has them; else the
     /// process's shared ones.
+    /// `path`: the sender in its sender's namespace, the receiver in its receiver's.
     static func start(_ source: String, directory: String, saveAs: String,
                       configuration: TransferConfiguration? = nil, receiverPort: Int = 0,
-                      ends: (sender: BenchEnd, receiver: BenchEnd)? = nil,
+                      ends: (sender: BenchEnd, receiver: BenchEnd)? = nil, path: RoutedPath? = nil,
                       addHandlers: (@Sendable (any Channel) throws -> Void)? = nil) async throws -> BenchTransfer {
         var configuration = configuration ?? TransferConfiguration()
         configuration.directory = directory
-        let receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort, configuration: configuration,
-                                                       group: ends?.receiver.group ?? MultiThreadedEventLoopGroup.singleton,
-                                                       threadPool: ends?.receiver.pool ?? .singleton,
-                                                       addHandlers: addHandlers)
-        let sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
-                                                     group: ends?.sender.group ?? MultiThreadedEventLoopGroup.singleton,
-                                                     threadPool: ends?.sender.pool ?? .singleton)
+        let receiverGroup = ends?.receiver.group ?? MultiThreadedEventLoopGroup.singleton
+        let receiverPool = ends?.receiver.pool ?? .singleton
+        let senderGroup = ends?.sender.group ?? MultiThreadedEventLoopGroup.singleton
+        let senderPool = ends?.sender.pool ?? .singleton
+        let receiver: TransferEndpoint
+        let sender: TransferEndpoint
+        if let path {
+            let (senderHost, receiverHost) = (path.senderAddress, path.receiverAddress)
+            let udp = Int32(SOCK_DGRAM.rawValue)
+            receiver = try await TransferEndpoint.adopt(
+                socket: path.receiver.enter { try Loopback.boundSocket(listening: false, host: receiverHost, type: udp).fd },
+                configuration: configuration, group: receiverGroup, threadPool: receiverPool)
+            sender = try await TransferEndpoint.adopt(
+                socket: path.sender.enter { try Loopback.boundSocket(listening: false, host: senderHost, type: udp).fd },
+                configuration: configuration, group: senderGroup, threadPool: senderPool)
+        } else {
+            receiver = try await TransferEndpoint.bind(host: "127.0.0.1", port: receiverPort, configuration: configuration,
+                                                       group: receiverGroup, threadPool: receiverPool, addHandlers: addHandlers)
+            sender = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
+                                                     group: senderGroup, threadPool: senderPool)
+        }
         let token = TransferToken.random()
         let key = TransferKey.random()
         if let problem = receiver.expect(IncomingOffer(token: token, key: key, fileName: "payload.bin", saveAs: saveAs,

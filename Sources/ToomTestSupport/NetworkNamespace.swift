@@ -26,7 +26,7 @@ public struct NetworkNamespace: Sendable {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    private init(name: String) { self.name = name }
+    init(name: String) { self.name = name }
 
     private static func freshName(_ label: String) -> String {
         "toom-\(label)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
@@ -62,7 +62,7 @@ public struct NetworkNamespace: Sendable {
     }
 
     /// tbf's limit is its queue in bytes; its burst lets one 4 ms timer tick's worth through.
-    private static func shaping(_ namespace: String, device: String, rate: Int, queue: Double) -> String {
+    static func shaping(_ namespace: String, device: String, rate: Int, queue: Double) -> String {
         let limit = max(Int(Double(rate) / 8 * queue), 3000)
         let burst = max(rate / 8 / 250, 3000)
         return "ip netns exec \(namespace) tc qdisc add dev \(device) root tbf rate \(rate)bit burst \(burst) limit \(limit)"

@@ -32,6 +32,24 @@ public final class TransferEndpoint: Sendable {
                             threadPool: NIOThreadPool = .singleton,
                             events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
                             addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
+        try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
+                       addHandlers: addHandlers) { $0.bind(host: host, port: port) }
+    }
+
+    /// The same on a UDP socket the caller bound (the benchmark makes it in another
+    /// network namespace); the endpoint owns it from now on.
+    public static func adopt(socket: NIOBSDSocket.Handle, configuration: TransferConfiguration = .init(),
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             threadPool: NIOThreadPool = .singleton,
+                             events: @escaping @Sendable (IncomingEvent) -> Void = { _ in }) async throws -> TransferEndpoint {
+        try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
+                       addHandlers: nil) { $0.withBoundSocket(socket) }
+    }
+
+    private static func open(configuration: TransferConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,
+                             events: @escaping @Sendable (IncomingEvent) -> Void,
+                             addHandlers: (@Sendable (Channel) throws -> Void)?,
+                             channel open: (DatagramBootstrap) -> EventLoopFuture<Channel>) async throws -> TransferEndpoint {
         let eventLoop = group.next()
         let offload = configuration.segmentationOffload
         let receiveOffload = offload && System.supportsUDPReceiveOffload
@@ -43,7 +61,7 @@ public final class TransferEndpoint: Sendable {
         let vector = 8
         // No SO_REUSEADDR: on UDP it would let a second endpoint bind the same port (even
         // one picked for port 0) and take the first one's datagrams.
-        let channel = try await DatagramBootstrap(group: eventLoop)
+        let bootstrap = DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: configuration.socketBufferBytes)
             .channelOption(.socketOption(.so_sndbuf), value: configuration.socketBufferBytes)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vector))
@@ -65,7 +83,7 @@ public final class TransferEndpoint: Sendable {
                     try channel.pipeline.syncOperations.addHandler(TransferHandler(engine: engine))
                 }
             }
-            .bind(host: host, port: port).get()
+        let channel = try await open(bootstrap).get()
         return TransferEndpoint(engine: engine, localAddress: channel.localAddress!)
     }
 
