@@ -2,9 +2,12 @@
 /// the ACK-aggregation allowance of v2): it models the path by its bottleneck bandwidth
 /// (the largest delivery rate seen over the last 10 round trips) and its propagation
 /// delay (the smallest round trip seen over 10 seconds), paces datagrams at a gain times
-/// that bandwidth, and caps what is in flight at twice their product. Loss plays no part,
-/// so random loss (Wi-Fi, the 10% of the tests) is not read as congestion. Pure: the
-/// sender feeds it acknowledgements and the clock, in nanoseconds.
+/// that bandwidth (never counting a sample above the rate it was paced at), and caps what
+/// is in flight at twice their product plus the bandwidth times the least delay of the
+/// last rounds beyond the propagation delay (a host's batching, or a queue another flow
+/// keeps full; one of its own drains). Loss plays no part, so random loss (Wi-Fi, the 10%
+/// of the tests) is not read as congestion. Pure: the sender feeds it acknowledgements
+/// and the clock, in nanoseconds.
 struct CongestionController {
     enum Mode: Equatable {
         /// Doubling the rate every round until the bandwidth stops growing.
@@ -40,6 +43,8 @@ struct CongestionController {
     /// busy host's round trip can be many times its minimum without any queue in the path.
     private(set) var recentRoundTrip: Int64?
     private var minRoundTripStamp: Int64 = 0
+    /// The least round trip of each of the last 10 rounds.
+    private var lowRoundTrips: [(round: UInt64, roundTrip: Int64)] = []
     /// Whether the propagation delay was measured afresh (ProbeRTT) yet.
     private var probedRoundTrip = false
     /// The smallest round trip seen while probing for it: the new estimate.
@@ -59,6 +64,8 @@ struct CongestionController {
         var firstSentTime: Int64 = 0
         var sentTime: Int64 = 0
         var round: UInt64 = 0
+        /// The pacing rate it left at (infinite before the first estimate).
+        var pacingRate = Double.infinity
     }
 
     /// Held by reference: the ring is large, and must never be copied per datagram.
@@ -74,6 +81,8 @@ struct CongestionController {
 
     private let sendStates = SendStates()
     private var delivered: UInt64 = 0
+    /// Bytes sent before the first acknowledgement.
+    private var firstWindowBytes: UInt64 = 0
     private var deliveredTime: Int64 = 0
     private var firstSentTime: Int64 = 0
     /// The most bytes one acknowledgement covered lately: the receiver acknowledges in
@@ -97,28 +106,34 @@ struct CongestionController {
         return bandwidth * Double(minRoundTrip) / 1e9
     }
 
-    /// A host's own delay the window allows for beyond the path's: a busy receiver's
-    /// batching can make the round trip several milliseconds longer than its minimum with
-    /// no queue in the path, and a window of bandwidth × minimum alone would then starve.
+    /// A host's own delay beyond the path's: a busy receiver's batching can make the round
+    /// trip several milliseconds longer than its minimum with no queue in the path. A
+    /// round trip longer still shows a queue (startup ends on it).
     static let hostDelayAllowance: Int64 = 20_000_000
 
-    /// What the window must hold to keep the bandwidth flowing: bandwidth × the recent
-    /// round trip, counted at most `hostDelayAllowance` beyond the minimum so that a queue
-    /// in the path (or flows that together overestimate it) cannot grow without bound.
-    private var windowBytes: Double? {
-        guard let bandwidth, let minRoundTrip else { return nil }
-        let roundTrip = min(max(minRoundTrip, recentRoundTrip ?? 0), minRoundTrip + Self.hostDelayAllowance)
-        return bandwidth * Double(roundTrip) / 1e9
+    /// The most delay beyond the path's own that the window makes room for. Alone, a
+    /// transfer drains its own queue (below); beside a flow that keeps the queue full (TCP
+    /// with CUBIC), this is what lets it keep a share: 60 ms of its rate in flight.
+    static let queueAllowance: Int64 = 60_000_000
+
+    /// The round trip beyond the path's own that the window makes room for: the least one
+    /// seen over the last rounds (each cycle's slow phase lets a queue of ours drain, a
+    /// host's own delay stays), at most `queueAllowance`.
+    private var hostDelay: Int64 {
+        guard let minRoundTrip, let lowest = lowRoundTrips.map(\.roundTrip).min() else { return 0 }
+        return min(max(lowest - minRoundTrip, 0), Self.queueAllowance)
     }
 
     /// How many bytes may be in flight.
     var window: Int {
         let floor = Self.minimumWindowDatagrams * datagramBytes
         if case .probeRoundTrip = mode { return floor }
-        guard let windowBytes else { return Self.initialWindowDatagrams * datagramBytes }
+        guard let pathBytes, let bandwidth else { return Self.initialWindowDatagrams * datagramBytes }
         let gain = mode == .startup ? Self.startupGain : Self.windowGain
         let burst = ackBursts.map(\.bytes).max() ?? 0
-        return max(Int(gain * windowBytes) + 2 * burst, floor)
+        // The gain applies to the path, not to the host's delay: a queue of our own, taken
+        // for host delay, then drains instead of justifying itself.
+        return max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst, floor)
     }
 
     /// Bytes per second to pace at, given the smoothed round trip for the first guess.
@@ -130,13 +145,14 @@ struct CongestionController {
 
     /// A datagram numbered `number` left; `inFlight`: bytes in flight before it.
     mutating func sent(number: UInt64, inFlight: Int, now: Int64) {
+        if round == 0 { firstWindowBytes += UInt64(datagramBytes) }
         if inFlight == 0 {
             firstSentTime = now
             deliveredTime = now
         }
         sendStates[number] = SendState(
             number: number, delivered: delivered, deliveredTime: deliveredTime, firstSentTime: firstSentTime,
-            sentTime: now, round: round)
+            sentTime: now, round: round, pacingRate: bandwidth.map { pacingGain * $0 } ?? .infinity)
     }
 
     /// An acknowledgement arrived. `ackedBytes`: bytes it newly acknowledged;
@@ -148,6 +164,12 @@ struct CongestionController {
                                roundTrip: Int64?, inFlight: Int, appLimited: Bool, now: Int64) {
         if let roundTrip, roundTrip > 0 {
             recentRoundTrip = recentRoundTrip.map { ($0 * 7 + roundTrip) / 8 } ?? roundTrip
+            lowRoundTrips.removeAll { round - $0.round >= Self.bandwidthRounds }
+            if let last = lowRoundTrips.last, last.round == round {
+                lowRoundTrips[lowRoundTrips.count - 1].roundTrip = min(last.roundTrip, roundTrip)
+            } else {
+                lowRoundTrips.append((round, roundTrip))
+            }
             if case .probeRoundTrip = mode { probeMinRoundTrip = min(probeMinRoundTrip ?? roundTrip, roundTrip) }
             if minRoundTrip == nil || roundTrip <= minRoundTrip! {
                 minRoundTrip = roundTrip
@@ -166,7 +188,8 @@ struct CongestionController {
         ackBursts.removeAll { round - $0.round >= Self.bandwidthRounds }
         if ackBursts.isEmpty || ackedBytes > ackBursts.last!.bytes { ackBursts.append((round, ackedBytes)) }
         sampleRate(largestAcknowledged: largestAcknowledged, now: now, appLimited: appLimited)
-        if roundStarted { checkFullPipe(appLimited: appLimited) }
+        // The queue shows within a round (which lasts as long as the queue does); the growth within one only at its end.
+        if roundStarted || queueShows { checkFullPipe(appLimited: appLimited) }
         advanceMode(inFlight: inFlight, now: now)
     }
 
@@ -177,14 +200,18 @@ struct CongestionController {
         let state = sendStates[largestAcknowledged]
         guard state.number == largestAcknowledged, state.number != 0 else { return }
         // The first window leaves at once, before any acknowledgement: a shaper's bucket
-        // (tbf's burst) may pass it whole, and its delivery rate would be several times
-        // the path's, which startup then pours into the queue. Rates count from round 1.
-        guard state.round > 0 else { return }
+        // (tbf's burst) may pass it whole, and a rate that counts its delivery would be
+        // many times the path's, which startup then pours into the queue. Rates count for
+        // datagrams sent once the whole first window was delivered, or in round 2 and on.
+        guard state.round >= 2 || (state.round == 1 && state.delivered >= firstWindowBytes) else { return }
         firstSentTime = state.sentTime
         let interval = max(state.sentTime - state.firstSentTime, now - state.deliveredTime)
         // Shorter than a round trip, the sample measures the receiver's bursts, not the path.
         guard interval > 0, interval >= (minRoundTrip ?? 0) else { return }
-        let rate = Double(delivered - state.delivered) * 1e9 / Double(interval)
+        // No faster than the datagram was paced: a window-limited flow (ProbeRTT's four
+        // datagrams) sends each as an acknowledgement returns, and a shaper that was idle
+        // lets such a trickle through at its line's speed, not at the rate it sustains.
+        let rate = min(Double(delivered - state.delivered) * 1e9 / Double(interval), state.pacingRate)
         guard !appLimited || rate > (bandwidth ?? 0) else { return }
         // A windowed maximum: the best sample of each of the last 10 rounds.
         bandwidthSamples.removeAll { round - $0.round >= Self.bandwidthRounds }
@@ -202,7 +229,7 @@ struct CongestionController {
     /// would fill the queue before the three rounds are up.
     private mutating func checkFullPipe(appLimited: Bool) {
         guard !filledPipe, !appLimited, let bandwidth else { return }
-        if let minRoundTrip, let recentRoundTrip, recentRoundTrip - minRoundTrip > Self.hostDelayAllowance {
+        if queueShows {
             filledPipe = true
             return
         }
@@ -213,6 +240,12 @@ struct CongestionController {
         }
         roundsWithoutGrowth += 1
         if roundsWithoutGrowth >= 3 { filledPipe = true }
+    }
+
+    /// The recent round trip is longer than the minimum by more than a host's own delay.
+    private var queueShows: Bool {
+        guard let minRoundTrip, let recentRoundTrip else { return false }
+        return recentRoundTrip - minRoundTrip > Self.hostDelayAllowance
     }
 
     private mutating func advanceMode(inFlight: Int, now: Int64) {
