@@ -103,8 +103,8 @@ struct NetworkScenario {
                 + "\(base); the unshaped loopback moves \(context.quick ? "256 MiB once" : "1 GiB, median of 3").",
             "Round trips: a 1-byte TCP echo (TCP_NODELAY) every 50 ms, idle first, then while the transfer runs; a sender that "
                 + "filled the queue would add \(Int(Self.queueSeconds * 1000)) ms to each.",
-            "Fairness: rates over the time both flows ran (until the first transfer completed). BBR with no propagation delay "
-                + "keeps a window of twice a 0.2 ms path, so any standing queue starves it: beside a second BBR flow it kept "
+            "Fairness: rates over the time both flows ran (until the first transfer completed). TCP with BBR, on a path of no "
+                + "propagation delay, keeps a window of twice a 0.2 ms path, so any standing queue starves it: beside a second BBR flow it kept "
                 + "\(String(format: "%.2f", bbrBesideBBR[0] / bottleneck)) of the link, the newcomer \(String(format: "%.2f", bbrBesideBBR[1] / bottleneck)). "
                 + "Datagrams settled at \(Int(alone[3])) bytes on the "
                 + "1,500-byte path, \(Int(small[3])) through the 1,280-byte tunnel (its MTU only at the router: the sender finds it by probing).",

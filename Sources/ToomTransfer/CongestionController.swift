@@ -89,7 +89,17 @@ struct CongestionController {
     /// bursts, and the window must hold a burst beyond the path's product.
     private var ackBursts: [(round: UInt64, bytes: Int)] = []
 
-    init(datagramBytes: Int) { self.datagramBytes = datagramBytes }
+    /// The phase ProbeBW starts in after drain: any but the slow one. Flows that start
+    /// together and cycle in step probe at the same moments, and each keeps the share it
+    /// had; BBR starts at a random phase for this. The sender picks it (`randomCyclePhase`).
+    let firstCyclePhase: Int
+
+    static func randomCyclePhase() -> Int { [0, 2, 3, 4, 5, 6, 7].randomElement()! }
+
+    init(datagramBytes: Int, firstCyclePhase: Int = 2) {
+        self.datagramBytes = datagramBytes
+        self.firstCyclePhase = firstCyclePhase
+    }
 
     var pacingGain: Double {
         switch mode {
@@ -253,7 +263,7 @@ struct CongestionController {
         case .startup:
             if filledPipe { mode = .drain }
         case .drain:
-            if Double(inFlight) <= pathBytes ?? 0 { mode = .probeBandwidth(phase: 2, since: now) }
+            if Double(inFlight) <= pathBytes ?? 0 { mode = .probeBandwidth(phase: firstCyclePhase, since: now) }
         case .probeBandwidth(let phase, let since):
             // A phase lasts a round trip as the host sees it: on a busy host the minimum is
             // far shorter, and a probe that short would not show in the delivery rate.

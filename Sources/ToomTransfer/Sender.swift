@@ -252,7 +252,8 @@ final class Sender: @unchecked Sendable {
                                     capacity: segmentsPerBlock * configuration.sendBufferBlocks,
                                     firstTransmission: nextNumber)
         flowLimit = initialWindowBytes / UInt64(payload)
-        controller = CongestionController(datagramBytes: datagramSize)
+        controller = CongestionController(datagramBytes: datagramSize,
+                                          firstCyclePhase: CongestionController.randomCyclePhase())
         pacingRefilled = now
         phase = .sending
         backoff = 1

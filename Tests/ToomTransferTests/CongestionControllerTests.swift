@@ -39,7 +39,7 @@ import ToomTestSupport
     func simulate(_ path: Path, flows count: Int = 1, duration: Int64 = 8_000_000_000,
                   warmUp: Int64 = 3_000_000_000, stagger: Int64 = 0, seed: UInt64 = 7) -> Outcome {
         struct Flow {
-            var controller = CongestionController(datagramBytes: CongestionControllerTests.datagram)
+            var controller: CongestionController
             var inFlight = 0
             var nextNumber: UInt64 = 1
             var nextSend: Int64
@@ -55,7 +55,13 @@ import ToomTestSupport
             var lost: Bool
         }
         var random = SeededRandom(seed: seed)
-        var flows = (0..<count).map { Flow(nextSend: Int64($0) * stagger) }
+        let phases = [0, 2, 3, 4, 5, 6, 7]
+        var flows = (0..<count).map { _ in
+            Flow(controller: CongestionController(datagramBytes: Self.datagram,
+                                                  firstCyclePhase: phases[Int(random.next() % UInt64(phases.count))]),
+                 nextSend: 0)
+        }
+        for index in flows.indices { flows[index].nextSend = Int64(index) * stagger }
         var acks: [Ack] = []
         var ackHead = 0
         var linkFreeAt: Int64 = 0
