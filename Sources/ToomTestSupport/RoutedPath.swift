@@ -51,16 +51,6 @@ public struct RoutedPath: Sendable {
     public func remove() {
         for namespace in [sender, router, receiver] { namespace.remove() }
     }
-
-    /// Packets the bottleneck's queue dropped so far.
-    public func bottleneckDrops() throws -> Int {
-        let text = try NetworkNamespace.shell("tc -n \(router.name) -s qdisc show dev rb")
-        guard let range = text.range(of: #"dropped [0-9]+"#, options: .regularExpression),
-              let count = Int(text[range].split(separator: " ").last!) else {
-            throw NamespaceError(description: "no drop count in: \(text)")
-        }
-        return count
-    }
 }
 
 extension NetworkNamespace {
