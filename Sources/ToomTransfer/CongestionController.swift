@@ -32,6 +32,7 @@ struct CongestionController {
     static let probeRoundTripDuration: Int64 = 200_000_000
     static let initialWindowDatagrams = 32
     static let minimumWindowDatagrams = 4
+    static let probeWindowDatagrams = 4
 
     let datagramBytes: Int
     private(set) var mode = Mode.startup
@@ -143,7 +144,12 @@ struct CongestionController {
         let burst = ackBursts.map(\.bytes).max() ?? 0
         // The gain applies to the path, not to the host's delay: a queue of our own, taken
         // for host delay, then drains instead of justifying itself.
-        return max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst, floor)
+        // While probing up, a few datagrams more: the same for every flow, so a flow with
+        // the smaller share gains the larger part of its own (additive increase), which is
+        // what brings flows that keep the window full to an even share.
+        var probe = 0
+        if case .probeBandwidth(0, _) = mode { probe = Self.probeWindowDatagrams * datagramBytes }
+        return max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst + probe, floor)
     }
 
     /// Bytes per second to pace at, given the smoothed round trip for the first guess.
