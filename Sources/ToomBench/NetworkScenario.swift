@@ -37,8 +37,14 @@ struct NetworkScenario {
                                       queue: Self.queueSeconds)
             defer { path.remove() }
             let ends = try await PathEnds(path)
-            defer { ends.shutDown() }
-            return try await experiment(ends)
+            do {
+                let figures = try await experiment(ends)
+                await ends.shutDown()
+                return figures
+            } catch {
+                await ends.shutDown()
+                throw error
+            }
         }
 
         let directory = work.path
@@ -190,10 +196,10 @@ struct PathEnds {
         }
     }
 
-    func shutDown() {
+    func shutDown() async {
         for end in [ends.sender, ends.receiver] {
-            try? end.group.syncShutdownGracefully()
-            try? end.pool.syncShutdownGracefully()
+            try? await end.group.shutdownGracefully()
+            try? await end.pool.shutdownGracefully()
         }
     }
 }
