@@ -265,7 +265,7 @@ final class EchoProbe: @unchecked Sendable {
 }
 
 /// A TCP flow as fast as the path lets it, from a connection's client to its server,
-/// counting what arrives; `algorithm`: its congestion control (the kernel's default if nil).
+/// counting what arrives; `algorithm`: its congestion control (`cubic`, `bbr`).
 final class BulkTCPFlow: @unchecked Sendable {
     private let sender: Int32
     private let count = LockedBox<UInt64>(0)
@@ -274,15 +274,13 @@ final class BulkTCPFlow: @unchecked Sendable {
 
     var received: UInt64 { count.get() }
 
-    init(_ connection: (client: Int32, server: Int32), algorithm: String? = nil) throws {
-        if let algorithm {
-            let set = algorithm.withCString {
-                setsockopt(connection.client, Int32(IPPROTO_TCP), TCP_CONGESTION, $0, socklen_t(strlen($0)))
-            }
-            guard set == 0 else {
-                for fd in [connection.client, connection.server] { Foundation.close(fd) }
-                throw BenchError("TCP congestion control \(algorithm) is not available here: \(String(cString: strerror(errno)))")
-            }
+    init(_ connection: (client: Int32, server: Int32), algorithm: String) throws {
+        let set = algorithm.withCString {
+            setsockopt(connection.client, Int32(IPPROTO_TCP), TCP_CONGESTION, $0, socklen_t(strlen($0)))
+        }
+        guard set == 0 else {
+            for fd in [connection.client, connection.server] { Foundation.close(fd) }
+            throw BenchError("TCP congestion control \(algorithm) is not available here: \(String(cString: strerror(errno)))")
         }
         let receiver: Int32
         (sender, receiver) = connection

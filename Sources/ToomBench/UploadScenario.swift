@@ -253,7 +253,7 @@ struct BenchTransfer {
             let udp = Int32(SOCK_DGRAM.rawValue)
             receiver = try await TransferEndpoint.adopt(
                 socket: path.receiver.enter { try Loopback.boundSocket(listening: false, host: receiverHost, type: udp).fd },
-                configuration: configuration, group: receiverGroup, threadPool: receiverPool)
+                configuration: configuration, group: receiverGroup, threadPool: receiverPool, addHandlers: addHandlers)
             sender = try await TransferEndpoint.adopt(
                 socket: path.sender.enter { try Loopback.boundSocket(listening: false, host: senderHost, type: udp).fd },
                 configuration: configuration, group: senderGroup, threadPool: senderPool)

@@ -95,7 +95,9 @@ struct CongestionController {
     /// had; BBR starts at a random phase for this. The sender picks it (`randomCyclePhase`).
     let firstCyclePhase: Int
 
-    static func randomCyclePhase() -> Int { [0, 2, 3, 4, 5, 6, 7].randomElement()! }
+    static let firstCyclePhases = [0, 2, 3, 4, 5, 6, 7]
+
+    static func randomCyclePhase() -> Int { firstCyclePhases.randomElement()! }
 
     init(datagramBytes: Int, firstCyclePhase: Int = 2) {
         self.datagramBytes = datagramBytes
@@ -143,10 +145,10 @@ struct CongestionController {
         let gain = mode == .startup ? Self.startupGain : Self.windowGain
         let burst = ackBursts.map(\.bytes).max() ?? 0
         // The gain applies to the path, not to the host's delay: a queue of our own, taken
-        // for host delay, then drains instead of justifying itself.
-        // While probing up, a few datagrams more: the same for every flow, so a flow with
-        // the smaller share gains the larger part of its own (additive increase), which is
-        // what brings flows that keep the window full to an even share.
+        // for host delay, then drains instead of justifying itself. While probing up, a few
+        // datagrams more: the same for every flow, so a flow with the smaller share gains
+        // the larger part of its own (additive increase), which evens out flows that keep
+        // the window full.
         var probe = 0
         if case .probeBandwidth(0, _) = mode { probe = Self.probeWindowDatagrams * datagramBytes }
         return max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst + probe, floor)

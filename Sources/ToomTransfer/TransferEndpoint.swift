@@ -41,9 +41,10 @@ public final class TransferEndpoint: Sendable {
     public static func adopt(socket: NIOBSDSocket.Handle, configuration: TransferConfiguration = .init(),
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              threadPool: NIOThreadPool = .singleton,
-                             events: @escaping @Sendable (IncomingEvent) -> Void = { _ in }) async throws -> TransferEndpoint {
+                             events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
+                             addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
         try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
-                       addHandlers: nil) { $0.withBoundSocket(socket) }
+                       addHandlers: addHandlers) { $0.withBoundSocket(socket) }
     }
 
     private static func open(configuration: TransferConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,

@@ -55,13 +55,12 @@ import ToomTestSupport
             var lost: Bool
         }
         var random = SeededRandom(seed: seed)
-        let phases = [0, 2, 3, 4, 5, 6, 7]
-        var flows = (0..<count).map { _ in
+        let phases = CongestionController.firstCyclePhases
+        var flows = (0..<count).map { index in
             Flow(controller: CongestionController(datagramBytes: Self.datagram,
                                                   firstCyclePhase: phases[Int(random.next() % UInt64(phases.count))]),
-                 nextSend: 0)
+                 nextSend: Int64(index) * stagger)
         }
-        for index in flows.indices { flows[index].nextSend = Int64(index) * stagger }
         var acks: [Ack] = []
         var ackHead = 0
         var linkFreeAt: Int64 = 0
