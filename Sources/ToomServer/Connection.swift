@@ -9,7 +9,9 @@ import ToomCore
 /// state says whether it is reading, waiting for a password check, held back by flood
 /// control, or closed; frames that arrive meanwhile wait in `backlog`, and reading from the
 /// socket pauses so the kernel holds the rest (a flooder's frames are read later, never
-/// refused). What goes out goes through the session's `Outbox`.
+/// refused). A wait pauses reading only once a frame actually arrives during it: a client
+/// that waits for each answer (nearly all of them) costs no pause and resume per frame.
+/// What goes out goes through the session's `Outbox`.
 final class Connection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -17,12 +19,20 @@ final class Connection: ChannelInboundHandler {
         /// Not yet admitted.
         case opening
         case reading
-        /// A password is being checked, or an RDM answer is on its way out; `resumeWaiting` comes next.
+        /// A password is being checked, a write is being committed, or an RDM answer is on its
+        /// way out; `resumeWaiting` comes next. The socket is still read.
         case waiting
+        /// Waiting, and a frame came meanwhile: it is in `backlog`, and reading is paused.
+        case waitingPaused
         /// Flood control: the first frame of `backlog` is offered again when the timer fires.
         /// The timer is not kept (nor cancelled): if the connection closed meanwhile, it finds
         /// the state `closed` and does nothing. Without it the handler packs into 72 bytes.
         case holding
+        /// Waiting or held back, and the client has closed its side (a script that sent
+        /// everything at once): what it sent is still answered, in order, then the
+        /// connection closes.
+        case waitingEnded
+        case holdingEnded
         /// Refused, closing or closed: frames are dropped.
         case closed
     }
@@ -67,9 +77,13 @@ final class Connection: ChannelInboundHandler {
             switch state {
             case .reading where backlog.isEmpty:
                 handle(frame)
-            case .reading, .waiting, .holding, .opening:
+            case .waiting:
                 backlog.append(frame)
-            case .closed:
+                state = .waitingPaused
+                setReading(false)
+            case .reading, .waitingPaused, .holding, .opening:
+                backlog.append(frame)
+            case .waitingEnded, .holdingEnded, .closed:
                 return
             }
         }
@@ -91,13 +105,14 @@ final class Connection: ChannelInboundHandler {
                 break
             case .wait:
                 state = .waiting
-                setReading(false)
             case .hold(let until):
                 backlog.prepend(frame)
                 let nanoseconds = UInt64(until.components.seconds) * 1_000_000_000 + UInt64(until.components.attoseconds / 1_000_000_000)
                 outbox.channel.eventLoop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(nanoseconds)) { [self] in
-                    guard case .holding = state else { return }
-                    read()
+                    switch state {
+                    case .holding, .holdingEnded: read()
+                    default: break
+                    }
                 }
                 state = .holding
                 setReading(false)
@@ -105,17 +120,34 @@ final class Connection: ChannelInboundHandler {
         }
     }
 
-    /// What the connection waited for is done (a password check, an RDM answer sent).
+    /// What the connection waited for is done (a password check, a commit, an RDM answer sent).
     func resumeWaiting() {
-        guard case .waiting = state else { return }
-        read()
+        switch state {
+        case .waiting, .waitingPaused, .waitingEnded: read()
+        default: break
+        }
     }
 
     /// Reads again: the frames that waited first, in order.
     private func read() {
+        var paused = false, ended = false
+        switch state {
+        case .waitingPaused, .holding: paused = true
+        case .waitingEnded, .holdingEnded: ended = true
+        default: break
+        }
         state = .reading
         while case .reading = state, let frame = backlog.popFirst() { handle(frame) }
-        if case .reading = state { setReading(true) }
+        switch state {
+        case .reading:
+            if ended { inputEnded() } else if paused { setReading(true) }
+        case .waiting:
+            if ended { state = .waitingEnded } else if paused { state = .waitingPaused }
+        case .holding:
+            if ended { state = .holdingEnded }
+        default:
+            break
+        }
     }
 
     private func setReading(_ on: Bool) {
@@ -143,19 +175,29 @@ final class Connection: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
-            // The client sent its last byte: the answers to what it sent still go out (a
-            // reply may wait for the end of this loop turn's batch), then the connection closes.
-            state = .closed
-            backlog.removeAll()
-            partial = nil
-            guard let outbox else { return context.close(promise: nil) }
-            engine.endOfInput(outbox)
-            // A peer that never reads what it is owed is not waited for long.
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+            // Frames that wait (and the answer waited for, not queued yet) come first.
+            switch state {
+            case .waiting, .waitingPaused: state = .waitingEnded
+            case .holding: state = .holdingEnded
+            default: inputEnded()
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client sent its last byte: the answers to what it sent still go out (a reply may
+    /// wait for the end of this loop turn's batch), then the connection closes.
+    private func inputEnded() {
+        state = .closed
+        backlog.removeAll()
+        partial = nil
+        guard let context else { return }
+        guard let outbox else { return context.close(promise: nil) }
+        engine.endOfInput(outbox)
+        // A peer that never reads what it is owed is not waited for long.
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -131,6 +131,32 @@ extension TestServer {
         try await server.servesANormalClient(as: "hans")
     }
 
+    /// A scripted client sends everything and closes its side at once. The password check
+    /// waits off the event loop while the socket is still read (reading pauses only once a
+    /// frame arrives during a wait), so the end of input can come before the answer: the
+    /// answer still goes out, and so do those of the frames that came after the wait.
+    @Test func aClientThatClosesItsSideAtOnceGetsEveryAnswer() async throws {
+        let server = try await TestServer()
+        for afterTheWait in ["", "BCM\tsent before the login was checked\n"] {
+            let raw = try RawConnection(port: server.port)
+            raw.send("HELLO\t1\ttest\nUSER\thans\nPASS\tfalcon*solo\t9\n" + afterTheWait)
+            raw.shutdownWrite()
+            let lines = try await offThePool { () -> [String] in
+                var lines: [String] = []
+                while let line = raw.readLine() { lines.append(line) }
+                return lines
+            }
+            #expect(Array(lines.prefix(3)) == ["HELLO\t1", "OK\tUSER", "OK\tLOGIN\thans"], "\(lines)")
+            if afterTheWait.isEmpty {
+                #expect(lines.count == 3, "\(lines)")
+            } else {
+                #expect(lines.count == 4 && lines[3].hasPrefix("OK\tBCM\t"), "\(lines)")
+            }
+            try await server.process.expect("hans disconnected")
+        }
+        #expect(server.fileLines("messagelog.txt").count == 1)
+    }
+
     @Test func idleConnectionsAreProbedWithKeepalive() async throws {
         let server = try await TestServer()
         let raw = try RawConnection(port: server.port)

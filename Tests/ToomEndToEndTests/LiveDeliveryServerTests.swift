@@ -95,4 +95,23 @@ import ToomTestSupport
         #expect(flood == (1...count).map(String.init), "stored in the order sent")
         #expect(!server.process.stdout.contains("hans disconnected"))
     }
+
+    /// A script that floods and closes its side at once: every frame is still answered, at
+    /// the flood rate, before the connection closes.
+    @Test func aFlooderThatClosesItsSideIsStillAnsweredInFull() async throws {
+        let server = try await TestServer(extra: ["--message-rate", "20", "--message-burst", "4"])
+        let flooder = try RawConnection(port: server.port)
+        try flooder.login("hans", passwords["hans"]!)
+        let count = 12
+        flooder.send((1...count).map { "BCM\tflood \($0)\n" }.joined())
+        flooder.shutdownWrite()
+        let lines = try await offThePool { () -> [String] in
+            var lines: [String] = []
+            while let line = flooder.readLine() { lines.append(line) }
+            return lines
+        }
+        #expect(lines.map { $0.split(separator: "\t").prefix(3).joined(separator: " ") } == (1...count).map { "OK BCM \($0)" }, "\(lines)")
+        #expect(server.fileLines("messagelog.txt").count == count)
+        try await server.process.expect("hans disconnected")
+    }
 }
