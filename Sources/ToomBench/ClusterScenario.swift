@@ -40,6 +40,9 @@ struct ClusterScenario {
 
         // One and two servers on one database.
         var measured: [Int: IngestScenario.Measured] = [:]
+        // CPU seconds per message: of the database, and of all the servers together.
+        var databaseCPU: [Int: Double] = [:]
+        var serversCPU: [Int: Double] = [:]
         var delivery: FanoutLoad.Result?
         for count in [1, 2] {
             let url = try await postgres.createDatabase()
@@ -56,7 +59,12 @@ struct ClusterScenario {
                                                        directory: data.url))
             }
             let connections = try await logIn(servers)
-            measured[count] = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
+            let databaseBefore = postgres.cpuSeconds
+            let serversBefore = servers.map(\.cpuSeconds).reduce(0, +)
+            let result = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
+            measured[count] = result
+            databaseCPU[count] = (postgres.cpuSeconds - databaseBefore) / Double(max(1, result.messages))
+            serversCPU[count] = (servers.map(\.cpuSeconds).reduce(0, +) - serversBefore) / Double(max(1, result.messages))
             for connection in connections { await connection.close() }
             if count == 2 { delivery = try await crossServerDelivery(from: servers[0], to: servers[1], seconds: seconds) }
             for server in servers { try await server.stop() }
@@ -68,7 +76,7 @@ struct ClusterScenario {
 
         let one = measured[1]!, two = measured[2]!
         var table = ResultTable("cluster: \(clients) clients sending BCM for \(Int(seconds)) s, PostgreSQL \(ThrowawayPostgres.binaries ?? "")")
-        table.add("1 server on PostgreSQL: messages per second (vs pgbench)", value: one.rate, reference: pgbench,
+        table.add("1 server on PostgreSQL: messages per second (vs pgbench)", value: one.rate, reference: pgbench?.rate,
                   unit: .rate("msg"), target: pgbench == nil ? nil : .ratioAtLeast(0.5))
         table.add("2 servers on one database (vs 1 server)", value: two.rate, reference: one.rate, unit: .rate("msg"),
                   target: .ratioAtLeast(0.8))
@@ -79,6 +87,12 @@ struct ClusterScenario {
         }
         table.add("server CPU per message, 1 server (vs the file store)", value: one.cpuPerMessage * 1e6,
                   reference: fileStore.cpuPerMessage * 1e6, unit: .microseconds, target: nil)
+        table.add("servers' CPU per message, 2 servers together (vs 1)", value: serversCPU[2]! * 1e6,
+                  reference: serversCPU[1]! * 1e6, unit: .microseconds, target: nil)
+        table.add("database CPU per message, 1 server (vs pgbench per insert)", value: databaseCPU[1]! * 1e6,
+                  reference: pgbench.map { $0.databaseCPU * 1e6 }, unit: .microseconds, target: nil)
+        table.add("database CPU per message, 2 servers (vs 1)", value: databaseCPU[2]! * 1e6,
+                  reference: databaseCPU[1]! * 1e6, unit: .microseconds, target: nil)
         if let delivery {
             table.add("cross-server delivery latency p50", value: Double(delivery.latency.valueAtPercentile(50)), reference: nil,
                       unit: .microseconds, target: nil)
@@ -86,7 +100,7 @@ struct ClusterScenario {
                       unit: .microseconds, target: .valueAtMost(50_000, "50 ms"))
             table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
         }
-        table.notes.append("Each client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) clients, one transaction per insert, on the same cluster.")
+        table.notes.append("Each client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) clients, one transaction per insert, on the same cluster. Database CPU is the user+system time of the PostgreSQL server's processes (the postmaster, its live children and those that exited) over the run, divided by the messages (pgbench: its transactions); the servers' CPU sums both servers' processes.")
         if pgbench == nil { table.notes.append("pgbench: SKIPPED, not found next to initdb") }
         return table
     }
@@ -128,14 +142,16 @@ struct ClusterScenario {
         return result
     }
 
-    /// Transactions per second of pgbench inserting one row each, or nil without pgbench.
-    private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> Double? {
+    /// Transactions per second of pgbench inserting one row each, and the database's CPU
+    /// seconds per transaction; nil without pgbench.
+    private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> (rate: Double, databaseCPU: Double)? {
         guard let bin = ThrowawayPostgres.binaries, FileManager.default.isExecutableFile(atPath: bin + "/pgbench") else { return nil }
         let url = try await postgres.createDatabase()
         let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, "create table bench_messages (id bigserial primary key, ts text, username text, message text)")
         let scratch = try Scratch("cluster-pgbench")
         try scratch.write("insert.sql", "insert into bench_messages (ts, username, message) values ('26 Nov 2026 04:00:00', 'u1', 'message 1 from u1');\n")
+        let databaseBefore = postgres.cpuSeconds
         let result = try await ToomTestSupport.run([bin + "/pgbench", "-n", "-c", String(clients), "-j", "2", "-T", String(Int(seconds)), "-M", "prepared",
                                     "-f", scratch.url.appendingPathComponent("insert.sql").path,
                                     "postgresql://toom@127.0.0.1:\(postgres.port)/\(name)"])
@@ -143,6 +159,9 @@ struct ClusterScenario {
               let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
             throw BenchError("pgbench failed: \(result.out)\(result.err)")
         }
-        return tps
+        let databaseCPU = postgres.cpuSeconds - databaseBefore
+        let processed = result.out.split(separator: "\n").first(where: { $0.hasPrefix("number of transactions actually processed: ") })
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? tps * seconds
+        return (tps, databaseCPU / max(1, processed))
     }
 }

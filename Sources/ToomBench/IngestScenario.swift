@@ -15,6 +15,7 @@ struct IngestScenario {
         let latency: Histogram<UInt64>
         /// Server CPU time per message, seconds.
         let cpuPerMessage: Double
+        let messages: Int
     }
 
     func run() async throws -> ResultTable {
@@ -159,6 +160,6 @@ struct IngestScenario {
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for (_, histogram) in histograms { merged.add(histogram) }
         let messages = histograms.map(\.0).reduce(0, +)
-        return Measured(rate: Double(messages) / elapsed, latency: merged, cpuPerMessage: cpu / Double(max(1, messages)))
+        return Measured(rate: Double(messages) / elapsed, latency: merged, cpuPerMessage: cpu / Double(max(1, messages)), messages: messages)
     }
 }

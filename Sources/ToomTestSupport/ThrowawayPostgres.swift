@@ -193,6 +193,33 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         }
     }
 
+    /// CPU seconds (user plus system) the database server has spent so far: the postmaster,
+    /// its live processes (backends, WAL writer, checkpointer...) and those that have exited
+    /// (a backend whose client left), which the postmaster's children's time holds.
+    public var cpuSeconds: Double {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+              let postmaster = Int32(text.prefix { $0 != "\n" }),
+              let own = Self.stat(of: postmaster) else { return 0 }
+        var ticks = own.user + own.system + own.childrenUser + own.childrenSystem
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for name in processes {
+            guard let pid = Int32(name), pid != postmaster, let child = Self.stat(of: pid), child.parent == postmaster else { continue }
+            ticks += child.user + child.system
+        }
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The fields of /proc/PID/stat used here, in clock ticks.
+    private static func stat(of pid: Int32) -> (parent: Int32, user: Double, system: Double, childrenUser: Double, childrenSystem: Double)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let name = text.lastIndex(of: ")") else { return nil }
+        // After the name: state (field 3), ppid (4), ..., utime (14), stime (15), cutime (16), cstime (17).
+        let fields = text[text.index(after: name)...].split(separator: " ")
+        guard fields.count > 14, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]),
+              let childrenUser = Double(fields[13]), let childrenSystem = Double(fields[14]) else { return nil }
+        return (parent, user, system, childrenUser, childrenSystem)
+    }
+
     /// Kills the database server with SIGKILL, as a crash would (no shutdown, no checkpoint).
     public func crash() throws {
         guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
