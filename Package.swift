@@ -39,6 +39,8 @@ let package = Package(
             "ToomChat",
             "ToomStore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // libedit opened with dlopen at run time: builds without libedit headers, runs without libedit.

@@ -28,6 +28,15 @@ struct Announcements: Sendable {
     /// A commit of feed number `feed` in `epoch` is on disk: a flush of the same epoch covered it.
     func vouches(for feed: Int64, of epoch: Int64) -> Bool { epoch == self.epoch && feed <= durable }
 
+    /// A batch as its flush announced it (schema version 3): the notification of a
+    /// synchronous commit, sent once that commit was on disk, so everything through the
+    /// batch's last feed number is durable: any earlier number was committed before the
+    /// batch took the feed row's lock, and so before the flush's commit in the WAL.
+    mutating func flushed(_ batch: CarriedBatch, from first: Int64) {
+        flushed(through: batch.last, epoch: batch.epoch)
+        carry(batch, from: first)
+    }
+
     mutating func carry(_ batch: CarriedBatch, from first: Int64) {
         guard batch.epoch >= epoch else { return }
         if carried.count >= Self.carriedLimit { carried = [:] }

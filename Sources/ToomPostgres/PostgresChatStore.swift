@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import ToomChat
 import ToomCore
@@ -453,7 +455,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                                     announced.withLockedValue { $0.flushed(through: durable, epoch: epoch) }
                                     feedWake.yield(false)
                                 } else if let (first, batch) = Announcements.carried(payload) {
-                                    announced.withLockedValue { $0.carry(batch, from: first) }
+                                    announced.withLockedValue { $0.flushed(batch, from: first) }
                                     feedWake.yield(false)
                                 } else if let (user, what) = Self.forwarded(payload) {
                                     forwarded(user, what)
@@ -677,7 +679,7 @@ public struct StoreUnavailable: Error, CustomStringConvertible {
 /// loop that reads the feed would hang for good.
 func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let answered = NIOLockedValueBox(false)
-    let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    let timer = NIOLockedValueBox<Scheduled<Void>?>(nil)
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
         let work = Task {
             let result: Result<T, Error>
@@ -686,13 +688,14 @@ func withDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable ()
             timer.withLockedValue { $0?.cancel() }
             continuation.resume(with: result)
         }
-        let deadline = Task {
-            try? await Task.sleep(for: .seconds(seconds))
-            guard !Task.isCancelled, answered.withLockedValue({ done in defer { done = true }; return !done }) else { return }
+        // An event loop's timer, not a sleeping task: a query is made many times a second.
+        let deadline = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+            guard answered.withLockedValue({ done in defer { done = true }; return !done }) else { return }
             work.cancel()
             continuation.resume(throwing: StoreUnavailable(reason: "no answer from the database within \(Int(seconds)) seconds"))
         }
         timer.withLockedValue { $0 = deadline }
+        if answered.withLockedValue({ $0 }) { deadline.cancel() }
     }
 }
 

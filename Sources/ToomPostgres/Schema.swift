@@ -18,13 +18,15 @@ import PostgresNIO
 /// returns once everything through the batch is on disk, and the flush announces it
 /// (`f<feed>\t<epoch>`). The epoch (when the database server started) keeps a flush after a
 /// database crash from vouching for commits of before it, which the crash may have lost.
-/// The batch's notification carries its rows (`d<first>\t<last>\t<epoch>`, then a line per
-/// row) when they fit; readers deliver through the announced feed number, from those rows
-/// when they continue what was delivered, else from a query; one that finds rows past it
-/// that no flush announced (their server died between its two commits) runs a flush of its
-/// own first (`Announcements`).
+/// Since version 3 the flush's own notification carries the batch's rows
+/// (`d<first>\t<last>\t<epoch>`, then a line per row) when they fit: sent after a synchronous
+/// commit, it says both what the rows are and that everything through them is on disk.
+/// Readers deliver through the announced feed number, from carried rows when they continue
+/// what was delivered, else from a query; one that finds rows past it that no flush
+/// announced (their server died between its two commits) runs a flush of its own first
+/// (`Announcements`).
 enum Schema {
-    static let version = 2
+    static let version = 3
 
     /// Runs `body`, rethrowing what a transaction's closure threw as itself.
     static func unwrapped<T>(_ body: () async throws -> T) async throws -> T {
@@ -233,6 +235,56 @@ enum Schema {
             end $$
             """,
             "drop function if exists toom_post_batch(bigint[], bigint[], text[], text[], text[])",
+        ],
+        [
+            // Version 3: a batch is announced once, by its flush's transaction, whose
+            // notification is sent only after that commit is on disk: the carried rows are
+            // durable as they arrive, and every listening server wakes once per batch, not
+            // twice (each notification costs every listener's backend a wake-up). The flush
+            // counts itself with an update, not an upsert, once its row exists.
+            """
+            create or replace procedure toom_post(p_server text, p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[],
+                                                  p_messages text[], inout o_numbers bigint[], inout o_last bigint, inout o_epoch bigint)
+            language plpgsql as $$
+            declare base_feed bigint; batch_rows text; payload text;
+            begin
+                perform set_config('synchronous_commit', 'off', true);
+                select last into base_feed from toom_feed for update;
+                with v as (select g.i, p_rooms[g.i] as room from generate_subscripts(p_rooms, 1) as g(i)),
+                valid as (
+                    select v.i, v.room, base_feed + row_number() over (order by v.i) as feed,
+                           row_number() over (partition by v.room order by v.i)
+                               + coalesce((select max(m.n) from toom_messages m where m.room = v.room), 0) as n
+                    from v where v.room = 0 or exists (select 1 from toom_rooms r where r.id = v.room)),
+                stored as (
+                    insert into toom_messages
+                    select valid.feed, valid.room, valid.n, p_times[valid.i], p_ts[valid.i], p_users[valid.i], p_messages[valid.i]
+                    from valid returning feed, room, n, ts, username, message)
+                select array_agg(coalesce(valid.n, 0) order by v.i), base_feed + (select count(*) from stored),
+                       (select string_agg(concat_ws(E'\t', s.feed, s.room, s.n, s.ts, s.username, s.message), E'\n' order by s.feed)
+                        from stored s)
+                    into o_numbers, o_last, batch_rows
+                from v left join valid on valid.i = v.i;
+                update toom_feed set last = o_last;
+                o_epoch := toom_epoch();
+                commit;
+                -- The flush: a small write whose synchronous commit puts every commit before it
+                -- on disk, this batch's included, before its notification goes out.
+                update toom_flushes set n = n + 1 where server = p_server and kind = 'post';
+                if not found then
+                    insert into toom_flushes values (p_server, 'post', 1)
+                        on conflict (server, kind) do update set n = toom_flushes.n + 1;
+                end if;
+                -- The rows themselves when they fit: readers need no query. Otherwise only
+                -- that everything through the batch is on disk.
+                payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\t' || o_epoch || E'\n' || batch_rows;
+                if o_last > base_feed and octet_length(payload) < 7900 then
+                    perform pg_notify('toom', payload);
+                else
+                    perform pg_notify('toom', 'f' || o_last || E'\t' || o_epoch);
+                end if;
+            end $$
+            """,
         ],
     ]
 

@@ -188,7 +188,7 @@ import ToomTestSupport
         #expect(try await Self.reply(hans, "BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true)
         let history = try await Self.reply(hans, "RDM b 1 Jan 2020 00:00:00", keepingHistory: true)
         #expect(history.count == 2 && history[0].hasPrefix("#1; hans: \"before\"") && history[1].hasPrefix("#2; hans: \"after\""), "\(history)")
-        #expect(try await postgres.psql(name, "select version from toom_schema").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        #expect(try await postgres.psql(name, "select version from toom_schema").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
     }
 
     /// `toom passwd --store` changes the store's accounts; a running server on it uses them

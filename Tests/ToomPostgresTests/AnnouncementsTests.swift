@@ -50,6 +50,23 @@ import ToomCore
         #expect(announced.take(after: 9) == nil)
     }
 
+    /// Schema version 3: a batch's rows come in its flush's notification, after the flush's
+    /// commit was on disk; that vouches for the batch and for every feed number before it.
+    @Test func aBatchAnnouncedByItsFlushIsDurableWithEverythingBeforeIt() {
+        var announced = Announcements()
+        announced.flushed(Self.batch(6, 9), from: 6)
+        #expect(announced.vouches(for: 9, of: Self.epoch) && announced.vouches(for: 3, of: Self.epoch))
+        #expect(!announced.vouches(for: 10, of: Self.epoch))
+        // 1 to 5 (another server's, whose own announcement is still to come) are read from the
+        // database first: the carried batch waits for the reader to get there.
+        #expect(announced.take(after: 0) == nil)
+        #expect(announced.take(after: 5)?.last == 9)
+        // A batch of a later epoch (the database restarted) vouches for nothing before it.
+        announced.flushed(Self.batch(10, 12, epoch: Self.epoch + 1), from: 10)
+        #expect(!announced.vouches(for: 9, of: Self.epoch))
+        #expect(announced.take(after: 9)?.last == 12)
+    }
+
     @Test func aGapIsNotSkippedAndWhatTheReaderPassedIsForgotten() {
         var announced = Announcements()
         announced.flushed(through: 9, epoch: Self.epoch)
