@@ -152,6 +152,7 @@ struct ClusterScenario {
         let scratch = try Scratch("cluster-pgbench")
         try scratch.write("insert.sql", "insert into bench_messages (ts, username, message) values ('26 Nov 2026 04:00:00', 'u1', 'message 1 from u1');\n")
         let databaseBefore = postgres.cpuSeconds
+        let processesBefore = postgres.processCount
         let result = try await ToomTestSupport.run([bin + "/pgbench", "-n", "-c", String(clients), "-j", "2", "-T", String(Int(seconds)), "-M", "prepared",
                                     "-f", scratch.url.appendingPathComponent("insert.sql").path,
                                     "postgresql://toom@127.0.0.1:\(postgres.port)/\(name)"])
@@ -159,6 +160,8 @@ struct ClusterScenario {
               let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
             throw BenchError("pgbench failed: \(result.out)\(result.err)")
         }
+        // pgbench's connections' processes end after it does; their time counts once they have.
+        try await eventually("pgbench's database connections to end", timeout: .seconds(10)) { postgres.processCount <= processesBefore }
         let databaseCPU = postgres.cpuSeconds - databaseBefore
         let processed = result.out.split(separator: "\n").first(where: { $0.hasPrefix("number of transactions actually processed: ") })
             .flatMap { Double($0.split(separator: " ").last ?? "") } ?? tps * seconds

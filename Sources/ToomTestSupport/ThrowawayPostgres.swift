@@ -201,12 +201,23 @@ public final class ThrowawayPostgres: @unchecked Sendable {
               let postmaster = Int32(text.prefix { $0 != "\n" }),
               let own = Self.stat(of: postmaster) else { return 0 }
         var ticks = own.user + own.system + own.childrenUser + own.childrenSystem
-        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        for name in processes {
-            guard let pid = Int32(name), pid != postmaster, let child = Self.stat(of: pid), child.parent == postmaster else { continue }
-            ticks += child.user + child.system
-        }
+        for child in Self.children(of: postmaster) { ticks += child.user + child.system }
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// How many processes the database server runs now (its own, and one per connection).
+    public var processCount: Int {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+              let postmaster = Int32(text.prefix { $0 != "\n" }) else { return 0 }
+        return Self.children(of: postmaster).count
+    }
+
+    private static func children(of parent: Int32) -> [(parent: Int32, user: Double, system: Double, childrenUser: Double, childrenSystem: Double)] {
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return processes.compactMap { name in
+            guard let pid = Int32(name), pid != parent, let child = stat(of: pid), child.parent == parent else { return nil }
+            return child
+        }
     }
 
     /// The fields of /proc/PID/stat used here, in clock ticks.
