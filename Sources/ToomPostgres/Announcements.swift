@@ -62,24 +62,80 @@ struct Announcements: Sendable {
     }
 
     /// `d<first>\t<last>\t<epoch>`, then per row `feed\troom\tn\tts\tuser\tmessage` on a line
-    /// of its own (the message last: it is the one field that could hold a tab).
+    /// of its own (the message last: it is the one field that could hold a tab). Read from
+    /// its UTF-8 bytes: every server reads every message this way.
     static func carried(_ payload: String) -> (Int64, CarriedBatch)? {
-        guard payload.hasPrefix("d") else { return nil }
-        let lines = payload.dropFirst().split(separator: "\n", omittingEmptySubsequences: false)
-        let head = lines[0].split(separator: "\t")
-        guard head.count == 3, let first = Int64(head[0]), let last = Int64(head[1]), let epoch = Int64(head[2]), last >= first,
-              lines.count - 1 == Int(last - first + 1) else { return nil }
-        var events: [SharedEvent] = []
-        events.reserveCapacity(lines.count - 1)
-        var expected = first
-        for line in lines.dropFirst() {
-            let fields = line.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
-            guard fields.count == 6, Int64(fields[0]) == expected, let room = Int(fields[1]), let n = Int(fields[2]) else { return nil }
-            expected += 1
-            let record = MessageRecord(number: n, timestamp: String(fields[3]), user: String(fields[4]), message: String(fields[5]))
-            events.append(room == 0 ? .broadcast(record) : .roomMessage(room: room, record))
+        var payload = payload
+        return payload.withUTF8 { bytes -> (Int64, CarriedBatch)? in
+            guard bytes.first == UInt8(ascii: "d") else { return nil }
+            var reader = FieldReader(bytes: bytes, at: 1)
+            guard let first = reader.integer(ending: .tab), let last = reader.integer(ending: .tab),
+                  let epoch = reader.integer(ending: .newline), last >= first,
+                  last - first < Int64(bytes.count) else { return nil }
+            var events: [SharedEvent] = []
+            events.reserveCapacity(Int(last - first + 1))
+            for feed in first...last {
+                guard reader.integer(ending: .tab) == feed, let room = reader.integer(ending: .tab),
+                      let n = reader.integer(ending: .tab), let timestamp = reader.text(ending: .tab),
+                      let user = reader.text(ending: .tab), let message = reader.text(ending: .newline) else { return nil }
+                let record = MessageRecord(number: Int(n), timestamp: timestamp, user: user, message: message)
+                events.append(room == 0 ? .broadcast(record) : .roomMessage(room: Int(room), record))
+            }
+            guard reader.atEnd else { return nil }
+            return (first, CarriedBatch(events: events, last: last, epoch: epoch))
         }
-        return (first, CarriedBatch(events: events, last: last, epoch: epoch))
+    }
+}
+
+/// Fields of a notification's bytes, each ended by a tab or a newline (the last line by
+/// the end of the bytes).
+private struct FieldReader {
+    enum End { case tab, newline }
+
+    let bytes: UnsafeBufferPointer<UInt8>
+    var at: Int
+
+    init(bytes: UnsafeBufferPointer<UInt8>, at: Int) {
+        self.bytes = bytes
+        self.at = at
+    }
+
+    var atEnd: Bool { at > bytes.count }
+
+    /// The bytes up to the end asked for; a newline ends a line's last field, or the end of
+    /// the bytes does. A tab is part of a line's last field (a message may hold one).
+    private mutating func field(ending end: End) -> UnsafeBufferPointer<UInt8>? {
+        guard at <= bytes.count else { return nil }
+        let start = at
+        var index = at
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0A {
+                guard end == .newline else { return nil }
+                break
+            }
+            if byte == 0x09 && end == .tab { break }
+            index += 1
+        }
+        if index == bytes.count && end == .tab { return nil }
+        at = index + 1
+        return UnsafeBufferPointer(rebasing: bytes[start..<index])
+    }
+
+    mutating func integer(ending end: End) -> Int64? {
+        guard let digits = field(ending: end), !digits.isEmpty, digits.count <= 18 else { return nil }
+        var value: Int64 = 0
+        var negative = false
+        for (offset, byte) in digits.enumerated() {
+            if offset == 0 && byte == UInt8(ascii: "-") && digits.count > 1 { negative = true; continue }
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            value = value * 10 + Int64(byte - 0x30)
+        }
+        return negative ? -value : value
+    }
+
+    mutating func text(ending end: End) -> String? {
+        field(ending: end).map { String(decoding: $0, as: UTF8.self) }
     }
 }
 

@@ -112,6 +112,10 @@ import ToomCore
             "d8\t7\t1\n",                                         // last before first
             "d7\t7\n7\t0\t3\tts\thans\tm",                        // no epoch
             "uk" + "hans\n",                                      // a forwarded kick
+            "d7\t7\t1\n7\t0\t3\tts\thans\tm\n",                   // a line after the last row
+            "d7\t7\t1\t9\n7\t0\t3\tts\thans\tm",                  // a field too many in the head
+            "d7\t7\t1\n7\t0\t3\tts\thans\tm\n8\t0\t4\tts\thans\tm", // a row past the last
+            "d7\t7\t99999999999999999999\n7\t0\t3\tts\thans\tm",   // a number too large
         ] {
             #expect(Announcements.carried(bad) == nil, "\(bad)")
         }
