@@ -513,25 +513,32 @@ public struct ChatCore {
         var actions: [ChatAction] = []
         for event in events {
             switch event {
+            // Every server reads every message: the frame is built only for someone live here.
             case .broadcast(let record):
                 lastBroadcast = max(lastBroadcast, record.number)
+                if live.isEmpty { continue }
                 let author = online[record.user]
-                actions.append(.deliver(live.filter { $0 != author }, .event(kind: EventKind.broadcast, fields: [
+                let to = Array(live.filter { $0 != author })
+                if to.isEmpty { continue }
+                actions.append(.deliver(to, .event(kind: EventKind.broadcast, fields: [
                     String(record.number), record.timestamp, record.user, record.message])))
             case .roomMessage(let room, let record):
                 rooms.noteMessage(record.number, in: room)
-                guard let members = rooms.rooms[room]?.members else { continue }
-                actions.append(.deliver(liveSessions(of: members, except: online[record.user]), .event(
+                guard !live.isEmpty, let members = rooms.rooms[room]?.members else { continue }
+                let to = liveSessions(of: members, except: online[record.user])
+                if to.isEmpty { continue }
+                actions.append(.deliver(to, .event(
                     kind: EventKind.roomMessage,
                     fields: [String(room), String(record.number), record.timestamp, record.user, record.message])))
             case .room(let record):
                 guard rooms.rooms[record.id] == nil || rooms.rooms[record.id]?.members == record.members else { continue }
                 if rooms.rooms[record.id] == nil { rooms.add(record) }
-                actions.append(.deliver(liveSessions(of: Array(record.members.dropFirst()), except: online[record.members[0]]),
-                                        .event(kind: EventKind.roomBuilt, fields: [String(record.id)] + record.members)))
+                let to = liveSessions(of: Array(record.members.dropFirst()), except: online[record.members[0]])
+                if to.isEmpty { continue }
+                actions.append(.deliver(to, .event(kind: EventKind.roomBuilt, fields: [String(record.id)] + record.members)))
             }
         }
-        return actions.filter { if case .deliver(let ids, _) = $0 { !ids.isEmpty } else { true } }
+        return actions
     }
 
     /// The users online on every server as the shared store reports them; those of this
