@@ -28,9 +28,13 @@ final class ChatEngine: @unchecked Sendable {
     let passwords: PasswordVerifier
     private let flushPending = NIOLockedValueBox(false)
 
+    /// One per event loop of the server: what other threads ask of its connections.
+    private let mail: [LoopMail]
+
     init(store: ChatStore, settings: ChatSettings, limits: ServerLimits, output: ServerOutput, logger: Logger,
-         pool: NIOThreadPool, passwords: PasswordVerifier) throws {
+         pool: NIOThreadPool, passwords: PasswordVerifier, loops: [EventLoop]) throws {
         self.store = store
+        mail = loops.map(LoopMail.init(loop:))
         self.output = output
         self.logger = logger
         self.limits = limits
@@ -374,19 +378,18 @@ final class ChatEngine: @unchecked Sendable {
         // Event lines first: once a reply is out, its client may cause the next line (from
         // another event loop), which must not print ahead of this one.
         if !effects.prints.isEmpty { output.events(effects.prints) }
-        // Outboxes of this thread's event loop drain here; each other loop is woken once for all of its own.
-        var elsewhere: [ObjectIdentifier: (EventLoop, [Outbox])] = [:]
+        // Outboxes of this thread's event loop drain here; each other loop gets all of its own
+        // at once, and is woken only if it is not already on its way.
+        var elsewhere: [ObjectIdentifier: (EventLoop, [LoopMail.Item])] = [:]
         for outbox in effects.touched {
             let loop = outbox.channel.eventLoop
             if loop.inEventLoop {
                 outbox.schedule()
             } else {
-                elsewhere[ObjectIdentifier(loop), default: (loop, [])].1.append(outbox)
+                elsewhere[ObjectIdentifier(loop), default: (loop, [])].1.append(.drain(outbox))
             }
         }
-        for (loop, outboxes) in elsewhere.values {
-            loop.execute { for outbox in outboxes { outbox.schedule() } }
-        }
+        for (loop, items) in elsewhere.values { post(items, to: loop) }
         for (id, unread) in effects.slow { run { $0.tooSlow(id, unread: unread, at: $1) } }
         if effects.flushUsers { scheduleFlush() }
     }
@@ -438,6 +441,15 @@ final class ChatEngine: @unchecked Sendable {
     }
 
     private func outbox(_ id: SessionID) -> Outbox? { lock.withLock { outboxes[id] } }
+
+    /// Work for connections of `loop`, from another thread.
+    func post(_ items: [LoopMail.Item], to loop: EventLoop) {
+        if let mail = mail.first(where: { $0.loop === loop }) {
+            mail.post(items)
+        } else {
+            loop.execute { for item in items { item.carryOut() } }
+        }
+    }
 
     /// The frames as wire bytes, written straight into one buffer of the right size.
     static func encode(_ frames: [ServerFrame]) -> ByteBuffer {

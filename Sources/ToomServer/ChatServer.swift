@@ -44,7 +44,8 @@ public final class ChatServer: @unchecked Sendable {
         pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         engine = try ChatEngine(store: self.store, settings: configuration.chatSettings, limits: configuration.limits,
-                                output: output, logger: logger, pool: pool, passwords: passwords)
+                                output: output, logger: logger, pool: pool, passwords: passwords,
+                                loops: Array(group.makeIterator()))
     }
 
     /// Binds the listening socket and returns the address it is bound to.

@@ -229,9 +229,69 @@ final class Outbox: @unchecked Sendable {
         guarded.withLock { $0.connection = bound }
     }
 
-    /// The connection reads frames again, on its event loop.
+    /// The connection reads frames again, on its event loop, later: never inside the caller
+    /// (a drain, a step of the rules), which the frames it reads would re-enter.
     func resumeReading() {
+        engine.post([.resume(self)], to: channel.eventLoop)
+    }
+
+    fileprivate func resumeOnLoop() {
         guard let connection = guarded.withLock({ $0.connection }) else { return }
-        channel.eventLoop.execute { connection.value.resumeWaiting() }
+        connection.value.resumeWaiting()
+    }
+}
+
+/// What other threads (commits of a shared store, password checks, RDM readers, the rules
+/// run for another loop's session) ask of one event loop's connections, gathered: a loop
+/// that has not yet got to earlier requests is not woken again. Under load that is one
+/// `execute` (an eventfd write and a wake-up) for many requests instead of one each.
+final class LoopMail: @unchecked Sendable {
+    enum Item {
+        /// Write what the outbox holds.
+        case drain(Outbox)
+        /// The connection reads frames again.
+        case resume(Outbox)
+
+        func carryOut() {
+            switch self {
+            case .drain(let outbox): outbox.schedule()
+            case .resume(let outbox): outbox.resumeOnLoop()
+            }
+        }
+    }
+
+    private struct Box {
+        var items: [Item] = []
+        /// An `execute` is on its way to the loop.
+        var woken = false
+    }
+
+    let loop: EventLoop
+    private let box = Mutex(Box())
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func post(_ new: [Item]) {
+        let wake: Bool = box.withLock { box in
+            box.items.append(contentsOf: new)
+            defer { box.woken = true }
+            return !box.woken
+        }
+        if wake { loop.execute { self.deliver() } }
+    }
+
+    /// On the loop, in the order posted. What arrives meanwhile waits for a turn of its own,
+    /// after the loop's I/O.
+    private func deliver() {
+        let batch: [Item] = box.withLock { box in
+            defer { box.items = [] }
+            return box.items
+        }
+        for item in batch { item.carryOut() }
+        let again: Bool = box.withLock { box in
+            if box.items.isEmpty { box.woken = false }
+            return box.woken
+        }
+        if again { loop.execute { self.deliver() } }
     }
 }
