@@ -401,17 +401,15 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             }
             if batch.isEmpty { return }
             do {
-                let post = PostBatch(server: serverID, rooms: batch.map(\.room), times: batch.map(\.time),
-                                     timestamps: batch.map(\.record.timestamp), users: batch.map(\.record.user),
-                                     messages: batch.map(\.record.message))
-                let answer = try await withDeadline(Self.queryTimeout) { [client, logger] in
-                    var answer: PostBatch.Row?
-                    for try await row in try await client.execute(post, logger: logger) { answer = row }
-                    return answer
-                }
-                guard let (numbers, last, epoch) = answer, numbers.count == batch.count else {
-                    throw StoreUnavailable(reason: "no message numbers from the database")
-                }
+                var numbers: [Int] = []
+                var last: Int64 = 0
+                var epoch: Int64 = 0
+                let rows = try await query("""
+                    call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
+                                   \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null, null)
+                    """)
+                for try await row in rows.decode(([Int], Int64, Int64).self) { (numbers, last, epoch) = row }
+                guard numbers.count == batch.count else { throw StoreUnavailable(reason: "no message numbers from the database") }
                 // The call returned after its flush: the batch is durable, and so is everything before it.
                 announced.withLockedValue { $0.flushed(through: last, epoch: epoch) }
                 for (post, number) in zip(batch, numbers) {
@@ -631,33 +629,6 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 }
 
 /// An RDM answer from the database: each source in turn, a page at a time.
-/// `toom_post` as a prepared statement: each connection parses and plans it once, not once
-/// per batch.
-private struct PostBatch: PostgresPreparedStatement {
-    static let sql = "call toom_post($1, $2, $3, $4, $5, $6, null, null, null)"
-    typealias Row = ([Int], Int64, Int64)
-
-    let server: String
-    let rooms: [Int]
-    let times: [Int64]
-    let timestamps: [String]
-    let users: [String]
-    let messages: [String]
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 6)
-        bindings.append(server)
-        bindings.append(rooms)
-        bindings.append(times)
-        bindings.append(timestamps)
-        bindings.append(users)
-        bindings.append(messages)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
-}
-
 private final class PostgresHistory: HistoryCursor {
     private let store: PostgresChatStore
     private let request: HistoryRequest

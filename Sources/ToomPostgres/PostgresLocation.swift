@@ -57,13 +57,6 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: tls)
         configuration.options.maximumConnections = 8
-        // The pool parks a connection after every query and, for each park, starts a timer
-        // task for a keep-alive ping and another for closing it when idle: a few percent of
-        // a busy server's CPU. The store queries every connection it keeps at least every
-        // second (who is online, the lease), which keeps them alive and finds a dead one;
-        // the few it uses all the time stay open.
-        configuration.options.keepAliveBehavior = nil
-        configuration.options.minimumConnections = 3
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
