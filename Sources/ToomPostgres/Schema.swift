@@ -178,43 +178,9 @@ enum Schema {
                 return next;
             end $$
             """,
-            // One call per batch: the feed row is locked once, the rows go in with one
-            // statement, and that transaction commits without waiting for the disk, which
-            // releases the lock; a flush (`toom_flush`, which announces it) then makes it
-            // durable before the call returns.
-            """
-            create procedure toom_post(p_server text, p_rooms bigint[], p_times bigint[], p_ts text[], p_users text[],
-                                       p_messages text[], inout o_numbers bigint[], inout o_last bigint, inout o_epoch bigint)
-            language plpgsql as $$
-            declare base_feed bigint; batch_rows text; payload text;
-            begin
-                perform set_config('synchronous_commit', 'off', true);
-                select last into base_feed from toom_feed for update;
-                with v as (select g.i, p_rooms[g.i] as room from generate_subscripts(p_rooms, 1) as g(i)),
-                valid as (
-                    select v.i, v.room, base_feed + row_number() over (order by v.i) as feed,
-                           row_number() over (partition by v.room order by v.i)
-                               + coalesce((select max(m.n) from toom_messages m where m.room = v.room), 0) as n
-                    from v where v.room = 0 or exists (select 1 from toom_rooms r where r.id = v.room)),
-                stored as (
-                    insert into toom_messages
-                    select valid.feed, valid.room, valid.n, p_times[valid.i], p_ts[valid.i], p_users[valid.i], p_messages[valid.i]
-                    from valid returning feed, room, n, ts, username, message)
-                select array_agg(coalesce(valid.n, 0) order by v.i), base_feed + (select count(*) from stored),
-                       (select string_agg(concat_ws(E'\t', s.feed, s.room, s.n, s.ts, s.username, s.message), E'\n' order by s.feed)
-                        from stored s)
-                    into o_numbers, o_last, batch_rows
-                from v left join valid on valid.i = v.i;
-                update toom_feed set last = o_last;
-                o_epoch := toom_epoch();
-                -- The rows themselves when they fit in a notification: readers need no query
-                -- once a flush has announced them durable.
-                payload := 'd' || (base_feed + 1) || E'\t' || o_last || E'\t' || o_epoch || E'\n' || batch_rows;
-                if o_last > base_feed and octet_length(payload) < 7900 then perform pg_notify('toom', payload); end if;
-                commit;
-                perform toom_flush(p_server, 'post');
-            end $$
-            """,
+            // Version 2's `toom_post` (its batch announced twice: its rows at its commit, then
+            // its flush) is not created here: every migration goes on to version 3, which
+            // creates the procedure as it now is (`create or replace` over a version 2 one).
             """
             create or replace function toom_build_room(p_members text[], p_set text)
             returns table (id bigint, existing boolean) language plpgsql as $$
@@ -237,6 +203,9 @@ enum Schema {
             "drop function if exists toom_post_batch(bigint[], bigint[], text[], text[], text[])",
         ],
         [
+            // One call per batch: the feed row is locked once, the rows go in with one
+            // statement, and that transaction commits without waiting for the disk, which
+            // releases the lock; a flush then makes it durable before the call returns.
             // Version 3: a batch is announced once, by its flush's transaction, whose
             // notification is sent only after that commit is on disk: the carried rows are
             // durable as they arrive, and every listening server wakes once per batch, not
