@@ -122,16 +122,16 @@ private struct FieldReader {
         return UnsafeBufferPointer(rebasing: bytes[start..<index])
     }
 
+    /// Digits only: feed numbers, rooms, message numbers and epochs are never negative, and
+    /// 18 digits cannot overflow.
     mutating func integer(ending end: End) -> Int64? {
         guard let digits = field(ending: end), !digits.isEmpty, digits.count <= 18 else { return nil }
         var value: Int64 = 0
-        var negative = false
-        for (offset, byte) in digits.enumerated() {
-            if offset == 0 && byte == UInt8(ascii: "-") && digits.count > 1 { negative = true; continue }
+        for byte in digits {
             guard byte >= 0x30 && byte <= 0x39 else { return nil }
             value = value * 10 + Int64(byte - 0x30)
         }
-        return negative ? -value : value
+        return value
     }
 
     mutating func text(ending end: End) -> String? {

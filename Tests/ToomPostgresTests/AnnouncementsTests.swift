@@ -116,6 +116,7 @@ import ToomCore
             "d7\t7\t1\t9\n7\t0\t3\tts\thans\tm",                  // a field too many in the head
             "d7\t7\t1\n7\t0\t3\tts\thans\tm\n8\t0\t4\tts\thans\tm", // a row past the last
             "d7\t7\t99999999999999999999\n7\t0\t3\tts\thans\tm",   // a number too large
+            "d7\t7\t1\n7\t-1\t3\tts\thans\tm",                    // a negative room
         ] {
             #expect(Announcements.carried(bad) == nil, "\(bad)")
         }
