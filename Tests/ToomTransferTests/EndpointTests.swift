@@ -377,7 +377,10 @@ import ToomTestSupport
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
         let upload = send(presenter, file, audience.offer("held.bin"), to: audience)
-        try await eventually("the sender to probe 3 s into the hold") { holder.heldFor >= .seconds(3) }
+        // Under CI's load (every suite at once, the fuzz run among them) this took 48 to 60 s
+        // of wall time in passing runs, and once more than the default 60: wait up to just
+        // under the transfer's own timeout, after which waiting would prove nothing.
+        try await eventually("the sender to probe 3 s into the hold", timeout: .seconds(110)) { holder.heldFor >= .seconds(3) }
         holder.release(passing: 30_000)
         let summary = try await upload.result().get()
         #expect(summary.retransmissions > 0)
