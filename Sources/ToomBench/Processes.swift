@@ -21,14 +21,7 @@ enum Resources {
     }
 
     /// User plus system CPU time of a process, all its threads, in seconds.
-    static func cpuSeconds(of pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let name = stat.lastIndex(of: ")") else { return 0 }
-        // After the name: field 3 (state) first; utime and stime are fields 14 and 15, in clock ticks.
-        let fields = stat[stat.index(after: name)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    static func cpuSeconds(of pid: Int32) -> Double { ProcessStat(pid: pid)?.cpuSeconds ?? 0 }
 }
 
 /// A server under test in its own process: the last word of its first line (`... port N`)

@@ -197,44 +197,22 @@ public final class ThrowawayPostgres: @unchecked Sendable {
     /// its live processes (backends, WAL writer, checkpointer...) and those that have exited
     /// (a backend whose client left), which the postmaster's children's time holds.
     public var cpuSeconds: Double {
-        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-              let postmaster = Int32(text.prefix { $0 != "\n" }),
-              let own = Self.stat(of: postmaster) else { return 0 }
-        var ticks = own.user + own.system + own.childrenUser + own.childrenSystem
-        for child in Self.children(of: postmaster) { ticks += child.user + child.system }
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let postmaster, let own = ProcessStat(pid: postmaster) else { return 0 }
+        return own.cpuSeconds + own.exitedChildrenCPUSeconds + ProcessStat.children(of: postmaster).map(\.cpuSeconds).reduce(0, +)
     }
 
     /// How many processes the database server runs now (its own, and one per connection).
-    public var processCount: Int {
-        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-              let postmaster = Int32(text.prefix { $0 != "\n" }) else { return 0 }
-        return Self.children(of: postmaster).count
-    }
+    public var processCount: Int { postmaster.map { ProcessStat.children(of: $0).count } ?? 0 }
 
-    private static func children(of parent: Int32) -> [(parent: Int32, user: Double, system: Double, childrenUser: Double, childrenSystem: Double)] {
-        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return processes.compactMap { name in
-            guard let pid = Int32(name), pid != parent, let child = stat(of: pid), child.parent == parent else { return nil }
-            return child
-        }
-    }
-
-    /// The fields of /proc/PID/stat used here, in clock ticks.
-    private static func stat(of pid: Int32) -> (parent: Int32, user: Double, system: Double, childrenUser: Double, childrenSystem: Double)? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let name = text.lastIndex(of: ")") else { return nil }
-        // After the name: state (field 3), ppid (4), ..., utime (14), stime (15), cutime (16), cstime (17).
-        let fields = text[text.index(after: name)...].split(separator: " ")
-        guard fields.count > 14, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]),
-              let childrenUser = Double(fields[13]), let childrenSystem = Double(fields[14]) else { return nil }
-        return (parent, user, system, childrenUser, childrenSystem)
+    /// The server's process, from its pid file.
+    private var postmaster: Int32? {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8) else { return nil }
+        return Int32(text.prefix { $0 != "\n" })
     }
 
     /// Kills the database server with SIGKILL, as a crash would (no shutdown, no checkpoint).
     public func crash() throws {
-        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-              let pid = Int32(text.prefix { $0 != "\n" }) else { throw Failure(description: "no postmaster.pid") }
+        guard let pid = postmaster else { throw Failure(description: "no postmaster.pid") }
         kill(pid, SIGKILL)
     }
 
