@@ -198,6 +198,21 @@ final class UDPRelay: @unchecked Sendable {
         return localPort(fd)
     }
 
+    /// Runs `body` with a port that was free a moment ago; another test may bind it before
+    /// `body`'s client does (which then exits with "Address already in use"), so up to two
+    /// more ports are tried.
+    static func withFreePort<T>(_ body: (Int) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            let port = try freePort()
+            do {
+                return try await body(port)
+            } catch let error as HarnessError where attempt < 3 && error.description.contains("Address already in use") {
+                attempt += 1
+            }
+        }
+    }
+
     /// Sends one datagram from a fresh socket (a forger's).
     static func send(_ bytes: [UInt8], toPort port: Int) throws {
         let fd = try socket(port: 0)

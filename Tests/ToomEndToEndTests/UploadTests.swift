@@ -354,8 +354,7 @@ import ToomTransfer
     /// Two clients cannot share a UDP port: the second would take the first one's files.
     @Test func aUDPPortInUseIsRefused() async throws {
         let server = try await TestServer()
-        let port = try UDPRelay.freePort()
-        let hans = try await server.login("hans", udpPort: port)
+        let (hans, port) = try await UDPRelay.withFreePort { port in (try await server.login("hans", udpPort: port), port) }
         let second = try server.client(directory: "second", udpPort: port)
         #expect(try await second.waitForExit() == 2)
         #expect(second.stdout.contains("Cannot listen for files on UDP port \(port): Address already in use"), "\(second.stdout)")
@@ -407,20 +406,12 @@ import ToomTransfer
         async throws -> RelayedPair {
         let server = try await TestServer()
         let hans = try await server.login("hans", extra: hansOptions)
-        // Another test may bind the port picked for yoda before yoda does: yoda then exits
-        // at once ("Address already in use"), and another port is tried.
-        var attempt = 1
-        while true {
-            let yodaPort = try UDPRelay.freePort()
+        return try await UDPRelay.withFreePort { yodaPort in
             let relay = try UDPRelay(to: yodaPort, reorder: reorder, duplicate: duplicate, tamper: tamper,
                                      pauseAfter: pauseAfter)
-            do {
-                let yoda = try await server.login("yoda", udpPort: yodaPort,
-                                                  extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
-                return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
-            } catch let error as HarnessError where attempt < 3 && error.description.contains("Address already in use") {
-                attempt += 1
-            }
+            let yoda = try await server.login("yoda", udpPort: yodaPort,
+                                              extra: ["--public-udp-port", String(relay.port)] + yodaOptions)
+            return RelayedPair(server: server, relay: relay, hans: hans, yoda: yoda)
         }
     }
 
