@@ -7,13 +7,32 @@ import ToomTestSupport
 /// Several servers on one PostgreSQL (spec §11), against a cluster of the scenario's own:
 /// ingest with 1 and 2 servers on one database and with the file store, against pgbench
 /// running a one-row insert transaction with the same number of clients on the same
-/// database in the same run (the database's own limit); and the latency of a live delivery
-/// from a sender on one server to listeners on the other.
+/// database in the same run (the database's own limit); fan-out with each; and the latency
+/// of a live delivery from a sender on one server to listeners on the other.
+///
+/// Ingest runs with the ingest scenario's 100 clients, and again with 20: a batch holds
+/// what its server's clients sent while the one before was committing, so with few clients
+/// a second server halves every batch and nearly doubles the cost per message (the 20-client
+/// rows show it; docs/BENCHMARKS.md).
 struct ClusterScenario {
     let context: BenchContext
-    let clients = 20
+    let clients = 100
+    let fewClients = 20
+    /// Fan-out: live clients, spread over the servers, the first `liveSenders` sending.
+    let live = 40
+    let liveSenders = 4
     let senders = 4
     let listeners = 4
+
+    /// One configuration's figures.
+    struct Run {
+        var ingest: IngestScenario.Measured
+        var few: IngestScenario.Measured
+        var fanout: FanoutLoad.Result
+        /// CPU seconds per message of the 100-client ingest: of the database, of all the servers together.
+        var databaseCPU = 0.0
+        var serversCPU = 0.0
+    }
 
     func run() async throws -> ResultTable {
         if let reason = ThrowawayPostgres.unavailableReason {
@@ -25,24 +44,17 @@ struct ClusterScenario {
         let seconds = context.quick ? 3.0 : 10.0
         let postgres = try await ThrowawayPostgres.start()
         defer { postgres.stop() }
-        let ingest = IngestScenario(context: context)
-        let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
 
         // The file store, one server.
         let scratch = try Scratch("cluster-files")
-        try scratch.write("credentials.txt", benchCredentials(clients + listeners + senders))
+        try scratch.write("credentials.txt", benchCredentials(clients + live + senders + listeners))
         let files = try await ServerProcess(executable: context.toomPath,
                                             arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
                                                 + context.noFloodControl, directory: scratch.url)
-        let fileStore = try await files.whileRunning { server in
-            try await ingest.drive(try await logIn([server]), server: server, seconds: seconds, frame: frame)
-        }
+        let fileStore = try await files.whileRunning { server in try await measure([server], seconds: seconds) }
 
         // One and two servers on one database.
-        var measured: [Int: IngestScenario.Measured] = [:]
-        // CPU seconds per message: of the database, and of all the servers together.
-        var databaseCPU: [Int: Double] = [:]
-        var serversCPU: [Int: Double] = [:]
+        var runs: [Int: Run] = [:]
         var delivery: FanoutLoad.Result?
         for count in [1, 2] {
             let url = try await postgres.createDatabase()
@@ -58,41 +70,44 @@ struct ClusterScenario {
                                                                    "--store", url] + context.noFloodControl,
                                                        directory: data.url))
             }
-            let connections = try await logIn(servers)
-            let databaseBefore = postgres.cpuSeconds
-            let serversBefore = servers.map(\.cpuSeconds).reduce(0, +)
-            let result = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
-            measured[count] = result
-            databaseCPU[count] = (postgres.cpuSeconds - databaseBefore) / Double(max(1, result.messages))
-            serversCPU[count] = (servers.map(\.cpuSeconds).reduce(0, +) - serversBefore) / Double(max(1, result.messages))
-            for connection in connections { await connection.close() }
+            runs[count] = try await measure(servers, seconds: seconds, postgres: postgres)
             if count == 2 { delivery = try await crossServerDelivery(from: servers[0], to: servers[1], seconds: seconds) }
             for server in servers { try await server.stop() }
             withExtendedLifetime(directories) {}
         }
 
-        // pgbench: the same number of clients inserting one row per transaction.
-        let pgbench = try await measurePgbench(postgres, seconds: seconds)
+        // pgbench: the same numbers of clients inserting one row per transaction.
+        let pgbench = try await measurePgbench(postgres, clients: clients, seconds: seconds)
+        let pgbenchFew = try await measurePgbench(postgres, clients: fewClients, seconds: seconds)
 
-        let one = measured[1]!, two = measured[2]!
-        var table = ResultTable("cluster: \(clients) clients sending BCM for \(Int(seconds)) s, PostgreSQL \(ThrowawayPostgres.binaries ?? "")")
-        table.add("1 server on PostgreSQL: messages per second (vs pgbench)", value: one.rate, reference: pgbench?.rate,
+        let one = runs[1]!, two = runs[2]!
+        var table = ResultTable("cluster: \(clients) (and \(fewClients)) clients sending BCM for \(Int(seconds)) s, PostgreSQL \(ThrowawayPostgres.binaries ?? "")")
+        table.add("1 server on PostgreSQL: messages per second (vs pgbench)", value: one.ingest.rate, reference: pgbench?.rate,
                   unit: .rate("msg"), target: pgbench == nil ? nil : .ratioAtLeast(0.5))
-        table.add("2 servers on one database (vs 1 server)", value: two.rate, reference: one.rate, unit: .rate("msg"),
+        table.add("2 servers on one database (vs 1 server)", value: two.ingest.rate, reference: one.ingest.rate, unit: .rate("msg"),
                   target: .ratioAtLeast(0.8))
-        table.add("1 server on PostgreSQL (vs the file store)", value: one.rate, reference: fileStore.rate, unit: .rate("msg"), target: nil)
+        table.add("1 server on PostgreSQL (vs the file store)", value: one.ingest.rate, reference: fileStore.ingest.rate,
+                  unit: .rate("msg"), target: nil)
         for p in [50.0, 99.0] {
-            table.add("latency p\(Int(p)), 1 server (vs the file store)", value: Double(one.latency.valueAtPercentile(p)),
-                      reference: Double(fileStore.latency.valueAtPercentile(p)), unit: .microseconds, target: nil)
+            table.add("latency p\(Int(p)), 1 server (vs the file store)", value: Double(one.ingest.latency.valueAtPercentile(p)),
+                      reference: Double(fileStore.ingest.latency.valueAtPercentile(p)), unit: .microseconds, target: nil)
         }
-        table.add("server CPU per message, 1 server (vs the file store)", value: one.cpuPerMessage * 1e6,
-                  reference: fileStore.cpuPerMessage * 1e6, unit: .microseconds, target: nil)
-        table.add("servers' CPU per message, 2 servers together (vs 1)", value: serversCPU[2]! * 1e6,
-                  reference: serversCPU[1]! * 1e6, unit: .microseconds, target: nil)
-        table.add("database CPU per message, 1 server (vs pgbench per insert)", value: databaseCPU[1]! * 1e6,
+        table.add("server CPU per message, 1 server (vs the file store)", value: one.ingest.cpuPerMessage * 1e6,
+                  reference: fileStore.ingest.cpuPerMessage * 1e6, unit: .microseconds, target: nil)
+        table.add("servers' CPU per message, 2 servers together (vs 1)", value: two.serversCPU * 1e6,
+                  reference: one.serversCPU * 1e6, unit: .microseconds, target: nil)
+        table.add("database CPU per message, 1 server (vs pgbench per insert)", value: one.databaseCPU * 1e6,
                   reference: pgbench.map { $0.databaseCPU * 1e6 }, unit: .microseconds, target: nil)
-        table.add("database CPU per message, 2 servers (vs 1)", value: databaseCPU[2]! * 1e6,
-                  reference: databaseCPU[1]! * 1e6, unit: .microseconds, target: nil)
+        table.add("database CPU per message, 2 servers (vs 1)", value: two.databaseCPU * 1e6,
+                  reference: one.databaseCPU * 1e6, unit: .microseconds, target: nil)
+        table.add("\(fewClients) clients: 1 server (vs pgbench, \(fewClients) clients)", value: one.few.rate, reference: pgbenchFew?.rate,
+                  unit: .rate("msg"), target: nil)
+        table.add("\(fewClients) clients: 2 servers (vs 1 server)", value: two.few.rate, reference: one.few.rate,
+                  unit: .rate("msg"), target: nil)
+        table.add("fan-out: deliveries per second, 1 server on PostgreSQL (vs the file store)", value: one.fanout.rate,
+                  reference: fileStore.fanout.rate, unit: .rate("delivery"), target: nil)
+        table.add("fan-out: 2 servers on one database (vs 1 server)", value: two.fanout.rate, reference: one.fanout.rate,
+                  unit: .rate("delivery"), target: nil)
         if let delivery {
             table.add("cross-server delivery latency p50", value: Double(delivery.latency.valueAtPercentile(50)), reference: nil,
                       unit: .microseconds, target: nil)
@@ -100,24 +115,54 @@ struct ClusterScenario {
                       unit: .microseconds, target: .valueAtMost(50_000, "50 ms"))
             table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
         }
-        table.notes.append("Each client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) clients, one transaction per insert, on the same cluster. Database CPU is the user+system time of the PostgreSQL server's processes (the postmaster, its live children and those that exited) over the run, divided by the messages (pgbench: its transactions); the servers' CPU sums both servers' processes.")
+        let fanouts = [("the file store", fileStore.fanout), ("1 server", one.fanout), ("2 servers", two.fanout)]
+        table.notes.append("Fan-out: \(live) live clients spread over the servers, \(liveSenders) of them sending, each with up to 4 messages not yet received by all others; " + fanouts.map { "\($0): out of order, after a gap or twice \($1.disorder), not delivered to everyone \($1.missing)" }.joined(separator: "; ") + ".")
+        table.notes.append("Each ingest client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) (and \(fewClients)) clients, one transaction per insert, on the same cluster. Database CPU is the user+system time of the PostgreSQL server's processes (the postmaster, its live children and those that exited) over the \(clients)-client run, divided by the messages (pgbench: its transactions); the servers' CPU sums both servers' processes.")
         if pgbench == nil { table.notes.append("pgbench: SKIPPED, not found next to initdb") }
         return table
     }
 
-    /// Logs `clients` connections in, spread over the servers in turn.
-    private func logIn(_ servers: [ServerProcess]) async throws -> [LineClient] {
+    /// Ingest with both client counts, then fan-out, on `servers` (one store).
+    private func measure(_ servers: [ServerProcess], seconds: Double, postgres: ThrowawayPostgres? = nil) async throws -> Run {
+        let ingest = IngestScenario(context: context)
+        let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
+        let connections = try await logIn(servers, users: 0..<clients)
+        let databaseBefore = postgres?.cpuSeconds ?? 0
+        let serversBefore = servers.map(\.cpuSeconds).reduce(0, +)
+        let many = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
+        let databaseCPU = ((postgres?.cpuSeconds ?? 0) - databaseBefore) / Double(max(1, many.messages))
+        let serversCPU = (servers.map(\.cpuSeconds).reduce(0, +) - serversBefore) / Double(max(1, many.messages))
+        let few = try await ingest.drive(Array(connections.prefix(fewClients)), server: servers[0], seconds: seconds, frame: frame)
+        for connection in connections { await connection.close() }
+        let fanout = try await fanOut(servers, seconds: seconds)
+        return Run(ingest: many, few: few, fanout: fanout, databaseCPU: databaseCPU, serversCPU: serversCPU)
+    }
+
+    /// Logs `users` in, spread over the servers in turn.
+    private func logIn(_ servers: [ServerProcess], users: Range<Int>, live: FanoutLoad? = nil) async throws -> [LineClient] {
         var connections: [LineClient] = []
-        for i in 0..<clients {
-            let client = try await LineClient.connect(port: servers[i % servers.count].port, peer: .toom,
-                                                      group: MultiThreadedEventLoopGroup.singleton)
-            _ = try await client.request("HELLO\t1\ttoom-bench\n")
+        for (k, i) in users.enumerated() {
+            let client = try await LineClient.connect(port: servers[k % servers.count].port, peer: .toom,
+                                                      group: MultiThreadedEventLoopGroup.singleton, deliveries: live.map { ($0, k) })
+            connections.append(client)
+            _ = try await client.request(live == nil ? "HELLO\t1\ttoom-bench\n" : "HELLO\t1\ttoom-bench\tlive\n")
             _ = try await client.request("USER\tu\(i)\n")
             let pass = try await client.requestLines("PASS\tp\(i)\t9\n")
-            guard pass.last?.hasPrefix("OK") == true else { throw BenchError("u\(i) could not log in: \(pass)") }
-            connections.append(client)
+            guard pass.last?.hasPrefix("OK") == true else {
+                for connection in connections { await connection.close() }
+                throw BenchError("u\(i) could not log in: \(pass)")
+            }
         }
         return connections
+    }
+
+    /// Every client live, spread over the servers; the first few send broadcasts.
+    private func fanOut(_ servers: [ServerProcess], seconds: Double) async throws -> FanoutLoad.Result {
+        let load = FanoutLoad(senders: liveSenders, receivers: live - 1, window: 4, frame: { "BCM\t\($0)\n" })
+        let connections = try await logIn(servers, users: clients..<(clients + live), live: load)
+        let result = try await load.run(from: connections.prefix(liveSenders).map(\.channel), seconds: seconds)
+        for connection in connections { await connection.close() }
+        return result
     }
 
     /// Senders on `a` (not live), live listeners on `b`: every delivery crossed servers.
@@ -127,7 +172,7 @@ struct ClusterScenario {
         var all: [LineClient] = []
         for i in 0..<(senders + listeners) {
             let listening = i >= senders
-            let user = clients + i
+            let user = clients + live + i
             let client = try await LineClient.connect(port: listening ? b.port : a.port, peer: .toom,
                                                       group: MultiThreadedEventLoopGroup.singleton, deliveries: (load, i))
             _ = try await client.request(listening ? "HELLO\t1\ttoom-bench\tlive\n" : "HELLO\t1\ttoom-bench\n")
@@ -144,7 +189,7 @@ struct ClusterScenario {
 
     /// Transactions per second of pgbench inserting one row each, and the database's CPU
     /// seconds per transaction; nil without pgbench.
-    private func measurePgbench(_ postgres: ThrowawayPostgres, seconds: Double) async throws -> (rate: Double, databaseCPU: Double)? {
+    private func measurePgbench(_ postgres: ThrowawayPostgres, clients: Int, seconds: Double) async throws -> (rate: Double, databaseCPU: Double)? {
         guard let bin = ThrowawayPostgres.binaries, FileManager.default.isExecutableFile(atPath: bin + "/pgbench") else { return nil }
         let url = try await postgres.createDatabase()
         let name = ThrowawayPostgres.database(of: url)

@@ -117,8 +117,9 @@ public final class ThrowawayPostgres: @unchecked Sendable {
         for _ in 0..<5 {
             let port = freeTCPPort()
             do {
+                // Connections for toom-bench's pgbench with 100 clients beside the servers' pools.
                 _ = try tool("pg_ctl", ["-D", directory + "/data", "-o",
-                                        "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=on",
+                                        "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=250",
                                         "-l", directory + "/log", "-w", "start"])
                 return ThrowawayPostgres(port: port, directory: directory)
             } catch {
