@@ -24,7 +24,8 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     private let runTask: Task<Void, Never>
     private let state: NIOLockedValueBox<State>
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
-    private let posts = NIOLockedValueBox(PostQueue())
+    private let posts = NIOLockedValueBox(PostBatcher<PendingPost>())
+    private let postChannel: PostChannel
 
     struct PendingPost: Sendable {
         let room: Int
@@ -33,10 +34,6 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         let done: @Sendable (Result<Int, Error>) -> Void
     }
 
-    struct PostQueue: Sendable {
-        var pending: [PendingPost] = []
-        var draining = false
-    }
     /// What the flushes announced, and the rows the notifications carried (`Announcements`).
     private let announced = NIOLockedValueBox(Announcements())
     /// How long a server's users stay online after its last renewal; renewed every third of it.
@@ -97,6 +94,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         self.logger = logger
         self.warn = warn
         self.state = NIOLockedValueBox(state)
+        postChannel = PostChannel(location, logger: logger)
         serverID = UUID().uuidString.lowercased()
     }
 
@@ -377,49 +375,59 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         }
     }
 
-    /// Stores a message and answers with its number once it is durable. Messages that
-    /// arrive while a batch is in flight go together in the next: each batch is one call of
-    /// `toom_post` (`Schema`), which takes the feed row's lock for its work only and returns
-    /// once the batch is on disk. (A separate flush loop that let the next batch go while
-    /// one waited for the disk made batches smaller and cost more CPU per message.)
+    /// Stores a message and answers with its number once it is durable. Messages go in
+    /// batches (`PostBatcher`), each one call of `toom_post` (`Schema`), which takes the feed
+    /// row's lock for its work only and returns once the batch is on disk, through the
+    /// `PostChannel`. (A separate flush loop that let the next batch go while one waited for
+    /// the disk made batches smaller and cost more CPU per message.)
     private func post(room: Int, _ record: MessageRecord, time: Int64, _ done: @escaping @Sendable (Result<Int, Error>) -> Void) {
-        let start: Bool = posts.withLockedValue { queue in
-            queue.pending.append(PendingPost(room: room, time: time, record: record, done: done))
-            defer { queue.draining = true }
-            return !queue.draining
-        }
-        if start { Task { await drainPosts() } }
+        let send = posts.withLockedValue { $0.add(PendingPost(room: room, time: time, record: record, done: done)) }
+        if send { postChannel.eventLoop.execute { self.sendBatch() } }
     }
 
-    private func drainPosts() async {
-        while true {
-            let batch: [PendingPost] = posts.withLockedValue { queue in
-                let batch = Array(queue.pending.prefix(500))
-                queue.pending.removeFirst(batch.count)
-                if batch.isEmpty { queue.draining = false }
-                return batch
-            }
-            if batch.isEmpty { return }
+    /// Sends what waits as one batch; on the post channel's loop.
+    private func sendBatch() {
+        let batch = posts.withLockedValue { $0.take() }
+        if batch.isEmpty { return }
+        let query: PostgresQuery = """
+            call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
+                           \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null, null)
+            """
+        let sent = NIODeadline.now()
+        postChannel.run(query, within: Self.queryTimeout).whenComplete { [self] result in
+            var stored: Int64?
             do {
                 var numbers: [Int] = []
                 var last: Int64 = 0
                 var epoch: Int64 = 0
-                let rows = try await query("""
-                    call toom_post(\(serverID), \(batch.map(\.room)), \(batch.map(\.time)), \(batch.map(\.record.timestamp)),
-                                   \(batch.map(\.record.user)), \(batch.map(\.record.message)), null, null, null)
-                    """)
-                for try await row in rows.decode(([Int], Int64, Int64).self) { (numbers, last, epoch) = row }
+                for row in try result.get().rows { (numbers, last, epoch) = try row.decode(([Int], Int64, Int64).self) }
                 guard numbers.count == batch.count else { throw StoreUnavailable(reason: "no message numbers from the database") }
                 // The call returned after its flush: the batch is durable, and so is everything before it.
                 announced.withLockedValue { $0.flushed(through: last, epoch: epoch) }
                 for (post, number) in zip(batch, numbers) {
                     post.done(number > 0 ? .success(number) : .failure(StoreUnavailable(reason: "room \(post.room) is not in the database")))
                 }
+                stored = last
             } catch {
                 for post in batch { post.done(.failure(error)) }
             }
+            switch posts.withLockedValue({ $0.answered(size: batch.count, last: stored) }) {
+            case .idle:
+                break
+            case .send:
+                sendBatch()
+            case .hold(let hold):
+                // Half as long as the batch took: its clients' next messages are on their way.
+                let wait = min(.nanoseconds((NIODeadline.now() - sent).nanoseconds / 2), Self.longestHold)
+                postChannel.eventLoop.scheduleTask(in: wait) { [self] in
+                    if posts.withLockedValue({ $0.holdEnded(hold) }) { sendBatch() }
+                }
+            }
         }
     }
+
+    /// The longest a batch is held for more messages after the one before it was answered.
+    static let longestHold = TimeAmount.milliseconds(5)
 
     /// Returns once everything committed before it is on the database's disk (a synchronous
     /// commit of a small write of this reader's, whose commit record follows theirs in the
@@ -604,6 +612,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
         } catch {
             warn("could not take this server's users off the database: \(Self.describe(error)); they go when its lease runs out")
         }
+        postChannel.close()
         runTask.cancel()
     }
 

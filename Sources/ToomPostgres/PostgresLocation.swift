@@ -60,4 +60,18 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
+
+    /// The same place for a connection of its own (`PostChannel`), TLS as `sslMode` says.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                             database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
 }
