@@ -9,7 +9,18 @@ public final class TemporaryDirectory: @unchecked Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
-    deinit { try? FileManager.default.removeItem(at: url) }
+    deinit {
+        let url = url
+        try? FileManager.default.removeItem(at: url)
+        // A process of the test that is still being killed may write into it meanwhile
+        // (a log, a client's directory), which fails the removal or makes the directory
+        // again: it goes once that process is gone.
+        for delay in [0.5, 2, 5] {
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+                if FileManager.default.fileExists(atPath: url.path) { try? FileManager.default.removeItem(at: url) }
+            }
+        }
+    }
 
     public func subdirectory(_ name: String) throws -> URL {
         let dir = url.appendingPathComponent(name)
