@@ -53,15 +53,15 @@ struct ClusterScenario {
                                                 + context.noFloodControl, directory: scratch.url)
         let fileStore = try await files.whileRunning { server in try await measure([server], seconds: seconds) }
 
-        // One and two servers on one database.
-        var runs: [Int: Run] = [:]
-        var delivery: FanoutLoad.Result?
+        // One and two servers on one database, both set up at once and measured in turns:
+        // the ratio of two runs a minute apart on shared cores moved by a third.
+        var setups: [Int: [ServerProcess]] = [:]
+        var directories: [Scratch] = []
         for count in [1, 2] {
             let url = try await postgres.createDatabase()
             let imported = try await ToomTestSupport.run([context.toomPath, "import", scratch.url.path, "--store", url])
             guard imported.status == 0 else { throw BenchError("toom import: \(imported.err)") }
             var servers: [ServerProcess] = []
-            var directories: [Scratch] = []
             for n in 0..<count {
                 let data = try Scratch("cluster-\(count)-\(n)")
                 directories.append(data)
@@ -70,11 +70,12 @@ struct ClusterScenario {
                                                                    "--store", url] + context.noFloodControl,
                                                        directory: data.url))
             }
-            runs[count] = try await measure(servers, seconds: seconds, postgres: postgres)
-            if count == 2 { delivery = try await crossServerDelivery(from: servers[0], to: servers[1], seconds: seconds) }
-            for server in servers { try await server.stop() }
-            withExtendedLifetime(directories) {}
+            setups[count] = servers
         }
+        let runs = try await measureInTurns(setups, seconds: seconds, postgres: postgres)
+        let delivery = try await crossServerDelivery(from: setups[2]![0], to: setups[2]![1], seconds: seconds)
+        for server in setups.values.joined() { try await server.stop() }
+        withExtendedLifetime(directories) {}
 
         // pgbench: the same numbers of clients inserting one row per transaction.
         let pgbench = try await measurePgbench(postgres, clients: clients, seconds: seconds)
@@ -108,34 +109,73 @@ struct ClusterScenario {
                   reference: fileStore.fanout.rate, unit: .rate("delivery"), target: nil)
         table.add("fan-out: 2 servers on one database (vs 1 server)", value: two.fanout.rate, reference: one.fanout.rate,
                   unit: .rate("delivery"), target: nil)
-        if let delivery {
-            table.add("cross-server delivery latency p50", value: Double(delivery.latency.valueAtPercentile(50)), reference: nil,
-                      unit: .microseconds, target: nil)
-            table.add("cross-server delivery latency p99", value: Double(delivery.latency.valueAtPercentile(99)), reference: nil,
-                      unit: .microseconds, target: .valueAtMost(50_000, "50 ms"))
-            table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
-        }
+        table.add("cross-server delivery latency p50", value: Double(delivery.latency.valueAtPercentile(50)), reference: nil,
+                  unit: .microseconds, target: nil)
+        table.add("cross-server delivery latency p99", value: Double(delivery.latency.valueAtPercentile(99)), reference: nil,
+                  unit: .microseconds, target: .valueAtMost(50_000, "50 ms"))
+        table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
         let fanouts = [("the file store", fileStore.fanout), ("1 server", one.fanout), ("2 servers", two.fanout)]
         table.notes.append("Fan-out: \(live) live clients spread over the servers, \(liveSenders) of them sending, each with up to 4 messages not yet received by all others; " + fanouts.map { "\($0): out of order, after a gap or twice \($1.disorder), not delivered to everyone \($1.missing)" }.joined(separator: "; ") + ".")
+        table.notes.append("With PostgreSQL, one server and two servers (each on a database of its own) run at the same time and are measured in turns, \(rounds) turns of \(Self.turn(seconds)) s each with 100 clients and again with 20; each figure is the median of its turns.")
         table.notes.append("Each ingest client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) (and \(fewClients)) clients, one transaction per insert, on the same cluster. Database CPU is the user+system time of the PostgreSQL server's processes (the postmaster, its live children and those that exited) over the \(clients)-client run, divided by the messages (pgbench: its transactions); the servers' CPU sums both servers' processes.")
         if pgbench == nil { table.notes.append("pgbench: SKIPPED, not found next to initdb") }
         return table
     }
 
-    /// Ingest with both client counts, then fan-out, on `servers` (one store).
-    private func measure(_ servers: [ServerProcess], seconds: Double, postgres: ThrowawayPostgres? = nil) async throws -> Run {
+    /// Ingest with both client counts, then fan-out, on the file store's one server.
+    private func measure(_ servers: [ServerProcess], seconds: Double) async throws -> Run {
         let ingest = IngestScenario(context: context)
-        let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
         let connections = try await logIn(servers, users: 0..<clients)
-        let databaseBefore = postgres?.cpuSeconds ?? 0
-        let serversBefore = servers.map(\.cpuSeconds).reduce(0, +)
-        let many = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: frame)
-        let databaseCPU = ((postgres?.cpuSeconds ?? 0) - databaseBefore) / Double(max(1, many.messages))
-        let serversCPU = (servers.map(\.cpuSeconds).reduce(0, +) - serversBefore) / Double(max(1, many.messages))
-        let few = try await ingest.drive(Array(connections.prefix(fewClients)), server: servers[0], seconds: seconds, frame: frame)
+        let many = try await ingest.drive(connections, server: servers[0], seconds: seconds, frame: Self.frame)
+        let few = try await ingest.drive(Array(connections.prefix(fewClients)), server: servers[0], seconds: seconds, frame: Self.frame)
         for connection in connections { await connection.close() }
-        let fanout = try await fanOut(servers, seconds: seconds)
-        return Run(ingest: many, few: few, fanout: fanout, databaseCPU: databaseCPU, serversCPU: serversCPU)
+        return Run(ingest: many, few: few, fanout: try await fanOut(servers, seconds: seconds))
+    }
+
+    static let frame: @Sendable (Int, Int) -> String = { i, k in "BCM\tmessage \(k) from u\(i)\n" }
+    let rounds = 3
+    /// How long each turn lasts.
+    static func turn(_ seconds: Double) -> Double { seconds / 2 }
+
+    /// Ingest on each setup (servers by count, each set with a database of its own) in
+    /// turns, with 100 clients and then 20; then fan-out on each. Medians of the turns.
+    private func measureInTurns(_ setups: [Int: [ServerProcess]], seconds: Double,
+                                postgres: ThrowawayPostgres) async throws -> [Int: Run] {
+        let ingest = IngestScenario(context: context)
+        var connections: [Int: [LineClient]] = [:]
+        for (count, servers) in setups { connections[count] = try await logIn(servers, users: 0..<clients) }
+        struct Turn { var measured: IngestScenario.Measured; var databaseCPU: Double; var serversCPU: Double }
+        var turns: [Int: [Int: [Turn]]] = [:]  // by client count, then server count
+        for width in [clients, fewClients] {
+            for _ in 0..<rounds {
+                for count in setups.keys.sorted() {
+                    let servers = setups[count]!
+                    let databaseBefore = postgres.cpuSeconds
+                    let serversBefore = servers.map(\.cpuSeconds).reduce(0, +)
+                    let measured = try await ingest.drive(Array(connections[count]!.prefix(width)), server: servers[0],
+                                                          seconds: Self.turn(seconds), frame: Self.frame)
+                    let messages = Double(max(1, measured.messages))
+                    turns[width, default: [:]][count, default: []].append(Turn(
+                        measured: measured, databaseCPU: (postgres.cpuSeconds - databaseBefore) / messages,
+                        serversCPU: (servers.map(\.cpuSeconds).reduce(0, +) - serversBefore) / messages))
+                }
+            }
+        }
+        for connection in connections.values.joined() { await connection.close() }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        /// The turn of the median rate, with the medians of the CPU figures.
+        func summary(_ turns: [Turn]) -> (IngestScenario.Measured, Double, Double) {
+            let byRate = turns.sorted { $0.measured.rate < $1.measured.rate }
+            return (byRate[byRate.count / 2].measured, median(turns.map(\.databaseCPU)), median(turns.map(\.serversCPU)))
+        }
+        var runs: [Int: Run] = [:]
+        for count in setups.keys.sorted() {
+            let (many, databaseCPU, serversCPU) = summary(turns[clients]![count]!)
+            let (few, _, _) = summary(turns[fewClients]![count]!)
+            runs[count] = Run(ingest: many, few: few, fanout: try await fanOut(setups[count]!, seconds: seconds),
+                              databaseCPU: databaseCPU, serversCPU: serversCPU)
+        }
+        return runs
     }
 
     /// Logs `users` in, spread over the servers in turn.

@@ -3,7 +3,7 @@
 ///
 /// When other servers post to the same database, a server also holds its next batch after
 /// one is answered, until as many messages wait as that batch held plus those that came
-/// meanwhile, or until its hold ends (the caller's timer, half as long as the batch took):
+/// meanwhile, or until its hold ends (the caller's timer, as long as the batch took):
 /// the clients it answered usually send again in that time. Without the hold, clients that
 /// each keep one message outstanding settle in two cohorts that alternate, each batch half
 /// of them, and every server halves its batches again; a batch's fixed cost (two commits, a

@@ -417,8 +417,8 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
             case .send:
                 sendBatch()
             case .hold(let hold):
-                // Half as long as the batch took: its clients' next messages are on their way.
-                let wait = min(.nanoseconds((NIODeadline.now() - sent).nanoseconds / 2), Self.longestHold)
+                // As long as the batch took: its clients' next messages are on their way.
+                let wait = min(NIODeadline.now() - sent, Self.longestHold)
                 postChannel.eventLoop.scheduleTask(in: wait) { [self] in
                     if posts.withLockedValue({ $0.holdEnded(hold) }) { sendBatch() }
                 }
@@ -427,7 +427,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     }
 
     /// The longest a batch is held for more messages after the one before it was answered.
-    static let longestHold = TimeAmount.milliseconds(5)
+    static let longestHold = TimeAmount.milliseconds(10)
 
     /// Returns once everything committed before it is on the database's disk (a synchronous
     /// commit of a small write of this reader's, whose commit record follows theirs in the
