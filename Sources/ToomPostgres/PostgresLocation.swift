@@ -61,7 +61,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         return configuration
     }
 
-    /// The same place for a connection of its own (`PostChannel`), TLS as `sslMode` says.
+    /// The same place for a connection of its own (`PostChannel`), with the same TLS choice
+    /// and connect timeout: postgres-nio's pool and a single connection take them as
+    /// different types (a TLS configuration or a context, a `Duration` or a `TimeAmount`).
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         switch sslMode {
