@@ -153,7 +153,8 @@ let package = Package(
         .testTarget(name: "ToomStoreTests", dependencies: ["ToomStore", "ToomChat", "ToomCore", "ToomTestSupport"]),
         .testTarget(name: "LineEditorTests", dependencies: ["LineEditor"]),
         .testTarget(name: "ToomReplayTests", dependencies: ["ToomReplay", "ToomCore", "ToomStore"]),
-        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomCore", "ToomTestSupport"]),
+        .testTarget(name: "ToomTransferTests", dependencies: ["ToomTransfer", "ToomCore", "ToomTestSupport",
+                                                             .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(
             name: "ToomSecurityTests",
             dependencies: ["ToomSecurity", "ToomCore", .product(name: "NIOPosix", package: "swift-nio")]
