@@ -9,6 +9,21 @@ import ToomTestSupport
 
 /// Two endpoints of this process on loopback, sending real files through real sockets.
 @Suite struct EndpointTests {
+    /// This suite's transfers read and write their files on a thread pool of their own: the
+    /// shared one serves every other in-process test too, and in CI's full run a transfer
+    /// record's write waited there more than 20 s and a held transfer's reads a minute.
+    static let files: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    /// A sending endpoint on loopback, on this suite's thread pool.
+    static func presenter(_ configuration: TransferConfiguration = .init(),
+                          group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TransferEndpoint {
+        try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration, group: group, threadPool: files)
+    }
+
     /// A receiving endpoint in a fresh directory, with what it reported.
     final class Audience: @unchecked Sendable {
         let directory: URL
@@ -34,7 +49,8 @@ import ToomTestSupport
                 if let holder { try channel.pipeline.syncOperations.addHandler(holder) }
             }
             endpoint = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: configuration,
-                                                       group: group, events: record, addHandlers: addHandlers)
+                                                       group: group, threadPool: EndpointTests.files, events: record,
+                                                       addHandlers: addHandlers)
             keepsDirectory = existing != nil
         }
 
@@ -197,7 +213,7 @@ import ToomTestSupport
     @Test(arguments: [0, 1, 65_457, 65_457 + 1, 700_001])
     func aFileArrivesWhole(_ size: Int) async throws {
         let audience = try await Audience()
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let presenter = try await Self.presenter()
         let bytes = randomBytes(size, seed: UInt64(size))
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -219,7 +235,7 @@ import ToomTestSupport
         small.blockBytes = 64 * 1422
         small.receiveBufferBlocks = 4
         let audience = try await Audience(configuration: small, dropping: 25)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: small)
+        let presenter = try await Self.presenter(small)
         let bytes = randomBytes(2 << 20, seed: 9)
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -233,7 +249,7 @@ import ToomTestSupport
         var capped = TransferConfiguration()
         capped.maxIncomingSize = 10
         let audience = try await Audience(configuration: capped)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let presenter = try await Self.presenter()
         let (file, url) = try sourceFile(Array(repeating: 1, count: 11))
         defer { try? FileManager.default.removeItem(at: url) }
 
@@ -253,7 +269,7 @@ import ToomTestSupport
         var quick = TransferConfiguration()
         quick.timeout = .milliseconds(600)
         let audience = try await Audience()
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: quick)
+        let presenter = try await Self.presenter(quick)
         let (file, url) = try sourceFile([1, 2, 3])
         defer { try? FileManager.default.removeItem(at: url) }
         let upload = presenter.send(file, name: "x.bin", token: .random(), key: .random(), to: audience.endpoint.localAddress)
@@ -274,7 +290,7 @@ import ToomTestSupport
         var patientSender = TransferConfiguration()
         patientSender.timeout = .seconds(120)
         let audience = try await Audience(configuration: slowDisk, stallingAfter: 1 << 20)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: patientSender)
+        let presenter = try await Self.presenter(patientSender)
         let (file, url) = try sourceFile([UInt8](repeating: 7, count: 30 << 20))
         defer { try? FileManager.default.removeItem(at: url) }
         let upload = send(presenter, file, audience.offer("cut.bin"), to: audience)
@@ -305,7 +321,7 @@ import ToomTestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
 
         let audience = try await Audience(directory: directory)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let presenter = try await Self.presenter()
         let resumed = NIOLockedValueBox<UInt64?>(nil)
         let summary = try await send(presenter, file, audience.offer("resume.bin"), to: audience) { at in
             resumed.withLockedValue { $0 = at }
@@ -328,7 +344,7 @@ import ToomTestSupport
         try Data(changed).write(to: url)
 
         let audience = try await Audience(directory: directory)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let presenter = try await Self.presenter()
         let summary = try await send(presenter, try SourceFile(path: url.path), audience.offer("changed.bin"),
                                      to: audience).result().get()
         #expect(summary.resumedFrom == 0)
@@ -344,7 +360,7 @@ import ToomTestSupport
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("toom-resume-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let audience = try await Audience(configuration: quick, passing: 6 << 20, directory: directory)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: quick)
+        let presenter = try await Self.presenter(quick)
         // Whichever side notices first says so (the audience's REJECT still gets through).
         guard case .failure = await send(presenter, file, audience.offer(name), to: audience).result() else {
             throw TransferFailure("the transfer was not interrupted")
@@ -373,13 +389,12 @@ import ToomTestSupport
         patient.timeout = .seconds(120)
         patient.maxDatagram = TransferPacket.ethernetDatagram
         let holder = Holder(after: 3_000_000)
-        // The sender's timers decide this test. Under CI's load (every suite at once) it took
-        // 48 to 60 s of wall time in passing runs and twice more than 60 and 110 s, which
-        // neither CPU load alone nor the suite run here reproduced: its endpoints get event
-        // loops of their own, not the ones every other in-process test shares.
+        // The sender's timers decide this test: its endpoints get event loops of their own,
+        // not the ones every other in-process test shares (in CI's full run it took 48 to
+        // 60 s, and twice more than 60 and 110 s, against 9 s alone).
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let audience = try await Audience(configuration: patient, bottleneck: 20_000_000, holder: holder, group: loops)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: patient, group: loops)
+        let presenter = try await Self.presenter(patient, group: loops)
         let bytes = randomBytes(8 << 20, seed: 16)
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -400,7 +415,7 @@ import ToomTestSupport
     /// intact, and the fakes are counted.
     @Test func forgedAlteredAndReplayedDatagramsChangeNothing() async throws {
         let audience = try await Audience(tampering: true)
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0)
+        let presenter = try await Self.presenter()
         let bytes = randomBytes(3 << 20, seed: 14)
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -416,7 +431,7 @@ import ToomTestSupport
         var small = TransferConfiguration()
         small.maxDatagram = largest
         let audience = try await Audience()
-        let presenter = try await TransferEndpoint.bind(host: "127.0.0.1", port: 0, configuration: small)
+        let presenter = try await Self.presenter(small)
         let bytes = randomBytes(1 << 20, seed: 15)
         let (file, url) = try sourceFile(bytes)
         defer { try? FileManager.default.removeItem(at: url) }
