@@ -29,7 +29,8 @@ struct ClusterScenario {
         var ingest: IngestScenario.Measured
         var few: IngestScenario.Measured
         var fanout: FanoutLoad.Result
-        /// CPU seconds per message of the 100-client ingest: of the database, of all the servers together.
+        /// CPU seconds per message of the many-client ingest: of the database, of all the servers
+        /// together. Measured with PostgreSQL only; the file store's run leaves them 0.
         var databaseCPU = 0.0
         var serversCPU = 0.0
     }
@@ -116,7 +117,7 @@ struct ClusterScenario {
         table.notes.append("Cross-server delivery: \(senders) senders on one server, \(listeners) live listeners on the other; \(delivery.deliveries) deliveries timed, out of order, after a gap or twice: \(delivery.disorder), messages not delivered to everyone: \(delivery.missing).")
         let fanouts = [("the file store", fileStore.fanout), ("1 server", one.fanout), ("2 servers", two.fanout)]
         table.notes.append("Fan-out: \(live) live clients spread over the servers, \(liveSenders) of them sending, each with up to 4 messages not yet received by all others; " + fanouts.map { "\($0): out of order, after a gap or twice \($1.disorder), not delivered to everyone \($1.missing)" }.joined(separator: "; ") + ".")
-        table.notes.append("With PostgreSQL, one server and two servers (each on a database of its own) run at the same time and are measured in turns, \(rounds) turns of \(Self.turn(seconds)) s each with 100 clients and again with 20; each figure is the median of its turns.")
+        table.notes.append("With PostgreSQL, one server and two servers (each on a database of its own) run at the same time and are measured in turns, \(rounds) turns of \(Self.turn(seconds)) s each with \(clients) clients and again with \(fewClients); each figure is the median of its turns.")
         table.notes.append("Each ingest client has one request outstanding; a message counts once its reply arrived, i.e. once its transaction committed (PostgreSQL with fsync and synchronous_commit on, on this machine's disk). With two servers the clients are split between them. pgbench runs `insert into bench_messages (ts, username, message) values (...)` with \(clients) (and \(fewClients)) clients, one transaction per insert, on the same cluster. Database CPU is the user+system time of the PostgreSQL server's processes (the postmaster, its live children and those that exited) over the \(clients)-client run, divided by the messages (pgbench: its transactions); the servers' CPU sums both servers' processes.")
         if pgbench == nil { table.notes.append("pgbench: SKIPPED, not found next to initdb") }
         return table

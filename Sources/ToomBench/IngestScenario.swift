@@ -18,6 +18,11 @@ struct IngestScenario {
         let messages: Int
     }
 
+    /// Turns of the timed load per server: toom, the echo server and ngircd are set up at once
+    /// and measured in turns, and each figure is the median of its turns. Single runs a minute
+    /// apart on these shared cores differed by a third, in rate and in CPU per message alike.
+    var rounds: Int { context.quick ? 3 : 5 }
+
     func run() async throws -> ResultTable {
         let seconds = context.quick ? 3.0 : 10.0
         let group = MultiThreadedEventLoopGroup.singleton
@@ -25,41 +30,62 @@ struct IngestScenario {
             k % 2 == 0 ? "BCM\tmessage \(k) from u\(i)\n" : "SRM\t\(i / 2 + 1)\tmessage \(k) from u\(i)\n"
         }
 
-        var results: [String: Measured] = [:]
-        for (label, extra, tls) in [("toom", [String](), false), ("toom --sync", ["--sync"], false), ("toom TLS", [], true)] {
-            let scratch = try Scratch("ingest")
-            try scratch.write("credentials.txt", benchCredentials(clients))
-            let server = try await ServerProcess(executable: context.toomPath,
-                                           arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
-                                               + extra + context.noFloodControl,
-                                           directory: scratch.url)
-            let connections = try await logIn(port: server.port, group: group, fingerprint: tls ? server.fingerprint() : nil)
-            // Rooms of two: u0 with u1, u2 with u3, ...
-            for i in stride(from: 0, to: clients, by: 2) {
-                _ = try await connections[i].request("SRB\tu\(i + 1)\n")
+        let toomScratch = try Scratch("ingest")
+        let toomServer = try await startToom(in: toomScratch, extra: [])
+        let turns: [String: [Measured]] = try await toomServer.whileRunning { toomServer in
+            let toomConnections = try await logIn(port: toomServer.port, group: group, fingerprint: nil)
+            let echoScratch = try Scratch("ingest-echo")
+            let echo = try await ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
+            return try await echo.whileRunning { echo in
+                var echoConnections: [LineClient] = []
+                for _ in 0..<clients { echoConnections.append(try await LineClient.connect(port: echo.port, peer: .echo, group: group)) }
+                var loads: [(String, [LineClient], ServerProcess, @Sendable (Int, Int) -> String)] = [
+                    ("toom", toomConnections, toomServer, frame), ("echo", echoConnections, echo, frame),
+                ]
+                let ngircdScratch = try Scratch("ingest-ngircd")
+                let ngircd = Ngircd.path == nil ? nil : try await Ngircd.start(in: ngircdScratch)
+                func measure() async throws -> [String: [Measured]] {
+                    var listener: LineClient?
+                    if let ngircd {
+                        let irc = try await ngircdConnections(ngircd)
+                        loads.append(("ngircd", irc.senders, ngircd, Self.ircFrame))
+                        listener = irc.listener
+                    }
+                    var turns: [String: [Measured]] = [:]
+                    for round in 0..<rounds {
+                        // Each server goes first in turn.
+                        for k in 0..<loads.count {
+                            let (name, connections, server, frame) = loads[(round + k) % loads.count]
+                            turns[name, default: []].append(try await drive(connections, server: server, seconds: seconds / Double(rounds), frame: frame))
+                        }
+                    }
+                    for (_, connections, _, _) in loads { for connection in connections { await connection.close() } }
+                    await listener?.close()
+                    return turns
+                }
+                if let ngircd { return try await ngircd.whileRunning { _ in try await measure() } }
+                return try await measure()
             }
-            results[label] = try await drive(connections, server: server, seconds: seconds, frame: frame)
-            let stored = (try? String(contentsOf: scratch.url.appendingPathComponent("messagelog.txt"), encoding: .utf8))?
-                .split(separator: "\n").count ?? 0
-            if stored == 0 { throw BenchError("no broadcasts were stored") }
-            for connection in connections { await connection.close() }
-            try await server.stop()
         }
+        let stored = (try? String(contentsOf: toomScratch.url.appendingPathComponent("messagelog.txt"), encoding: .utf8))?
+            .split(separator: "\n").count ?? 0
+        if stored == 0 { throw BenchError("no broadcasts were stored") }
 
-        let echoScratch = try Scratch("ingest-echo")
-        let echo = try await ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
-        var echoConnections: [LineClient] = []
-        for _ in 0..<clients { echoConnections.append(try await LineClient.connect(port: echo.port, peer: .echo, group: group)) }
-        let reference = try await drive(echoConnections, server: echo, seconds: seconds, frame: frame)
-        for connection in echoConnections { await connection.close() }
-        try await echo.stop()
-
-        let ngircd: Result<Measured, Skipped>
-        if Ngircd.path != nil {
-            ngircd = .success(try await measureNgircd(seconds: seconds))
-        } else {
-            ngircd = .failure(Skipped(Ngircd.skipReason))
+        // --sync and TLS are compared with plain toom: one run each, after the turns.
+        var results: [String: Measured] = [:]
+        for (label, extra, tls) in [("toom --sync", ["--sync"], false), ("toom TLS", [], true)] {
+            let scratch = try Scratch("ingest")
+            let server = try await startToom(in: scratch, extra: extra)
+            results[label] = try await server.whileRunning { server in
+                let connections = try await logIn(port: server.port, group: group, fingerprint: tls ? server.fingerprint() : nil)
+                let measured = try await drive(connections, server: server, seconds: seconds, frame: frame)
+                for connection in connections { await connection.close() }
+                return measured
+            }
         }
+        results["toom"] = Self.median(turns["toom"]!)
+        let reference = Self.median(turns["echo"]!)
+        let ngircd: Result<Measured, Skipped> = turns["ngircd"].map { .success(Self.median($0)) } ?? .failure(Skipped(Ngircd.skipReason))
         let irc = try? ngircd.get()
 
         let toom = results["toom"]!
@@ -84,12 +110,22 @@ struct IngestScenario {
                   reference: Double(toom.latency.valueAtPercentile(99)), unit: .microseconds, target: nil)
         table.add("with TLS: server CPU per message", value: tls.cpuPerMessage * 1e6, reference: toom.cpuPerMessage * 1e6,
                   unit: .microseconds, target: nil)
+        table.notes.append("toom, the echo server and ngircd run at the same time and are measured in \(rounds) turns of \(Self.format(seconds / Double(rounds))) s each, every server first in one turn; each figure is the median of its turns (latencies: of all the turns' requests).")
         table.notes.append("Each client has one request outstanding and alternates BCM and SRM (rooms of two). A message counts once its reply arrived, i.e. once it is in the log file. The --sync and TLS rows compare against plain toom (plaintext connections), not the echo server; TLS clients pin the server's fingerprint, as toom client --fingerprint does.")
         table.notes.append("Server CPU per message: the server process's user+system time over the timed run (/proc/<pid>/stat), divided by the messages. ngircd's load has the same request-reply shape: PRIVMSG to a channel the senders are not in, with one listener in it, then PING; the PONG is the reply.")
         if case .failure(let skipped) = ngircd { table.notes.append("ngircd: SKIPPED, \(skipped)") }
         return table
     }
 
+    private func startToom(in scratch: Scratch, extra: [String]) async throws -> ServerProcess {
+        try scratch.write("credentials.txt", benchCredentials(clients))
+        return try await ServerProcess(executable: context.toomPath,
+                                       arguments: ["server", "0", "3", "--host", "127.0.0.1", "--data-dir", scratch.url.path]
+                                           + extra + context.noFloodControl,
+                                       directory: scratch.url)
+    }
+
+    /// Logs every client in; rooms of two: u0 with u1, u2 with u3, ...
     private func logIn(port: Int, group: EventLoopGroup, fingerprint: String?) async throws -> [LineClient] {
         var connections: [LineClient] = []
         for i in 0..<clients {
@@ -99,16 +135,18 @@ struct IngestScenario {
             _ = try await client.request("PASS\tp\(i)\t9\n")
             connections.append(client)
         }
+        for i in stride(from: 0, to: clients, by: 2) {
+            _ = try await connections[i].request("SRB\tu\(i + 1)\n")
+        }
         return connections
     }
 
-    /// 100 registered senders outside the channel, one listener in it.
-    private func measureNgircd(seconds: Double) async throws -> Measured {
-        let scratch = try Scratch("ingest-ngircd")
-        return try await Ngircd.start(in: scratch).whileRunning { server in try await measureNgircd(server, seconds: seconds) }
-    }
+    /// ngircd's load has the same request-reply shape: a PRIVMSG to a channel the sender is
+    /// not in, then PING; the PONG is the reply.
+    private static let ircFrame: @Sendable (Int, Int) -> String = { i, k in "PRIVMSG #ingest :message \(k) from u\(i)\r\nPING :\(k)\r\n" }
 
-    private func measureNgircd(_ server: ServerProcess, seconds: Double) async throws -> Measured {
+    /// 100 registered senders outside the channel, and the one listener in it.
+    private func ngircdConnections(_ server: ServerProcess) async throws -> (senders: [LineClient], listener: LineClient) {
         let group = MultiThreadedEventLoopGroup.singleton
         let listener = try await LineClient.connect(port: server.port, peer: .irc, group: group)
         try await Ngircd.logIn(listener, nick: "listener", join: "#ingest")
@@ -123,11 +161,21 @@ struct IngestScenario {
         // A refused PRIVMSG would be answered (404) before the PONG.
         let trial = try await connections[0].requestLines("PRIVMSG #ingest :trial\r\nPING :trial\r\n")
         guard trial.count == 1 else { throw BenchError("ngircd did not take a PRIVMSG to #ingest: \(trial)") }
-        let measured = try await drive(connections, server: server, seconds: seconds) { i, k in
-            "PRIVMSG #ingest :message \(k) from u\(i)\r\nPING :\(k)\r\n"
-        }
-        for connection in connections + [listener] { await connection.close() }
-        return measured
+        return (connections, listener)
+    }
+
+    /// The median turn by rate, with the median CPU per message and every turn's latencies.
+    static func median(_ turns: [Measured]) -> Measured {
+        let byRate = turns.sorted { $0.rate < $1.rate }
+        let cpu = turns.map(\.cpuPerMessage).sorted()
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for turn in turns { latency.add(turn.latency) }
+        return Measured(rate: byRate[turns.count / 2].rate, latency: latency, cpuPerMessage: cpu[turns.count / 2],
+                        messages: turns.map(\.messages).reduce(0, +))
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
     }
 
     /// Every connection sends back to back until the time is up; returns the rate, the latencies (µs)
