@@ -163,11 +163,9 @@ struct ClusterScenario {
             }
         }
         for connection in connections.values.joined() { await connection.close() }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         /// The turn of the median rate, with the medians of the CPU figures.
         func summary(_ turns: [Turn]) -> (IngestScenario.Measured, Double, Double) {
-            let byRate = turns.sorted { $0.measured.rate < $1.measured.rate }
-            return (byRate[byRate.count / 2].measured, median(turns.map(\.databaseCPU)), median(turns.map(\.serversCPU)))
+            (median(turns, by: \.measured.rate).measured, median(turns.map(\.databaseCPU)), median(turns.map(\.serversCPU)))
         }
         var runs: [Int: Run] = [:]
         for count in setups.keys.sorted() {

@@ -67,8 +67,8 @@ struct FanoutScenario {
         return table
     }
 
-    /// The round of the median rate, with the median CPU per delivery, all the rounds'
-    /// latencies and the sums of their counts; skipped if any round was.
+    /// The median rate and CPU per delivery, all the rounds' latencies and the sums of their
+    /// counts; skipped if any round was.
     static func median(_ rounds: [Result<Measured, Skipped>]) -> Result<Measured, Skipped> {
         var measured: [Measured] = []
         for round in rounds {
@@ -77,14 +77,12 @@ struct FanoutScenario {
             case .failure(let skipped): return .failure(skipped)
             }
         }
-        let byRate = measured.sorted { $0.result.rate < $1.result.rate }
-        let cpu = measured.map(\.cpuPerDelivery).sorted()
-        var latency = byRate[0].result.latency
-        for one in byRate.dropFirst() { latency.add(one.result.latency) }
+        var latency = measured[0].result.latency
+        for one in measured.dropFirst() { latency.add(one.result.latency) }
         func sum(_ count: KeyPath<FanoutLoad.Result, Int>) -> Int { measured.map { $0.result[keyPath: count] }.reduce(0, +) }
-        let result = FanoutLoad.Result(rate: byRate[measured.count / 2].result.rate, latency: latency, deliveries: sum(\.deliveries),
+        let result = FanoutLoad.Result(rate: ToomBench.median(measured.map(\.result.rate)), latency: latency, deliveries: sum(\.deliveries),
                                        total: sum(\.total), disorder: sum(\.disorder), missing: sum(\.missing))
-        return .success(Measured(result: result, cpuPerDelivery: cpu[measured.count / 2]))
+        return .success(Measured(result: result, cpuPerDelivery: ToomBench.median(measured.map(\.cpuPerDelivery))))
     }
 
     private func measureRelay(seconds: Double) async throws -> Measured {

@@ -164,13 +164,11 @@ struct IngestScenario {
         return (connections, listener)
     }
 
-    /// The median turn by rate, with the median CPU per message and every turn's latencies.
+    /// The median rate and CPU per message of the turns, with every turn's latencies.
     static func median(_ turns: [Measured]) -> Measured {
-        let byRate = turns.sorted { $0.rate < $1.rate }
-        let cpu = turns.map(\.cpuPerMessage).sorted()
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for turn in turns { latency.add(turn.latency) }
-        return Measured(rate: byRate[turns.count / 2].rate, latency: latency, cpuPerMessage: cpu[turns.count / 2],
+        return Measured(rate: ToomBench.median(turns.map(\.rate)), latency: latency, cpuPerMessage: ToomBench.median(turns.map(\.cpuPerMessage)),
                         messages: turns.map(\.messages).reduce(0, +))
     }
 

@@ -415,6 +415,11 @@ func median(_ values: [Double]) -> Double {
     return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
 }
 
+/// The item whose `key` is the median of theirs (of an even count, the upper one).
+func median<Item>(_ items: [Item], by key: (Item) -> Double) -> Item {
+    items.sorted { key($0) < key($1) }[items.count / 2]
+}
+
 extension Duration {
     var seconds: Double {
         let (whole, fraction) = components
