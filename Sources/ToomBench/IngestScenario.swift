@@ -15,6 +15,8 @@ struct IngestScenario {
         let latency: Histogram<UInt64>
         /// Server CPU time per message, seconds.
         let cpuPerMessage: Double
+        /// Of that, user space.
+        let userPerMessage: Double
         let messages: Int
     }
 
@@ -100,6 +102,10 @@ struct IngestScenario {
                   unit: .microseconds, target: nil)
         table.add("server CPU per message (vs ngircd)", value: toom.cpuPerMessage * 1e6, reference: irc.map { $0.cpuPerMessage * 1e6 },
                   unit: .microseconds, target: irc == nil ? nil : .ratioAtMost(1))
+        table.add("  of which user space (vs echo)", value: toom.userPerMessage * 1e6, reference: reference.userPerMessage * 1e6,
+                  unit: .microseconds, target: nil)
+        table.add("  of which user space (vs ngircd)", value: toom.userPerMessage * 1e6, reference: irc.map { $0.userPerMessage * 1e6 },
+                  unit: .microseconds, target: nil)
         table.add("messages per second (vs ngircd)", value: toom.rate, reference: irc?.rate, unit: .rate("msg"), target: nil)
         table.add("with --sync: messages per second", value: synced.rate, reference: toom.rate, unit: .rate("msg"), target: nil)
         table.add("with --sync: latency p99", value: Double(synced.latency.valueAtPercentile(99)),
@@ -112,7 +118,7 @@ struct IngestScenario {
                   unit: .microseconds, target: nil)
         table.notes.append("toom, the echo server and ngircd run at the same time and are measured in \(rounds) turns of \(Self.format(seconds / Double(rounds))) s each, every server first in one turn; each figure is the median of its turns (latencies: of all the turns' requests).")
         table.notes.append("Each client has one request outstanding and alternates BCM and SRM (rooms of two). A message counts once its reply arrived, i.e. once it is in the log file. The --sync and TLS rows compare against plain toom (plaintext connections), not the echo server; TLS clients pin the server's fingerprint, as toom client --fingerprint does.")
-        table.notes.append("Server CPU per message: the server process's user+system time over the timed run (/proc/<pid>/stat), divided by the messages. ngircd's load has the same request-reply shape: PRIVMSG to a channel the senders are not in, with one listener in it, then PING; the PONG is the reply.")
+        table.notes.append("Server CPU per message: the server process's user+system time over the timed run (/proc/<pid>/stat), divided by the messages; \"of which user space\" is its user time alone (the rest is the kernel's work for it: TCP on both ends of loopback, files, epoll). ngircd's load has the same request-reply shape: PRIVMSG to a channel the senders are not in, with one listener in it, then PING; the PONG is the reply.")
         if case .failure(let skipped) = ngircd { table.notes.append("ngircd: SKIPPED, \(skipped)") }
         return table
     }
@@ -169,7 +175,7 @@ struct IngestScenario {
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for turn in turns { latency.add(turn.latency) }
         return Measured(rate: ToomBench.median(turns.map(\.rate)), latency: latency, cpuPerMessage: ToomBench.median(turns.map(\.cpuPerMessage)),
-                        messages: turns.map(\.messages).reduce(0, +))
+                        userPerMessage: ToomBench.median(turns.map(\.userPerMessage)), messages: turns.map(\.messages).reduce(0, +))
     }
 
     static func format(_ seconds: Double) -> String {
@@ -180,7 +186,7 @@ struct IngestScenario {
     /// and the server's CPU time per message.
     func drive(_ connections: [LineClient], server: ServerProcess, seconds: Double,
                        frame: @escaping @Sendable (Int, Int) -> String) async throws -> Measured {
-        let cpuBefore = server.cpuSeconds
+        let cpuBefore = server.cpuSeconds, userBefore = server.userSeconds
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = start + UInt64(seconds * 1e9)
         let histograms = try await withThrowingTaskGroup(of: (Int, Histogram<UInt64>).self) { group in
@@ -202,10 +208,11 @@ struct IngestScenario {
             return all
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let cpu = server.cpuSeconds - cpuBefore
+        let cpu = server.cpuSeconds - cpuBefore, user = server.userSeconds - userBefore
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for (_, histogram) in histograms { merged.add(histogram) }
         let messages = histograms.map(\.0).reduce(0, +)
-        return Measured(rate: Double(messages) / elapsed, latency: merged, cpuPerMessage: cpu / Double(max(1, messages)), messages: messages)
+        return Measured(rate: Double(messages) / elapsed, latency: merged, cpuPerMessage: cpu / Double(max(1, messages)),
+                        userPerMessage: user / Double(max(1, messages)), messages: messages)
     }
 }

@@ -67,6 +67,8 @@ final class ServerProcess {
 
     var residentBytes: Double { child.processIdentifier.map(Resources.residentBytes(of:)) ?? 0 }
     var cpuSeconds: Double { child.processIdentifier.map(Resources.cpuSeconds(of:)) ?? 0 }
+    /// Of `cpuSeconds`, the time in user space (the rest is the kernel's work for the process).
+    var userSeconds: Double { child.processIdentifier.flatMap { ProcessStat(pid: $0)?.userSeconds } ?? 0 }
 
     /// The `SHA256:...` of the server's certificate, from its start-up lines.
     func fingerprint() async throws -> String {

@@ -6,6 +6,8 @@ public struct ProcessStat: Sendable {
     public let parent: Int32
     /// User plus system time of the process, all its threads.
     public let cpuSeconds: Double
+    /// Of that, the time in user space.
+    public let userSeconds: Double
     /// User plus system time of its children that have exited and been waited for.
     public let exitedChildrenCPUSeconds: Double
 
@@ -19,6 +21,7 @@ public struct ProcessStat: Sendable {
         let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
         self.parent = parent
         cpuSeconds = (user + system) / tick
+        userSeconds = user / tick
         exitedChildrenCPUSeconds = (childrenUser + childrenSystem) / tick
     }
 
