@@ -49,6 +49,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
         .target(name: "LineEditor", dependencies: ["CLineEditor", "ToomCore"]),
+        // epoll for the bench's echo reference without NIO.
+        .target(name: "CEpoll"),
         // Reading, merging, filtering and following the message logs (toom replay).
         .target(name: "ToomReplay", dependencies: ["ToomCore", "ToomStore"]),
         // Reliable file transfer over UDP, sender and receiver; knows nothing of chat.
@@ -129,6 +131,7 @@ let package = Package(
         .executableTarget(
             name: "ToomBench",
             dependencies: [
+                "CEpoll",
                 "ToomCore",
                 "ToomSecurity",
                 "ToomTransfer",

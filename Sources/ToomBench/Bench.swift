@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toom-bench",
         abstract: "Benchmarks of the toom server against same-run references.",
-        subcommands: [RunBenchmarks.self, EchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self],
+        subcommands: [RunBenchmarks.self, EchoServerCommand.self, PlainEchoServerCommand.self, RelayServerCommand.self, UploadChildCommand.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }

@@ -5,7 +5,8 @@ import NIOPosix
 
 /// 100 clients sending BCM and SRM as fast as the replies come back: durable messages per
 /// second, their latency, and the server's CPU time per message. References in the same run:
-/// the echo server answering the same frames, and ngircd relaying each message to a listener.
+/// the echo server answering the same frames (over NIO, and without it), and ngircd relaying
+/// each message to a listener.
 struct IngestScenario {
     let context: BenchContext
     let clients = 100
@@ -20,7 +21,7 @@ struct IngestScenario {
         let messages: Int
     }
 
-    /// Turns of the timed load per server: toom, the echo server and ngircd are set up at once
+    /// Turns of the timed load per server: toom, the echo servers and ngircd are set up at once
     /// and measured in turns, and each figure is the median of its turns. Single runs a minute
     /// apart on these shared cores differed by a third, in rate and in CPU per message alike.
     var rounds: Int { context.quick ? 3 : 5 }
@@ -38,12 +39,15 @@ struct IngestScenario {
             let toomConnections = try await logIn(port: toomServer.port, group: group, fingerprint: nil)
             let echoScratch = try Scratch("ingest-echo")
             let echo = try await ServerProcess(executable: context.benchPath, arguments: ["echo-server"], directory: echoScratch.url)
-            return try await echo.whileRunning { echo in
-                var echoConnections: [LineClient] = []
-                for _ in 0..<clients { echoConnections.append(try await LineClient.connect(port: echo.port, peer: .echo, group: group)) }
-                var loads: [(String, [LineClient], ServerProcess, @Sendable (Int, Int) -> String)] = [
-                    ("toom", toomConnections, toomServer, frame), ("echo", echoConnections, echo, frame),
-                ]
+            let plainScratch = try Scratch("ingest-plain-echo")
+            let plain = try await ServerProcess(executable: context.benchPath, arguments: ["plain-echo-server"], directory: plainScratch.url)
+            return try await plain.whileRunning { plain in try await echo.whileRunning { echo in
+                var loads: [(String, [LineClient], ServerProcess, @Sendable (Int, Int) -> String)] = [("toom", toomConnections, toomServer, frame)]
+                for (name, server) in [("echo", echo), ("plain echo", plain)] {
+                    var connections: [LineClient] = []
+                    for _ in 0..<clients { connections.append(try await LineClient.connect(port: server.port, peer: .echo, group: group)) }
+                    loads.append((name, connections, server, frame))
+                }
                 let ngircdScratch = try Scratch("ingest-ngircd")
                 let ngircd = Ngircd.path == nil ? nil : try await Ngircd.start(in: ngircdScratch)
                 func measure() async throws -> [String: [Measured]] {
@@ -67,7 +71,7 @@ struct IngestScenario {
                 }
                 if let ngircd { return try await ngircd.whileRunning { _ in try await measure() } }
                 return try await measure()
-            }
+            } }
         }
         let stored = (try? String(contentsOf: toomScratch.url.appendingPathComponent("messagelog.txt"), encoding: .utf8))?
             .split(separator: "\n").count ?? 0
@@ -87,6 +91,7 @@ struct IngestScenario {
         }
         results["toom"] = Self.median(turns["toom"]!)
         let reference = Self.median(turns["echo"]!)
+        let plainEcho = Self.median(turns["plain echo"]!)
         let ngircd: Result<Measured, Skipped> = turns["ngircd"].map { .success(Self.median($0)) } ?? .failure(Skipped(Ngircd.skipReason))
         let irc = try? ngircd.get()
 
@@ -106,6 +111,10 @@ struct IngestScenario {
                   unit: .microseconds, target: nil)
         table.add("  of which user space (vs ngircd)", value: toom.userPerMessage * 1e6, reference: irc.map { $0.userPerMessage * 1e6 },
                   unit: .microseconds, target: nil)
+        table.add("echo without NIO: CPU per message (vs the NIO echo)", value: plainEcho.cpuPerMessage * 1e6,
+                  reference: reference.cpuPerMessage * 1e6, unit: .microseconds, target: nil)
+        table.add("  of which user space (vs the NIO echo)", value: plainEcho.userPerMessage * 1e6,
+                  reference: reference.userPerMessage * 1e6, unit: .microseconds, target: nil)
         table.add("messages per second (vs ngircd)", value: toom.rate, reference: irc?.rate, unit: .rate("msg"), target: nil)
         table.add("with --sync: messages per second", value: synced.rate, reference: toom.rate, unit: .rate("msg"), target: nil)
         table.add("with --sync: latency p99", value: Double(synced.latency.valueAtPercentile(99)),
@@ -116,7 +125,8 @@ struct IngestScenario {
                   reference: Double(toom.latency.valueAtPercentile(99)), unit: .microseconds, target: nil)
         table.add("with TLS: server CPU per message", value: tls.cpuPerMessage * 1e6, reference: toom.cpuPerMessage * 1e6,
                   unit: .microseconds, target: nil)
-        table.notes.append("toom, the echo server and ngircd run at the same time and are measured in \(rounds) turns of \(Self.format(seconds / Double(rounds))) s each, every server first in one turn; each figure is the median of its turns (latencies: of all the turns' requests).")
+        table.notes.append("The echo without NIO (toom-bench plain-echo-server) answers the same frames from one thread with epoll and the system calls, as ngircd is built: what NIO's channel pipeline costs per message is the difference to the NIO echo server, i.e. the most an event loop of toom's own could save.")
+        table.notes.append("toom, the echo servers and ngircd run at the same time and are measured in \(rounds) turns of \(Self.format(seconds / Double(rounds))) s each, every server first in one turn; each figure is the median of its turns (latencies: of all the turns' requests).")
         table.notes.append("Each client has one request outstanding and alternates BCM and SRM (rooms of two). A message counts once its reply arrived, i.e. once it is in the log file. The --sync and TLS rows compare against plain toom (plaintext connections), not the echo server; TLS clients pin the server's fingerprint, as toom client --fingerprint does.")
         table.notes.append("Server CPU per message: the server process's user+system time over the timed run (/proc/<pid>/stat), divided by the messages; \"of which user space\" is its user time alone (the rest is the kernel's work for it: TCP on both ends of loopback, files, epoll). ngircd's load has the same request-reply shape: PRIVMSG to a channel the senders are not in, with one listener in it, then PING; the PONG is the reply.")
         if case .failure(let skipped) = ngircd { table.notes.append("ngircd: SKIPPED, \(skipped)") }
