@@ -196,7 +196,7 @@ struct IngestScenario {
     /// and the server's CPU time per message.
     func drive(_ connections: [LineClient], server: ServerProcess, seconds: Double,
                        frame: @escaping @Sendable (Int, Int) -> String) async throws -> Measured {
-        let cpuBefore = server.cpuSeconds, userBefore = server.userSeconds
+        let before = server.cpuTimes
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = start + UInt64(seconds * 1e9)
         let histograms = try await withThrowingTaskGroup(of: (Int, Histogram<UInt64>).self) { group in
@@ -218,7 +218,8 @@ struct IngestScenario {
             return all
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let cpu = server.cpuSeconds - cpuBefore, user = server.userSeconds - userBefore
+        let after = server.cpuTimes
+        let cpu = after.total - before.total, user = after.user - before.user
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for (_, histogram) in histograms { merged.add(histogram) }
         let messages = histograms.map(\.0).reduce(0, +)

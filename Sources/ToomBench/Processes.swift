@@ -67,8 +67,12 @@ final class ServerProcess {
 
     var residentBytes: Double { child.processIdentifier.map(Resources.residentBytes(of:)) ?? 0 }
     var cpuSeconds: Double { child.processIdentifier.map(Resources.cpuSeconds(of:)) ?? 0 }
-    /// Of `cpuSeconds`, the time in user space (the rest is the kernel's work for the process).
-    var userSeconds: Double { child.processIdentifier.flatMap { ProcessStat(pid: $0)?.userSeconds } ?? 0 }
+    /// `cpuSeconds` and, of that, the time in user space (the rest is the kernel's work for
+    /// the process), from one reading.
+    var cpuTimes: (total: Double, user: Double) {
+        guard let stat = child.processIdentifier.flatMap(ProcessStat.init(pid:)) else { return (0, 0) }
+        return (stat.cpuSeconds, stat.userSeconds)
+    }
 
     /// The `SHA256:...` of the server's certificate, from its start-up lines.
     func fingerprint() async throws -> String {
