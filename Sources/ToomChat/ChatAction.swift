@@ -90,6 +90,19 @@ public enum ChatAction: Sendable, Equatable {
     case loggedIn(SessionID, user: String)
     /// Frames for a user online on another server (a shared store only): an `UPD` offer.
     case forward(user: String, [ServerFrame])
+    /// What the server's UDP port knows of sessions and transfers (spec §12).
+    case rendezvous(RendezvousChange)
+}
+
+/// Changes to what the server's UDP port accepts: a session's registrations, and the
+/// transfers it may relay.
+public enum RendezvousChange: Sendable, Equatable {
+    /// A `p2p` session logged in: its client registers with this id, authenticated with this secret.
+    case open(SessionID, registration: UInt64, secret: [UInt8])
+    /// The session ended: its registration and every relay it was part of go.
+    case close(SessionID)
+    /// The server introduced a transfer between two sessions: it may relay it.
+    case introduce(transfer: UInt64, presenter: SessionID, audience: SessionID)
 }
 
 /// The rules' settings: spec §4 and §8, and the login limits.
@@ -104,11 +117,16 @@ public struct ChatSettings: Sendable {
     /// Messages a second per user once the burst is spent; 0 turns flood control off.
     public var messageRate: Double
     public var messageBurst: Int
+    /// The server listens for UDP on its port (spec §12): `p2p` can be granted.
+    public var rendezvous: Bool
+    /// The server relays transfers that find no direct path (`--relay-rate` above 0).
+    public var relay: Bool
 
     public init(attempts: Int, blockDuration: Duration = .seconds(10), loginTimeout: Duration = .seconds(60),
                 addressFailures: Int = 20, addressWindow: Duration = .seconds(60),
                 addressBlockDuration: Duration = .seconds(60),
-                messageRate: Double = ChatSettings.defaultMessageRate, messageBurst: Int = ChatSettings.defaultMessageBurst) {
+                messageRate: Double = ChatSettings.defaultMessageRate, messageBurst: Int = ChatSettings.defaultMessageBurst,
+                rendezvous: Bool = false, relay: Bool = false) {
         self.attempts = attempts
         self.blockDuration = blockDuration
         self.loginTimeout = loginTimeout
@@ -117,6 +135,8 @@ public struct ChatSettings: Sendable {
         self.addressBlockDuration = addressBlockDuration
         self.messageRate = messageRate
         self.messageBurst = messageBurst
+        self.rendezvous = rendezvous
+        self.relay = relay
     }
 
     /// Far above what a person types (one message a second is fast), so only scripts meet it.

@@ -54,6 +54,16 @@ public struct ChatCore {
     /// Shared store: the users online on other servers, as the store last reported them.
     private var elsewhere: [UserLogRecord] = []
     private var elsewhereByUser: [String: UserLogRecord] = [:]
+    /// Sessions granted `p2p` (spec §12), apart from `sessions` so that the others stay small.
+    private var peers: [SessionID: TransferPeer] = [:]
+
+    struct TransferPeer {
+        /// The client's X25519 public key, 64 hex digits, from PASS.
+        var key: String?
+        var registered = false
+        /// Where its UDP port was seen and its own addresses, from its registrations.
+        var candidates: [TransferCandidate] = []
+    }
 
     /// `accounts` maps usernames to their stored passwords (as typed, or a hash).
     public init(settings: ChatSettings, accounts: [String: StoredPassword], snapshot: ChatSnapshot = ChatSnapshot(),
@@ -80,8 +90,19 @@ public struct ChatCore {
 
     /// The connection closed (the client left, the network dropped it).
     public mutating func disconnected(_ id: SessionID, at now: Moment) -> [ChatAction] {
-        guard let session = sessions.removeValue(forKey: id), let user = session.user else { return [] }
+        guard let session = sessions.removeValue(forKey: id), let user = session.user else {
+            peers[id] = nil
+            return []
+        }
         return logout(user) + [.print(["\(user) disconnected"])]
+    }
+
+    /// The session's client registered its UDP port (spec §12): where the server saw it
+    /// first, then the addresses the client has.
+    public mutating func registered(_ id: SessionID, candidates: [TransferCandidate]) {
+        guard peers[id] != nil else { return }
+        peers[id]?.registered = true
+        peers[id]?.candidates = candidates
     }
 
     /// The login timer of a session ran out. It measures the client's delay, not the
@@ -153,10 +174,14 @@ public struct ChatCore {
                           "This server speaks toom protocol version \(Wire.protocolVersion), the client version \(fields[1]); please use a matching toom client")
         }
         // Capabilities follow the agent field; unknown ones are not granted.
-        let live = fields.dropFirst(3).contains(Substring(Capability.live))
+        let asked = fields.dropFirst(3)
+        let live = asked.contains(Substring(Capability.live))
+        let p2p = settings.rendezvous && asked.contains(Substring(Capability.p2p))
         sessions[id]?.live = live
         sessions[id]?.phase = .username
-        return [.send(id, [.hello(version: Wire.protocolVersion, capabilities: live ? [Capability.live] : [])])]
+        if p2p { peers[id] = TransferPeer() }
+        let granted = (live ? [Capability.live] : []) + (p2p ? [Capability.p2p] : [])
+        return [.send(id, [.hello(version: Wire.protocolVersion, capabilities: granted)])]
     }
 
     private mutating func username(_ fields: [Substring], _ id: SessionID, _ session: Session, _ now: Moment) -> [ChatAction] {
@@ -174,9 +199,19 @@ public struct ChatCore {
     private mutating func password(_ fields: [Substring], user: String, _ id: SessionID, _ session: Session,
                                    _ now: Moment) -> [ChatAction] {
         if fields.first == "USER" { return username(fields, id, session, now) }
-        guard fields.first == "PASS", fields.count == 3 else { return reply(id, .notLoggedIn, "Please log in first") }
+        // A `p2p` client adds its X25519 public key.
+        let keyed = peers[id] != nil
+        guard fields.first == "PASS", fields.count == 3 || (keyed && fields.count == 4) else {
+            return reply(id, .notLoggedIn, "Please log in first")
+        }
         guard let udpPort = Int(fields[2]), (1...65535).contains(udpPort) else {
             return reply(id, .invalidArgument, "The UDP port must be a number from 1 to 65535")
+        }
+        if fields.count == 4 {
+            guard Hex.decode(fields[3], count: 32) != nil else {
+                return reply(id, .invalidArgument, "The transfer key must be 64 lower-case hex digits")
+            }
+            peers[id]?.key = String(fields[3])
         }
         if let refused = refusedAddress(id, session, now) { return refused }
         if login.isBlocked(user, now: now.monotonic) { return refuse(id, .blocked, Messages.accountBlocked) }
@@ -237,8 +272,20 @@ public struct ChatCore {
         sessions[id]?.phase = .online(user)
         let limits = floodLimits
         sessions[id]?.flood = FloodControl(limits, now: now.monotonic)
-        let welcome: [ChatAction] = [.loggedIn(id, user: user), .send(id, [.ok(kind: "LOGIN", fields: [user])]),
-                                     .print([Messages.serverLogin(user: user)])]
+        var rendezvous: [ChatAction] = []
+        var fields = [user]
+        if peers[id]?.key != nil {
+            // The client registers its UDP port with these (spec §12); only it learns the secret.
+            let registration = random.next() as UInt64
+            var secret: [UInt8] = []
+            for _ in 0..<4 { withUnsafeBytes(of: random.next() as UInt64) { secret += $0 } }
+            rendezvous = [.rendezvous(.open(id, registration: registration, secret: secret))]
+            fields += [Hex.encode(withUnsafeBytes(of: registration.bigEndian) { Array($0) }), Hex.encode(secret)]
+        } else {
+            peers[id] = nil
+        }
+        let welcome: [ChatAction] = rendezvous + [.loggedIn(id, user: user), .send(id, [.ok(kind: "LOGIN", fields: fields)]),
+                                                  .print([Messages.serverLogin(user: user)])]
         return shared ? welcome : [.write(.login(record), by: id)] + welcome
     }
 
@@ -401,13 +448,35 @@ public struct ChatCore {
             return reply(id, .offline, Messages.isOffline(audience))
         }
         if let problem = TransferName.problem(file) { return reply(id, .invalidArgument, problem) }
-        let token = TransferToken(high: random.next(), low: random.next()).hex
+        let minted = TransferToken(high: random.next(), low: random.next())
+        let token = minted.hex
+        if let target, let presenterKey = peers[id]?.key, let audienceKey = peers[target]?.key {
+            // Both clients agree the key themselves; each learns the other's public key and
+            // where it may be reached, and the server may relay what finds no direct path.
+            let relay = settings.relay ? "relay" : "norelay"
+            let offer = ServerFrame.event(kind: EventKind.offer, fields: [user, file, token, "x25519:" + presenterKey, relay]
+                                          + candidates(of: id, entry: onlineUsers.first { $0.user == user }))
+            return [.rendezvous(.introduce(transfer: minted.id, presenter: id, audience: target)),
+                    .send(target, [offer]),
+                    .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token,
+                                                          "x25519:" + audienceKey, relay] + candidates(of: target, entry: entry))])]
+        }
         // The transfer's AES-256-GCM key: only the two clients, over their connections, learn it.
         let key = TransferToken(high: random.next(), low: random.next()).hex + TransferToken(high: random.next(), low: random.next()).hex
         let offer = ServerFrame.event(kind: EventKind.offer, fields: [user, file, token, key])
         // An audience on another server is told through that server (a shared store).
         return [target.map { .send($0, [offer]) } ?? .forward(user: audience, [offer]),
                 .send(id, [.ok(kind: "UPD", fields: [audience, entry.address, String(entry.udpPort), token, key])])]
+    }
+
+    /// Where a `p2p` session's client may be reached: what its registrations said, then
+    /// the address of its connection with the UDP port it gave at login.
+    private func candidates(of id: SessionID, entry: UserLogRecord?) -> [String] {
+        var list = peers[id]?.candidates ?? []
+        if let entry, let declared = TransferCandidate(host: entry.address, port: entry.udpPort), !list.contains(declared) {
+            list.append(declared)
+        }
+        return list.prefix(TransferCandidate.maxListed).map(\.description)
     }
 
     // MARK: The store's answer
@@ -595,11 +664,12 @@ public struct ChatCore {
     private mutating func logout(_ user: String) -> [ChatAction] {
         guard let id = online.removeValue(forKey: user) else { return [] }
         live.remove(id)
+        let rendezvous: [ChatAction] = peers.removeValue(forKey: id) != nil ? [.rendezvous(.close(id))] : []
         if let index = onlineUsers.firstIndex(where: { $0.user == user }) {
             onlineUsers.remove(at: index)
             for i in index..<onlineUsers.count { onlineUsers[i].sequence = i + 1 }
         }
-        return [.write(.logout(user: user), by: nil)]
+        return rendezvous + [.write(.logout(user: user), by: nil)]
     }
 
     /// The sessions of these users that are online and asked for live delivery, but `sender`.

@@ -71,7 +71,7 @@ public final class ChatClient: Sendable {
         let screen = self.screen
         let transfers: FileTransfers
         do {
-            transfers = try await FileTransfers(host: "0.0.0.0", port: configuration.udpPort,
+            transfers = try await FileTransfers(port: configuration.udpPort,
                                                 maxIncomingSize: configuration.maxUpload,
                                                 timeout: configuration.transferTimeout, screen: screen)
         } catch {
@@ -127,11 +127,15 @@ public final class ChatClient: Sendable {
         }
 
         // Version handshake.
-        let hello = LoginFrame.hello(capabilities: configuration.live ? [Capability.live] : [])
-        if case .error(_, let messages)? = await request(hello).last {
+        let hello = LoginFrame.hello(capabilities: (configuration.live ? [Capability.live] : []) + [Capability.p2p])
+        let greeting = await request(hello).last
+        if case .error(_, let messages)? = greeting {
             say(messages)
             return .loginRefused
         }
+        // With `p2p` the client sends its X25519 key and registers its UDP port (spec §12).
+        var transferKey: String?
+        if case .hello(_, let granted)? = greeting, granted.contains(Capability.p2p) { transferKey = transfers.keys.publicHex }
 
         // Login: the username until it is known, then the password until it is right.
         login: while true {
@@ -152,9 +156,10 @@ public final class ChatClient: Sendable {
                 guard let password = await readLine(prompt: Messages.passwordPrompt, secret: true) else {
                     return quietly(connection)
                 }
-                switch await request(LoginFrame.password(password, udpPort: udpPort)).last {
-                case .ok?:
+                switch await request(LoginFrame.password(password, udpPort: udpPort, transferKey: transferKey)).last {
+                case .ok(_, let fields)?:
                     say(Messages.welcome)
+                    if transferKey != nil { transfers.register(fields, server: connection.channel.remoteAddress) }
                     break login
                 case .error(let code, let messages)?:
                     say(messages)

@@ -34,6 +34,11 @@ final class ClientScreen: Sendable {
 
     func say(_ line: String) { say([line]) }
 
+    /// A line for a person at a terminal only: a script reading the output sees nothing new.
+    func note(_ line: String) {
+        if showsProgress { say(line) }
+    }
+
     /// Replaces the progress bars. Without `draw` (or with no bars) the screen changes
     /// only with the next output.
     func showProgress(_ bars: [String], draw: Bool = true) {

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import ToomCore
+import ToomSecurity
 import ToomTransfer
 
 /// UPD at both ends (spec §6, docs/TRANSFER.md) for one client: the transfer endpoint on
@@ -26,18 +27,24 @@ final class FileTransfers: Sendable {
     }
 
     let endpoint: TransferEndpoint
+    /// This client's half of every file key it agrees with another client (spec §12).
+    let keys = TransferKeyPair()
+    let registrar = Registrar()
     private let screen: ClientScreen
     private let state = NIOLockedValueBox(State())
 
     static let progressInterval: Duration = .milliseconds(250)
+    /// How an agreed key's public half travels in OFFER and in UPD's reply.
+    static let keyPrefix = "x25519:"
 
-    /// Binds the UDP port; incoming files are saved in the working directory.
-    init(host: String, port: Int, maxIncomingSize: UInt64?, timeout: TimeAmount, screen: ClientScreen) async throws {
+    /// Binds the UDP port, IPv6 and IPv4; incoming files are saved in the working directory.
+    init(port: Int, maxIncomingSize: UInt64?, timeout: TimeAmount, screen: ClientScreen) async throws {
         var configuration = TransferConfiguration()
         configuration.maxIncomingSize = maxIncomingSize
         configuration.timeout = timeout
         self.screen = screen
-        endpoint = try await TransferEndpoint.bind(host: host, port: port, configuration: configuration) { event in
+        endpoint = try await TransferEndpoint.bindDualStack(port: port, configuration: configuration,
+                                                            foreign: { [registrar] in registrar.answer($0, from: $1) }) { event in
             switch event {
             case .received(let offer, _):
                 screen.say(Messages.received(offer.fileName, from: offer.sender))
@@ -51,14 +58,42 @@ final class FileTransfers: Sendable {
 
     // MARK: Audience
 
-    /// `EVENT OFFER <presenter> <file> <token> <key>` from the server.
-    func offer(_ fields: [String]) {
-        guard fields.count == 4, let token = TransferToken(hex: fields[2]), let key = TransferKey(hex: fields[3])
+    /// Registers the UDP port with the server under the login's registration (spec §12).
+    func register(_ fields: [String], server: SocketAddress?) {
+        guard fields.count == 3, let id = Hex.decode(fields[1], count: 8), let secret = RendezvousSecret(hex: fields[2]),
+              let server = server.flatMap(TransferCandidate.init)?.socketAddress(forIPv6Socket: endpoint.isIPv6)
         else { return }
+        registrar.start(id: id.reduce(0) { $0 << 8 | UInt64($1) }, secret: secret, server: server, endpoint: endpoint)
+    }
+
+    /// The addresses of an offer or a reply, as this port sends to them.
+    private func addresses(_ fields: some Sequence<String>) -> [SocketAddress] {
+        fields.compactMap { TransferCandidate($0) }.filter { endpoint.isIPv6 || !$0.isIPv6 }
+            .compactMap { $0.socketAddress(forIPv6Socket: endpoint.isIPv6) }
+    }
+
+    /// `EVENT OFFER <presenter> <file> <token> <key>` from the server, or with `p2p`
+    /// `EVENT OFFER <presenter> <file> <token> x25519:<public key> <relay> <address>...`.
+    func offer(_ fields: [String]) {
+        guard fields.count >= 4, let token = TransferToken(hex: fields[2]) else { return }
         let presenter = fields[0]
         let file = fields[1]
+        let key: TransferKey
+        var targets: [SocketAddress] = []
+        if fields[3].hasPrefix(Self.keyPrefix) {
+            guard fields.count >= 5,
+                  let agreed = keys.agree(with: fields[3].dropFirst(Self.keyPrefix.count), token: token, asPresenter: false)
+            else { return }
+            key = agreed.key
+            targets = addresses(fields.dropFirst(5))
+            screen.note(Messages.keyCheck(file, from: presenter, code: agreed.check))
+        } else {
+            guard fields.count == 4, let minted = TransferKey(hex: fields[3]) else { return }
+            key = minted
+        }
         let offer = IncomingOffer(token: token, key: key, fileName: file,
-                                  saveAs: Messages.savedName(file, from: presenter), sender: presenter)
+                                  saveAs: Messages.savedName(file, from: presenter), sender: presenter,
+                                  punchTargets: targets)
         if let problem = endpoint.expect(offer) {
             screen.say(Messages.receiveRefused(file, from: presenter, reason: problem))
         }
@@ -74,9 +109,26 @@ final class FileTransfers: Sendable {
             return
         }
         let frames = await request(["UPD", audience, file])
-        guard case .ok("UPD", let fields)? = frames.last, fields.count == 5, let port = Int(fields[2]),
-              let token = TransferToken(hex: fields[3]), let key = TransferKey(hex: fields[4])
+        guard case .ok("UPD", let fields)? = frames.last, fields.count >= 5, let port = Int(fields[2]),
+              let token = TransferToken(hex: fields[3])
         else {
+            screen.say(ReplyRenderer.lines(for: frames))
+            return
+        }
+        // v1: `<ip> <port> <token> <key>`; p2p: then the audience's key, the relay and its addresses.
+        let key: TransferKey
+        var candidates: [SocketAddress] = []
+        var relay: SocketAddress?
+        var check: String?
+        if fields[4].hasPrefix(Self.keyPrefix), fields.count >= 6,
+           let agreed = keys.agree(with: fields[4].dropFirst(Self.keyPrefix.count), token: token, asPresenter: true) {
+            key = agreed.key
+            check = agreed.check
+            candidates = addresses(fields.dropFirst(6))
+            if fields[5] == "relay" { relay = registrar.server }
+        } else if fields.count == 5, let minted = TransferKey(hex: fields[4]) {
+            key = minted
+        } else {
             screen.say(ReplyRenderer.lines(for: frames))
             return
         }
@@ -87,12 +139,17 @@ final class FileTransfers: Sendable {
             screen.say(error.reason)
             return
         }
-        guard let address = try? SocketAddress(ipAddress: fields[1], port: port) else {
-            screen.say(Messages.uploadFailed(file, to: audience, reason: "the server gave an unusable address, \(fields[1])"))
-            return
+        if candidates.isEmpty {
+            guard let address = addresses(["\(fields[1].contains(":") ? "[\(fields[1])]" : fields[1]):\(port)"]).first else {
+                screen.say(Messages.uploadFailed(file, to: audience, reason: "the server gave an unusable address, \(fields[1])"))
+                return
+            }
+            candidates = [address]
         }
+        if let check { screen.note(Messages.keyCheck(file, to: audience, code: check)) }
         let size = source.size
-        let transfer = endpoint.send(source, name: file, token: token, key: key, to: address) { [screen] resumeFrom in
+        let transfer = endpoint.send(source, name: file, token: token, key: key, candidates: candidates,
+                                     relay: relay) { [screen] resumeFrom in
             screen.say(Messages.resuming(file, to: audience, percent: Int(resumeFrom * 100 / max(size, 1))))
         }
         let now = ContinuousClock.now
@@ -176,13 +233,14 @@ final class FileTransfers: Sendable {
                     state.uploads[id] = upload
                 }
                 return Self.bar(name: upload.transfer.name, audience: upload.audience, done: bytes,
-                                size: upload.transfer.size, rate: upload.rate)
+                                size: upload.transfer.size, rate: upload.rate, path: upload.transfer.path)
             }
         }
     }
 
-    /// `[#########-----------]  45%  812.3 MB/s  0:03 left  video.mp4 to yoda`
-    static func bar(name: String, audience: String, done: UInt64, size: UInt64, rate: Double) -> String {
+    /// `[#########-----------]  45%  812.3 MB/s  0:03 left  video.mp4 to yoda, direct`
+    static func bar(name: String, audience: String, done: UInt64, size: UInt64, rate: Double,
+                    path: TransferPath? = nil) -> String {
         let fraction = size == 0 ? 1 : Double(done) / Double(size)
         let width = 20
         let filled = min(width, Int(fraction * Double(width)))
@@ -198,7 +256,7 @@ final class FileTransfers: Sendable {
         }
         return "[\(String(repeating: "#", count: filled))\(String(repeating: "-", count: width - filled))] "
             + "\(String(repeating: " ", count: max(0, 3 - String(percent).count)))\(percent)%  "
-            + "\(ByteCount.rate(rate))  \(left) left  \(name) to \(audience)"
+            + "\(ByteCount.rate(rate))  \(left) left  \(name) to \(audience)" + (path.map { ", \($0.word)" } ?? "")
     }
 
     private static func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }

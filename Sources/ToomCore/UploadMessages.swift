@@ -21,6 +21,13 @@ extension Messages {
     public static func receiveRefused(_ file: String, from presenter: String, reason: String) -> String {
         "Refused \(file) from \(presenter): \(reason)"
     }
+    /// The digits both ends of a transfer see when nobody swapped a key (spec §12).
+    public static func keyCheck(_ file: String, to audience: String, code: String) -> String {
+        "Key check for \(file) to \(audience): \(code) (\(audience) sees the same digits unless a key was swapped)"
+    }
+    public static func keyCheck(_ file: String, from presenter: String, code: String) -> String {
+        "Key check for \(file) from \(presenter): \(code) (\(presenter) sees the same digits unless a key was swapped)"
+    }
     public static let uploadToYourself = "You cannot upload a file to yourself"
     /// The name the audience saves a file under (spec §6).
     public static func savedName(_ file: String, from presenter: String) -> String { "\(presenter)_\(file)" }

@@ -39,8 +39,10 @@ public enum LoginFrame {
     }
     /// `USER <username>`
     public static func user(_ name: String) -> [String] { ["USER", name] }
-    /// `PASS <password> <udp_port>`
-    public static func password(_ password: String, udpPort: Int) -> [String] { ["PASS", password, String(udpPort)] }
+    /// `PASS <password> <udp_port> [<x25519 public key>]`: the key only with `p2p` granted.
+    public static func password(_ password: String, udpPort: Int, transferKey: String? = nil) -> [String] {
+        ["PASS", password, String(udpPort)] + (transferKey.map { [$0] } ?? [])
+    }
 }
 
 /// Error codes carried by `ERR` frames. The client acts on the code and prints the messages.
@@ -186,4 +188,8 @@ public enum EventKind {
 public enum Capability {
     /// Live delivery (spec §8): the server sends new messages as `EVENT B`/`S`/`SRB` frames.
     public static let live = "live"
+    /// Transfers between any two users (spec §12): the client registers its UDP address
+    /// with the server, the two clients agree the file key themselves (X25519) and are
+    /// given each other's candidate addresses and the server's relay.
+    public static let p2p = "p2p"
 }

@@ -30,9 +30,12 @@ final class ChatEngine: @unchecked Sendable {
 
     /// One per event loop of the server: what other threads ask of its connections.
     private let mail: [LoopMail]
+    /// What the server's UDP port knows (spec §12), behind a lock of its own: a relayed
+    /// datagram never waits for the chat's.
+    let rendezvous: NIOLockedValueBox<RendezvousTable>
 
     init(store: ChatStore, settings: ChatSettings, limits: ServerLimits, output: ServerOutput, logger: Logger,
-         pool: NIOThreadPool, passwords: PasswordVerifier, loops: [EventLoop]) throws {
+         pool: NIOThreadPool, passwords: PasswordVerifier, loops: [EventLoop], relayRate: UInt64 = 0) throws {
         self.store = store
         mail = loops.map(LoopMail.init(loop:))
         self.output = output
@@ -42,6 +45,7 @@ final class ChatEngine: @unchecked Sendable {
         self.passwords = passwords
         let accounts = try store.loadAccounts { logger.warning("\($0)") }
         core = ChatCore(settings: settings, accounts: accounts, snapshot: store.snapshot())
+        rendezvous = NIOLockedValueBox(RendezvousTable(relayRate: relayRate))
     }
 
     /// Now, as the rules see it.
@@ -61,7 +65,8 @@ final class ChatEngine: @unchecked Sendable {
     private var whenNoSessions: [CheckedContinuation<Void, Never>] = []
 
     func open(_ channel: Channel) -> Admission {
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        // An IPv4 client of a dual-stack port shows as IPv4 (`ATU`, `userlog.txt`).
+        let address = channel.remoteAddress?.ipAddress.map(TransferCandidate.plainAddress) ?? "unknown"
         let admission: Admission = lock.withLock {
             guard !stopping else { return .refused(nil) }
             guard outboxes.count < limits.maxConnections else {
@@ -249,6 +254,9 @@ final class ChatEngine: @unchecked Sendable {
                     if heldFrom == nil { perform(action, caller: caller, gate: gate, &effects) }
                 case .verifyPassword, .hold, .loginDeadline, .loggedIn, .forward:
                     later.append(action)
+                case .rendezvous(let change):
+                    // At once: a client registers as soon as it reads its login's reply.
+                    rendezvous.withLockedValue { $0.apply(change, now: now.monotonic) }
                 }
             }
             if let heldFrom, staged != nil || heldFrom < actions.count {
@@ -535,6 +543,11 @@ final class ChatEngine: @unchecked Sendable {
             commit(.unblock(user: user), by: nil, resume: false, to: shared)
         }
         return result
+    }
+
+    /// Changes the rules' state where nothing follows from it.
+    func update(_ change: (inout ChatCore) -> Void) {
+        lock.withLock { change(&core) }
     }
 
     /// Tells every client the server stops, logs everyone out and closes every session.

@@ -22,6 +22,7 @@ public final class ChatServer: @unchecked Sendable {
     private let passwords = PasswordVerifier()
     private let stopTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let listener = NIOLockedValueBox<Channel?>(nil)
+    private let datagrams = NIOLockedValueBox<Channel?>(nil)
 
     /// Loads the accounts and the history (or moves them aside with `fresh`). Throws on files it cannot use.
     /// `store` is the record when it is not the data directory's files (a PostgreSQL store, spec §11).
@@ -45,7 +46,7 @@ public final class ChatServer: @unchecked Sendable {
         pool.start()
         engine = try ChatEngine(store: self.store, settings: configuration.chatSettings, limits: configuration.limits,
                                 output: output, logger: logger, pool: pool, passwords: passwords,
-                                loops: Array(group.makeIterator()))
+                                loops: Array(group.makeIterator()), relayRate: configuration.relayRate)
     }
 
     /// Binds the listening socket and returns the address it is bound to.
@@ -67,17 +68,42 @@ public final class ChatServer: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(Connection(engine: engine))
                 }
             }
-        // An address literal binds without a resolver round trip; a name is resolved.
-        let channel: Channel
-        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
-            channel = try await bootstrap.bind(to: address).get()
-        } else {
-            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        }
+        let (channel, udp) = try await bind(bootstrap, host: configuration.host)
         listener.withLockedValue { $0 = channel }
+        datagrams.withLockedValue { $0 = udp }
         engine.followSharedStore()
         store.verify { [logger] in logger.warning("\($0)") }
         return channel.localAddress!
+    }
+
+    /// Binds TCP, then UDP on the same port number (spec §12). A port the kernel picked for
+    /// TCP may be taken for UDP: then both are tried again on another.
+    private func bind(_ bootstrap: ServerBootstrap, host: String) async throws -> (Channel, Channel) {
+        var attempts = configuration.port == 0 ? 5 : 1
+        while true {
+            attempts -= 1
+            let channel: Channel
+            do {
+                channel = try await bindTCP(bootstrap, host: host)
+            } catch let error as IOError where host == "::" && error.errnoCode == EAFNOSUPPORT {
+                // No IPv6 on this system: every IPv4 interface instead.
+                return try await bind(bootstrap, host: "0.0.0.0")
+            }
+            do {
+                return (channel, try await engine.bindRendezvous(to: channel.localAddress!, group: group))
+            } catch {
+                try? await channel.close()
+                if attempts <= 0 { throw error }
+            }
+        }
+    }
+
+    private func bindTCP(_ bootstrap: ServerBootstrap, host: String) async throws -> Channel {
+        // An address literal binds without a resolver round trip; a name is resolved.
+        if let address = try? SocketAddress(ipAddress: host, port: configuration.port) {
+            return try await bootstrap.bind(to: address).get()
+        }
+        return try await bootstrap.bind(host: host, port: configuration.port).get()
     }
 
     /// Completes when the listening socket has closed.
@@ -94,11 +120,13 @@ public final class ChatServer: @unchecked Sendable {
             if let task { return task }
             // Only a server that listened has connections to wait for.
             let listening = listener.withLockedValue { $0 }
+            let datagrams = self.datagrams.withLockedValue { $0 }
             let started = Task { [engine, store, logger] in
                 // From here the engine refuses new connections; those it has are told and closed.
                 engine.shutdown()
                 if let listening {
                     try? await listening.close()
+                    try? await datagrams?.close()
                     await engine.sessionsClosed()
                 }
                 if let shared = store.shared { await shared.stop() }

@@ -6,7 +6,8 @@ import ToomCore
 import ToomSecurity
 
 public struct ServerConfiguration: Sendable {
-    /// Interface to listen on; "0.0.0.0" is every IPv4 interface.
+    /// Interface to listen on; "::" is every interface, IPv6 and IPv4 (falling back to
+    /// "0.0.0.0" where the system has no IPv6).
     public var host: String
     /// TCP port; 0 picks a free one (reported once bound).
     public var port: Int
@@ -25,8 +26,13 @@ public struct ServerConfiguration: Sendable {
     public var messageBurst: Int
     /// TLS on the listening port beside plaintext (spec §9); nil serves plaintext only.
     public var tls: ServerTLS?
+    /// Bytes a second the UDP port relays for all transfers together (spec §12); 0: no relay.
+    public var relayRate: UInt64 = ServerConfiguration.defaultRelayRate
 
-    public init(host: String = "0.0.0.0", port: Int, attempts: Int, dataDirectory: String = ".",
+    /// 10 MiB a second: a video in minutes, and a small share of a server's uplink.
+    public static let defaultRelayRate: UInt64 = 10 << 20
+
+    public init(host: String = "::", port: Int, attempts: Int, dataDirectory: String = ".",
                 blockDuration: TimeAmount = .seconds(10), fresh: Bool = false, sync: Bool = false,
                 limits: ServerLimits = ServerLimits(), messageRate: Double = ChatSettings.defaultMessageRate,
                 messageBurst: Int = ChatSettings.defaultMessageBurst, tls: ServerTLS? = nil) {
@@ -50,7 +56,8 @@ public struct ServerConfiguration: Sendable {
                      addressFailures: limits.maxAddressFailures,
                      addressWindow: .nanoseconds(limits.addressWindow.nanoseconds),
                      addressBlockDuration: .nanoseconds(limits.addressBlockDuration.nanoseconds),
-                     messageRate: messageRate, messageBurst: messageBurst)
+                     messageRate: messageRate, messageBurst: messageBurst, rendezvous: true,
+                     relay: relayRate > 0)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import ToomCore
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,10 @@ final class Receiver: @unchecked Sendable {
     static let commitBytes: UInt64 = 256 << 20
 
     let id: UInt64
-    let peer: SocketAddress
+    /// Where replies go: where the sender's latest authentic datagram came from, among the
+    /// addresses an authentic START came from (the sender tries several paths at once).
+    private(set) var peer: SocketAddress
+    private var peers: [SocketAddress]
     let offer: IncomingOffer
     let cipher: PacketCipher
     let outbox: Outbox
@@ -68,6 +72,7 @@ final class Receiver: @unchecked Sendable {
         self.engine = engine
         self.offer = offer
         self.peer = peer
+        peers = [peer]
         id = offer.token.id
         cipher = PacketCipher(key: offer.key, encrypts: engine.configuration.encryption)
         outbox = Outbox(cipher: cipher)
@@ -86,6 +91,18 @@ final class Receiver: @unchecked Sendable {
     var isOver: Bool {
         if case .over = phase { return true }
         return false
+    }
+
+    func knows(_ source: SocketAddress) -> Bool { source == peer || peers.contains(source) }
+
+    /// An authentic START from `source`: the sender may choose that path.
+    func started(from source: SocketAddress) {
+        if !peers.contains(source), peers.count < 2 * TransferCandidate.maxListed { peers.append(source) }
+    }
+
+    /// An authentic datagram from a known address: replies follow the sender's path.
+    func heard(from source: SocketAddress) {
+        if source != peer { peer = source }
     }
 
     deinit { scratch.deallocate() }

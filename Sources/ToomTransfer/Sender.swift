@@ -19,7 +19,10 @@ final class Sender: @unchecked Sendable {
     static let probeRounds = 3
 
     let id: UInt64
-    let peer: SocketAddress
+    /// Where datagrams go: the first candidate until an ACCEPT names the path.
+    private(set) var peer: SocketAddress
+    private var paths: PathFinder
+    private(set) var path: TransferPath?
     let handle: OutgoingTransfer
     private let token: TransferToken
     private let name: String
@@ -50,8 +53,8 @@ final class Sender: @unchecked Sendable {
     private var confirmedDatagram = TransferPacket.baseDatagram
     private var datagramSize = TransferPacket.baseDatagram
     /// The sizes probed, largest first: what the route to the peer allows and the common
-    /// path sizes below it.
-    private let probeCandidates: [Int]
+    /// path sizes below it. Known once the path is.
+    private var probeCandidates: [Int] = []
     /// Blocks read and not yet fully acknowledged, by block index modulo the ring size.
     private var blocks: [Block?]
     private var nextBlockToRead: UInt64 = 0
@@ -63,30 +66,31 @@ final class Sender: @unchecked Sendable {
     private var datagrams: UInt64 = 0
 
     init(engine: TransferEngine, file: SourceFile, name: String, token: TransferToken, key: TransferKey,
-         peer: SocketAddress, handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>, now: Int64) {
+         paths: PathFinder, handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>, now: Int64) {
         self.engine = engine
         self.file = file
         self.name = name
         self.token = token
-        self.peer = peer
+        self.paths = paths
+        peer = paths.direct.first ?? paths.relay!
         self.promise = promise
         cipher = PacketCipher(key: key, encrypts: engine.configuration.encryption)
         id = token.id
         blocks = Array(repeating: nil, count: engine.configuration.sendBufferBlocks + 1)
-        let largest = min(Route.datagramLimit(to: peer) ?? TransferPacket.ethernetDatagram,
-                          engine.configuration.maxDatagram)
-        probeCandidates = Set([largest] + TransferPacket.commonDatagrams)
-            .filter { $0 <= largest && $0 > TransferPacket.baseDatagram }.sorted(by: >)
         self.handle = handle
         startedAt = now
         lastHeard = now
         probeDeadline = now
     }
 
-    /// Sends START and the size probes.
+    /// Sends START to every candidate.
     func start(now: Int64) {
         sendStart(now: now)
     }
+
+    /// Whether a datagram from `source` may be this transfer's: from anywhere that holds
+    /// the key until the path is chosen, then from the peer only.
+    func accepts(_ source: SocketAddress) -> Bool { path == nil || source == peer }
 
     // MARK: Datagrams from the receiver
 
@@ -98,10 +102,19 @@ final class Sender: @unchecked Sendable {
         return packet
     }
 
-    func accepted(echo: UInt32, resumeFrom: UInt64, window: UInt64, now: Int64) {
+    func accepted(from source: SocketAddress, echo: UInt32, resumeFrom: UInt64, window: UInt64, now: Int64) {
         lastHeard = now
         guard case .starting = phase else { return }
         guard resumeFrom <= file.size else { return cancel("the receiver claims more than the file holds") }
+        // The first answer names the path; the size probes follow it.
+        peer = source
+        path = paths.path(from: source)
+        handle.setPath(path!)
+        let largest = min(Route.datagramLimit(to: peer) ?? TransferPacket.ethernetDatagram,
+                          engine.configuration.maxDatagram)
+        probeCandidates = Set([largest] + TransferPacket.commonDatagrams)
+            .filter { $0 <= largest && $0 > TransferPacket.baseDatagram }.sorted(by: >)
+        sendProbes()
         roundTrip.add(sample: Clock.elapsed(since: echo, now: now))
         self.resumeFrom = resumeFrom
         initialWindowBytes = window
@@ -179,7 +192,9 @@ final class Sender: @unchecked Sendable {
         let timeout = engine.configuration.timeout.nanoseconds
         if now - lastHeard >= timeout {
             let spelled = engine.configuration.timeout.spelled
-            if case .starting = phase {
+            if case .starting = phase, paths.isPeerToPeer, paths.relay == nil {
+                cancel("no direct path to the receiver was found within \(spelled), and the server does not relay")
+            } else if case .starting = phase {
                 cancel("the receiver did not answer within \(spelled)")
             } else {
                 cancel("the receiver stopped answering (nothing for \(spelled))")
@@ -189,11 +204,10 @@ final class Sender: @unchecked Sendable {
         if case .sending = phase, scoreboard.detectLosses(now: now, lossDelay: roundTrip.lossDelay) {
             pump(now: now)
         }
+        if case .starting = phase { return sendStart(now: now) }
         guard now >= probeDeadline else { return }
         switch phase {
         case .starting:
-            sendStart(now: now)
-            backoff = min(backoff * 2, 64)
             return
         case .probing(let rounds):
             if rounds >= Self.probeRounds {
@@ -276,10 +290,11 @@ final class Sender: @unchecked Sendable {
     }
 
     private func sendStart(now: Int64) {
-        send(.start(.init(timestamp: Clock.stamp(now), token: token, size: file.size, identity: file.identity,
-                          name: name)))
-        sendProbes()
-        probeDeadline = now + RoundTripEstimator.initialTimeout * backoff
+        for target in paths.due(now: now) {
+            let start = TransferPacket.start(.init(timestamp: Clock.stamp(now), token: token, size: file.size,
+                                                   identity: file.identity, name: name))
+            engine.send(start, id: id, number: takeNumber(), cipher: cipher, to: target)
+        }
     }
 
     private func sendFinish(now: Int64) {

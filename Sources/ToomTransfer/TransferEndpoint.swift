@@ -12,6 +12,8 @@ import Glibc
 public final class TransferEndpoint: Sendable {
     let engine: TransferEngine
     public let localAddress: SocketAddress
+    /// A dual-stack IPv6 socket, which reaches IPv4 addresses in their mapped form.
+    public var isIPv6: Bool { if case .v6 = localAddress { return true } else { return false } }
 
     private init(engine: TransferEngine, localAddress: SocketAddress) {
         self.engine = engine
@@ -31,9 +33,24 @@ public final class TransferEndpoint: Sendable {
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             threadPool: NIOThreadPool = .singleton,
                             events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
+                            foreign: (@Sendable (UnsafeRawBufferPointer, SocketAddress) -> Bool)? = nil,
                             addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
-        try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
-                       addHandlers: addHandlers) { $0.bind(host: host, port: port) }
+        let ipv6 = (try? SocketAddress(ipAddress: host, port: port)).map { if case .v6 = $0 { true } else { false } } ?? false
+        return try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
+                              foreign: foreign, ipv6: ipv6, addHandlers: addHandlers) { $0.bind(host: host, port: port) }
+    }
+
+    /// Binds `port` on every interface, IPv6 and IPv4 together (`::`), or on IPv4 alone
+    /// where the system has no IPv6.
+    public static func bindDualStack(port: Int, configuration: TransferConfiguration = .init(),
+                                     foreign: (@Sendable (UnsafeRawBufferPointer, SocketAddress) -> Bool)? = nil,
+                                     events: @escaping @Sendable (IncomingEvent) -> Void = { _ in })
+        async throws -> TransferEndpoint {
+        do {
+            return try await bind(host: "::", port: port, configuration: configuration, events: events, foreign: foreign)
+        } catch let error as IOError where error.errnoCode == EAFNOSUPPORT || error.errnoCode == EADDRNOTAVAIL {
+            return try await bind(host: "0.0.0.0", port: port, configuration: configuration, events: events, foreign: foreign)
+        }
     }
 
     /// The same on a UDP socket the caller bound (the benchmark makes it in another
@@ -44,18 +61,19 @@ public final class TransferEndpoint: Sendable {
                              events: @escaping @Sendable (IncomingEvent) -> Void = { _ in },
                              addHandlers: (@Sendable (Channel) throws -> Void)? = nil) async throws -> TransferEndpoint {
         try await open(configuration: configuration, group: group, threadPool: threadPool, events: events,
-                       addHandlers: addHandlers) { $0.withBoundSocket(socket) }
+                       foreign: nil, ipv6: false, addHandlers: addHandlers) { $0.withBoundSocket(socket) }
     }
 
     private static func open(configuration: TransferConfiguration, group: any EventLoopGroup, threadPool: NIOThreadPool,
                              events: @escaping @Sendable (IncomingEvent) -> Void,
+                             foreign: (@Sendable (UnsafeRawBufferPointer, SocketAddress) -> Bool)?, ipv6: Bool,
                              addHandlers: (@Sendable (Channel) throws -> Void)?,
                              channel open: (DatagramBootstrap) -> EventLoopFuture<Channel>) async throws -> TransferEndpoint {
         let eventLoop = group.next()
         let offload = configuration.segmentationOffload
         let receiveOffload = offload && System.supportsUDPReceiveOffload
         let engine = TransferEngine(configuration: configuration, eventLoop: eventLoop, threadPool: threadPool,
-                                    events: events,
+                                    events: events, foreign: foreign,
                                     datagramsPerWrite: offload && System.supportsUDPSegmentationOffload ? 44 : 1)
         // One read holds the largest datagram, or with GRO a 64 KiB train of smaller ones.
         let slot = 65536
@@ -76,6 +94,13 @@ public final class TransferEndpoint: Sendable {
                            value: Int(IP_PMTUDISC_PROBE))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if ipv6 {
+                        // The same for IPv6 destinations of a dual-stack socket.
+                        try channel.syncOptions?.setOption(
+                            ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel.ipv6,
+                                                              name: NIOBSDSocket.Option(rawValue: IPV6_MTU_DISCOVER)),
+                            value: Int(IPV6_PMTUDISC_PROBE))
+                    }
                     if receiveOffload {
                         try channel.syncOptions?.setOption(.datagramReceiveOffload, value: true)
                         try channel.syncOptions?.setOption(.datagramReceiveSegmentSize, value: true)
@@ -103,13 +128,31 @@ public final class TransferEndpoint: Sendable {
     /// receiver already had when it picks up an earlier attempt.
     public func send(_ file: SourceFile, name: String, token: TransferToken, key: TransferKey, to address: SocketAddress,
                      resuming: @escaping @Sendable (UInt64) -> Void = { _ in }) -> OutgoingTransfer {
+        send(file, name: name, token: token, key: key, candidates: [address], relay: nil, resuming: resuming)
+    }
+
+    /// The same to a receiver that may be at any of `candidates`, or reached through the
+    /// server's `relay` when none answers (spec §12). The first to answer is the path.
+    public func send(_ file: SourceFile, name: String, token: TransferToken, key: TransferKey,
+                     candidates: [SocketAddress], relay: SocketAddress?,
+                     resuming: @escaping @Sendable (UInt64) -> Void = { _ in }) -> OutgoingTransfer {
         let promise = engine.eventLoop.makePromise(of: TransferSummary.self)
         let handle = OutgoingTransfer(name: name, size: file.size, outcome: promise.futureResult, resuming: resuming)
         engine.eventLoop.execute { [engine] in
-            engine.startSender(file: file, name: name, token: token, key: key, peer: address, handle: handle,
-                               promise: promise)
+            engine.startSender(file: file, name: name, token: token, key: key, candidates: candidates, relay: relay,
+                               handle: handle, promise: promise)
         }
         return handle
+    }
+
+    /// Sends one datagram of another protocol from this port (a registration with the server).
+    public func sendDatagram(_ bytes: [UInt8], to address: SocketAddress) {
+        engine.eventLoop.execute { [engine] in
+            guard let channel = engine.channel else { return }
+            var buffer = channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        }
     }
 
     /// Datagrams dropped because they belonged to no announced transfer, came from the
@@ -162,10 +205,18 @@ final class TransferEngine: @unchecked Sendable {
     private var socketReceiveBytes = 0
     private(set) var channel: Channel?
     private let events: @Sendable (IncomingEvent) -> Void
+    /// Datagrams of another protocol on this port; true when one was taken.
+    private let foreign: (@Sendable (UnsafeRawBufferPointer, SocketAddress) -> Bool)?
     private var senders: [UInt64: Sender] = [:]
     private var finishedSenders: [UInt64: Int64] = [:]
     private var incoming: [UInt64: Incoming] = [:]
     private var offers: [UInt64: (offer: IncomingOffer, expires: Int64)] = [:]
+    /// Offers whose sender's NAT needs opening: when the next PUNCH goes, and how many went.
+    private var punching: [UInt64: (next: Int64, sent: Int, cipher: PacketCipher)] = [:]
+    static let punchInterval: Int64 = 200_000_000
+    /// 25 rounds at 5 a second, then one a second up to 60: as long as a sender tries.
+    static let fastPunches = 25
+    static let maxPunches = 60
     /// STARTs that came before their offer (the offer travels another way and may be
     /// late): kept briefly, and counted as unexpected unless their offer comes.
     private var earlyStarts: [UInt64: (datagram: [UInt8], source: SocketAddress, expires: Int64)] = [:]
@@ -180,11 +231,13 @@ final class TransferEngine: @unchecked Sendable {
     private var closed = false
 
     init(configuration: TransferConfiguration, eventLoop: any EventLoop, threadPool: NIOThreadPool,
-         events: @escaping @Sendable (IncomingEvent) -> Void, datagramsPerWrite: Int) {
+         events: @escaping @Sendable (IncomingEvent) -> Void,
+         foreign: (@Sendable (UnsafeRawBufferPointer, SocketAddress) -> Bool)? = nil, datagramsPerWrite: Int) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.threadPool = threadPool
         self.events = events
+        self.foreign = foreign
         self.datagramsPerWrite = datagramsPerWrite
         // Enough for a sender and a receiver at once, which is what the rings hold.
         // A block holds at least one segment, however small `blockBytes` was set.
@@ -216,6 +269,10 @@ final class TransferEngine: @unchecked Sendable {
         guard !closed else { return }
         let now = Clock.now()
         offers[offer.token.id] = (offer, now + configuration.offerLifetime.nanoseconds)
+        if !offer.punchTargets.isEmpty {
+            punching[offer.token.id] = (now, 0, PacketCipher(key: offer.key, encrypts: configuration.encryption))
+            punch(now: now)
+        }
         startTicking()
         if let early = earlyStarts.removeValue(forKey: offer.token.id) {
             unexpected.withLockedValue { $0 -= 1 }
@@ -226,14 +283,19 @@ final class TransferEngine: @unchecked Sendable {
         }
     }
 
-    func startSender(file: SourceFile, name: String, token: TransferToken, key: TransferKey, peer: SocketAddress,
-                     handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>) {
+    func startSender(file: SourceFile, name: String, token: TransferToken, key: TransferKey, candidates: [SocketAddress],
+                     relay: SocketAddress?, handle: OutgoingTransfer, promise: EventLoopPromise<TransferSummary>) {
         guard !closed, senders[token.id] == nil else {
             promise.fail(TransferFailure(closed ? "the transfer port is closed" : "that transfer is already running"))
             return
         }
         let now = Clock.now()
-        let sender = Sender(engine: self, file: file, name: name, token: token, key: key, peer: peer,
+        guard !candidates.isEmpty || relay != nil else {
+            promise.fail(TransferFailure("the receiver has no address to send to"))
+            return
+        }
+        let paths = PathFinder(direct: candidates, relay: relay, timeout: configuration.timeout.nanoseconds, now: now)
+        let sender = Sender(engine: self, file: file, name: name, token: token, key: key, paths: paths,
                             handle: handle, promise: promise, now: now)
         senders[token.id] = sender
         blocks.keep(true)
@@ -257,6 +319,7 @@ final class TransferEngine: @unchecked Sendable {
         }
         closed = true
         offers = [:]
+        punching = [:]
         earlyStarts = [:]
         flush()
         timer?.cancel()
@@ -275,12 +338,13 @@ final class TransferEngine: @unchecked Sendable {
             var offset = 0
             // The receiver whose address this envelope already matched.
             var verified: Receiver?
+            var heardFrom: Receiver?
             while offset < all.count {
                 let end = min(offset + step, all.count)
                 let datagram = UnsafeRawBufferPointer(rebasing: all[offset..<end])
                 offset = end
                 guard let header = TransferPacket.header(datagram) else {
-                    countUnexpected()
+                    if foreign?(datagram, source) != true { countUnexpected() }
                     continue
                 }
                 if let data = TransferPacket.dataHeader(datagram, header) {
@@ -295,6 +359,11 @@ final class TransferEngine: @unchecked Sendable {
                     guard receiver.data(data, datagram: datagram, now: now) else {
                         countRejected()
                         continue
+                    }
+                    // Once per envelope: every datagram in it came from the same address.
+                    if heardFrom !== receiver {
+                        receiver.heard(from: source)
+                        heardFrom = receiver
                     }
                     if receiver.unacknowledged >= Self.acknowledgeEvery {
                         send(receiver.makeAck(), for: receiver)
@@ -326,11 +395,16 @@ final class TransferEngine: @unchecked Sendable {
                         now: Int64) {
         switch header.kind.direction {
         case .toPresenter:
+            // A receiver opening its NAT: nothing to read, and nothing to count for a sender's own transfer.
+            if header.kind == .punch {
+                if senders[header.id] == nil, finishedSenders[header.id] == nil { countUnexpected() }
+                return
+            }
             guard let sender = sender(header.id, from: source) else { return }
             guard let packet = sender.open(datagram, header) else { return countRejected() }
             switch packet {
             case .accept(let echo, let resumeFrom, let window):
-                sender.accepted(echo: echo, resumeFrom: resumeFrom, window: window, now: now)
+                sender.accepted(from: source, echo: echo, resumeFrom: resumeFrom, window: window, now: now)
             case .ack(let ack): sender.acknowledged(ack, now: now)
             case .done: sender.done(now: now)
             case .reject(let reason): sender.rejected(reason)
@@ -344,6 +418,7 @@ final class TransferEngine: @unchecked Sendable {
                offers[header.id] != nil || earlyStarts[header.id] != nil { return }
             guard let receiver = activeReceiver(header.id, from: source, now: now, isData: false) else { return }
             guard let packet = receiver.open(datagram, header) else { return countRejected() }
+            receiver.heard(from: source)
             switch packet {
             case .ping(let timestamp, let segmentSize):
                 receiver.ping(number: header.number, timestamp: timestamp, segmentSize: segmentSize, now: now)
@@ -366,7 +441,7 @@ final class TransferEngine: @unchecked Sendable {
     /// transfer get its final answer again; anything else is counted and dropped.
     private func activeReceiver(_ id: UInt64, from source: SocketAddress, now: Int64, isData: Bool) -> Receiver? {
         switch incoming[id] {
-        case .active(let receiver)? where receiver.peer == source:
+        case .active(let receiver)? where receiver.knows(source):
             return receiver
         case .closed(let reply, let outbox, let peer, let until)? where peer == source:
             // Answer repeats, but not every datagram of a window still in flight.
@@ -383,7 +458,8 @@ final class TransferEngine: @unchecked Sendable {
     }
 
     private func sender(_ id: UInt64, from source: SocketAddress) -> Sender? {
-        if let sender = senders[id], sender.peer == source { return sender }
+        // Another path's late answer to a known transfer is not news.
+        if let sender = senders[id] { return sender.accepts(source) ? sender : nil }
         if finishedSenders[id] == nil { countUnexpected() }
         return nil
     }
@@ -397,11 +473,13 @@ final class TransferEngine: @unchecked Sendable {
                        now: Int64) {
         let id = header.id
         if case .active(let receiver)? = incoming[id] {
-            // A repeated START (the ACCEPT was lost) is answered again.
-            guard receiver.peer == source else { return countUnexpected() }
+            // A repeated START (the ACCEPT was lost), or one that came another way (the
+            // sender tries every path at once), is answered there; the sender's choice of
+            // path is where its next datagrams come from.
             guard case .start(let start)? = receiver.open(datagram, header), start.token == receiver.offer.token
             else { return countRejected() }
-            send(receiver.acceptPacket(echo: start.timestamp), for: receiver)
+            receiver.started(from: source)
+            send(receiver.acceptPacket(echo: start.timestamp), id: receiver.id, outbox: receiver.outbox, to: source)
             return
         }
         if incoming[id] != nil {
@@ -422,6 +500,7 @@ final class TransferEngine: @unchecked Sendable {
               start.token == offer.token
         else { return countRejected() }
         offers[id] = nil
+        punching[id] = nil
         func refuse(_ reason: String) {
             let outbox = Outbox(cipher: cipher)
             incoming[id] = .closed(reply: .reject(reason: reason), outbox: outbox, peer: source,
@@ -543,6 +622,22 @@ final class TransferEngine: @unchecked Sendable {
 
     // MARK: Timers
 
+    /// PUNCHes that are due: each offer's sender's addresses, until its START arrives.
+    private func punch(now: Int64) {
+        for (id, state) in punching where now >= state.next {
+            guard let offer = offers[id]?.offer, state.sent < Self.maxPunches else {
+                punching[id] = nil
+                continue
+            }
+            for (index, target) in offer.punchTargets.enumerated() {
+                let number = TransferPacket.punchNumbers + UInt64(state.sent * TransferCandidate.maxListed * 2 + index)
+                send(.punch, id: id, number: number, cipher: state.cipher, to: target)
+            }
+            let interval = state.sent < Self.fastPunches ? Self.punchInterval : 5 * Self.punchInterval
+            punching[id] = (now + interval, state.sent + 1, state.cipher)
+        }
+    }
+
     private func startTicking() {
         guard timer == nil, !closed else { return }
         timer = eventLoop.scheduleRepeatedTask(initialDelay: Self.tickInterval, delay: Self.tickInterval) { [self] _ in
@@ -558,10 +653,11 @@ final class TransferEngine: @unchecked Sendable {
             if case .closed(_, _, _, let until) = entry, until <= now { incoming[id] = nil }
         }
         offers = offers.filter { $0.value.expires > now }
+        punch(now: now)
         earlyStarts = earlyStarts.filter { $0.value.expires > now }
         finishedSenders = finishedSenders.filter { $0.value > now }
         flush()
-        if senders.isEmpty, incoming.isEmpty, offers.isEmpty, finishedSenders.isEmpty, earlyStarts.isEmpty {
+        if senders.isEmpty, incoming.isEmpty, offers.isEmpty, finishedSenders.isEmpty, earlyStarts.isEmpty, punching.isEmpty {
             timer?.cancel()
             timer = nil
         }

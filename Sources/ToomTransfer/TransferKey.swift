@@ -1,6 +1,7 @@
 import CCryptoBoringSSL
 import Crypto
 import Foundation
+import ToomCore
 
 /// The 256-bit AES-GCM key of one transfer: the server mints it with the token and sends
 /// it to both clients as 64 lower-case hex digits (docs/TRANSFER.md §3). Immutable, so
@@ -22,7 +23,7 @@ public struct TransferKey: @unchecked Sendable, Equatable {
 
     public static func random() -> TransferKey { TransferKey(symmetric: SymmetricKey(size: .bits256)) }
 
-    private init(symmetric: SymmetricKey) { self.symmetric = symmetric }
+    init(symmetric: SymmetricKey) { self.symmetric = symmetric }
 
     public var hex: String { symmetric.withUnsafeBytes { ByteCount.hex(Array($0)) } }
 
@@ -200,5 +201,41 @@ struct ReplayWindow {
         if seen[word] & mask != 0 { return false }
         seen[word] |= mask
         return true
+    }
+}
+
+/// This client's X25519 key pair for agreeing file keys with other clients (spec §12): made
+/// when the client starts, kept in memory only; the server sees only the public half.
+public struct TransferKeyPair: @unchecked Sendable {
+    private let privateKey = Curve25519.KeyAgreement.PrivateKey()
+
+    public init() {}
+
+    /// The public key as PASS carries it: 64 hex digits.
+    public var publicHex: String { Hex.encode(privateKey.publicKey.rawRepresentation) }
+
+    /// One transfer's key, agreed with the other client's public key: X25519, then
+    /// HKDF-SHA256 salted with the transfer's token and bound to both public keys (the
+    /// presenter's first). Both ends get the same key only if each has the other's real
+    /// public key; `check` is derived the same way, so two users who see the same eight
+    /// digits know that nobody in between (the server included) swapped a key.
+    public func agree(with peerHex: some StringProtocol, token: TransferToken,
+                      asPresenter: Bool) -> (key: TransferKey, check: String)? {
+        guard let peerBytes = Hex.decode(peerHex, count: 32),
+              let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerBytes),
+              let shared = try? privateKey.sharedSecretFromKeyAgreement(with: peer)
+        else { return nil }
+        let own = Array(privateKey.publicKey.rawRepresentation)
+        let keys = asPresenter ? own + peerBytes : peerBytes + own
+        var salt: [UInt8] = []
+        for value in [token.high, token.low] { withUnsafeBytes(of: value.bigEndian) { salt += $0 } }
+        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                 sharedInfo: Array("toom file key".utf8) + keys, outputByteCount: 32)
+        let code = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: salt,
+                                                  sharedInfo: Array("toom key check".utf8) + keys, outputByteCount: 4)
+        let number = code.withUnsafeBytes { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } % 100_000_000
+        let digits = String(number)
+        let padded = String(repeating: "0", count: 8 - digits.count) + digits
+        return (TransferKey(symmetric: key), "\(padded.prefix(4))-\(padded.suffix(4))")
     }
 }

@@ -22,6 +22,10 @@ public enum TransferPacket: Equatable, Sendable {
     case done
     case reject(reason: String)
     case probeAck(size: UInt16)
+    /// Opens the audience's NAT towards one of the presenter's addresses (spec §12); the
+    /// presenter drops it unread. Numbered from `punchNumbers`, apart from the audience's
+    /// other datagrams, so that no nonce repeats.
+    case punch
 
     public static let magic: UInt16 = 0x5446  // "TF"
     public static let version: UInt8 = 2
@@ -52,12 +56,15 @@ public enum TransferPacket: Equatable, Sendable {
 
     public enum Kind: UInt8, Sendable {
         case start = 1, data = 2, ping = 3, finish = 4, cancel = 5, probe = 6
-        case accept = 17, ack = 18, done = 19, reject = 20, probeAck = 21
+        case accept = 17, ack = 18, done = 19, reject = 20, probeAck = 21, punch = 22
 
         var direction: Direction { rawValue < 16 ? .toAudience : .toPresenter }
     }
 
     /// What every datagram says in clear.
+    /// Where PUNCH numbers start: far above any the audience's replies reach.
+    static let punchNumbers: UInt64 = 1 << 62
+
     public struct Header: Equatable, Sendable {
         public var kind: Kind
         public var id: UInt64
@@ -113,6 +120,7 @@ public enum TransferPacket: Equatable, Sendable {
         case .done: .done
         case .reject: .reject
         case .probeAck: .probeAck
+        case .punch: .punch
         }
     }
 
@@ -176,7 +184,7 @@ public enum TransferPacket: Equatable, Sendable {
                 buffer.writeInteger(UInt32(truncatingIfNeeded: range.lowerBound - ack.cumulative))
                 buffer.writeInteger(UInt32(truncatingIfNeeded: range.count))
             }
-        case .done:
+        case .done, .punch:
             break
         case .probeAck(let size):
             buffer.writeInteger(size)
@@ -301,6 +309,8 @@ public enum TransferPacket: Equatable, Sendable {
                                           limit: limit, ranges: ranges))
         case .done:
             packet = .done
+        case .punch:
+            packet = .punch
         case .reject:
             guard let reason = reader.text() else { return nil }
             packet = .reject(reason: reason)

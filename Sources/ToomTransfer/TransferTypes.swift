@@ -62,13 +62,18 @@ public struct IncomingOffer: Sendable, Equatable {
     public var saveAs: String
     /// Who sends it, for the caller's own messages.
     public var sender: String
+    /// The sender's addresses (spec §12): the receiver sends PUNCH to each, so that its
+    /// NAT lets the sender's START in. Empty when the sender comes straight in.
+    public var punchTargets: [SocketAddress]
 
-    public init(token: TransferToken, key: TransferKey, fileName: String, saveAs: String, sender: String) {
+    public init(token: TransferToken, key: TransferKey, fileName: String, saveAs: String, sender: String,
+                punchTargets: [SocketAddress] = []) {
         self.token = token
         self.key = key
         self.fileName = fileName
         self.saveAs = saveAs
         self.sender = sender
+        self.punchTargets = punchTargets
     }
 }
 
@@ -165,6 +170,13 @@ public final class OutgoingTransfer: Sendable {
 
     /// File bytes the receiver has acknowledged so far.
     public var bytesAcknowledged: UInt64 { acknowledged.withLockedValue { $0 } }
+
+    private let chosenPath = NIOLockedValueBox<TransferPath?>(nil)
+
+    /// How the transfer reaches the receiver, once it answered.
+    public var path: TransferPath? { chosenPath.withLockedValue { $0 } }
+
+    func setPath(_ path: TransferPath) { chosenPath.withLockedValue { $0 = path } }
 
     func setAcknowledged(_ bytes: UInt64) { acknowledged.withLockedValue { $0 = bytes } }
 

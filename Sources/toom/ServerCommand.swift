@@ -9,6 +9,7 @@ import ToomSecurity
 import ToomPostgres
 import ToomServer
 import ToomStore
+import ToomTransfer
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,8 +42,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("block-seconds"), help: ArgumentHelp("How long a blocked account stays blocked.", valueName: "seconds"))
     var blockSeconds: Double = 10
 
-    @Option(help: ArgumentHelp("Address of the interface to listen on.", valueName: "address"))
-    var host: String = "0.0.0.0"
+    @Option(help: ArgumentHelp("Address of the interface to listen on, IPv4 or IPv6 (default: every interface, both families). TCP and UDP use the same port.",
+                               valueName: "address"))
+    var host: String = "::"
+
+    @Option(help: ArgumentHelp("Bytes a second the server relays for all file transfers together, when two clients find no direct path (suffixes K, M, G: 10M, 1G; 0 turns the relay off).",
+                               valueName: "rate"))
+    var relayRate: String = "10M"
 
     @Flag(help: "Start with empty logs, moving the old ones into a dated folder in the data directory.")
     var fresh = false
@@ -85,6 +91,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together: give both, or neither to use the data directory's")
+        }
+        guard ByteCount.parse(relayRate) != nil else {
+            throw ValidationError("Invalid --relay-rate: '\(relayRate)'. Use bytes a second, optionally with K, M, G or T, e.g. 10M (0 turns the relay off)")
         }
         guard blockSeconds > 0, blockSeconds <= 86_400 else {
             throw ValidationError("Invalid --block-seconds: \(blockSeconds). It must be more than 0 and at most 86400")
@@ -147,6 +156,7 @@ struct ServerCommand: AsyncParsableCommand {
             host: host, port: port, attempts: Int(attempts)!, dataDirectory: dataDirectory,
             blockDuration: .duration(seconds: blockSeconds), fresh: fresh, sync: sync, limits: limits.limits,
             messageRate: messageRate, messageBurst: messageBurst)
+        configuration.relayRate = ByteCount.parse(relayRate) ?? ServerConfiguration.defaultRelayRate
         // With a terminal on standard input the server's terminal is the operator console.
         let console = isatty(0) == 1 ? OperatorConsole(dataDirectory: dataDirectory) : nil
         let output: ServerOutput = console ?? StandardServerOutput()
