@@ -159,7 +159,10 @@ public final class ChatClient: Sendable {
                 switch await request(LoginFrame.password(password, udpPort: udpPort, transferKey: transferKey)).last {
                 case .ok(_, let fields)?:
                     say(Messages.welcome)
-                    if transferKey != nil { transfers.register(fields, server: connection.channel.remoteAddress) }
+                    // A port forwarded by hand (--public-udp-port) is where others send: nothing to register.
+                    if transferKey != nil, configuration.publicUDPPort == nil {
+                        transfers.register(fields, server: connection.channel.remoteAddress)
+                    }
                     break login
                 case .error(let code, let messages)?:
                     say(messages)

@@ -395,11 +395,9 @@ final class TransferEngine: @unchecked Sendable {
                         now: Int64) {
         switch header.kind.direction {
         case .toPresenter:
-            // A receiver opening its NAT: nothing to read, and nothing to count for a sender's own transfer.
-            if header.kind == .punch {
-                if senders[header.id] == nil, finishedSenders[header.id] == nil { countUnexpected() }
-                return
-            }
+            // A receiver opening its NAT: nothing to read.
+            // It may come before the server's reply that starts the sender, so it is never counted.
+            if header.kind == .punch { return }
             guard let sender = sender(header.id, from: source) else { return }
             guard let packet = sender.open(datagram, header) else { return countRejected() }
             switch packet {
@@ -477,7 +475,7 @@ final class TransferEngine: @unchecked Sendable {
             // sender tries every path at once), is answered there; the sender's choice of
             // path is where its next datagrams come from.
             guard case .start(let start)? = receiver.open(datagram, header), start.token == receiver.offer.token
-            else { return countRejected() }
+            else { return receiver.knows(source) ? countRejected() : countUnexpected() }
             receiver.started(from: source)
             send(receiver.acceptPacket(echo: start.timestamp), id: receiver.id, outbox: receiver.outbox, to: source)
             return

@@ -322,7 +322,7 @@ import ToomTransfer
         try await tmux.waitFor(Messages.welcome)
         try await tmux.type("UPD yoda shown.bin")
         try await tmux.press("Enter")
-        let bar = #"^\[[#-]{20}\] +[0-9]+%  [0-9.]+ [kMG]B/s  ([0-9]+:[0-9]{2}|-:--) left  shown\.bin to yoda$"#
+        let bar = #"^\[[#-]{20}\] +[0-9]+%  [0-9.]+ [kMG]B/s  ([0-9]+:[0-9]{2}|-:--) left  shown\.bin to yoda, (direct|relayed)$"#
         var lines: [String] = []
         try await tmux.waitUntil("a progress bar") { screen in
             lines = screen
