@@ -32,6 +32,12 @@ public enum RendezvousDatagram {
         public var kind: Kind
         public var id: UInt64
         public var number: UInt64
+
+        public init(kind: Kind, id: UInt64, number: UInt64) {
+            self.kind = kind
+            self.id = id
+            self.number = number
+        }
     }
 
     /// Whether a datagram claims to be one of these (the transfer protocol's start `TF`).

@@ -223,7 +223,9 @@ public struct TransferKeyPair: @unchecked Sendable {
                       asPresenter: Bool) -> (key: TransferKey, check: String)? {
         guard let peerBytes = Hex.decode(peerHex, count: 32),
               let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerBytes),
-              let shared = try? privateKey.sharedSecretFromKeyAgreement(with: peer)
+              let shared = try? privateKey.sharedSecretFromKeyAgreement(with: peer),
+              // A low-order point gives an all-zero secret that anyone can know (RFC 7748 §6.1).
+              shared.withUnsafeBytes({ $0.contains { $0 != 0 } })
         else { return nil }
         let own = Array(privateKey.publicKey.rawRepresentation)
         let keys = asPresenter ? own + peerBytes : peerBytes + own

@@ -12,11 +12,12 @@ struct TestChat {
     private var nextSession = 1
 
     init(attempts: Int = 3, addressFailures: Int = 0, messageRate: Double = 0, messageBurst: Int = 5,
-         snapshot: ChatSnapshot = ChatSnapshot()) {
+         snapshot: ChatSnapshot = ChatSnapshot(), rendezvous: Bool = false, relay: Bool = false) {
         var random = Counter()
         _ = random.next()
         core = ChatCore(settings: ChatSettings(attempts: attempts, addressFailures: addressFailures,
-                                               messageRate: messageRate, messageBurst: messageBurst),
+                                               messageRate: messageRate, messageBurst: messageBurst,
+                                               rendezvous: rendezvous, relay: relay),
                         accounts: Self.accounts.mapValues { .plain($0) }, snapshot: snapshot, random: random)
     }
 
