@@ -165,6 +165,6 @@ let package = Package(
         .testTarget(name: "ToomClientTests", dependencies: ["ToomClient"]),
         .testTarget(name: "ToomServerTests", dependencies: ["ToomServer", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ToomPostgresTests", dependencies: ["ToomPostgres", "ToomChat", "ToomCore"]),
-        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomTransfer", "ToomTestSupport"]),
+        .testTarget(name: "ToomEndToEndTests", dependencies: ["ToomCore", "ToomSecurity", "ToomTransfer", "ToomTestSupport"]),
     ]
 )

@@ -150,26 +150,29 @@ final class TestServer: ServerUnderTest, @unchecked Sendable {
     let data: URL
     /// Prefix for every process this server and its clients run as (see `ToomProcess`).
     let launcher: [String]
+    /// The address it listens on, and clients connect to.
+    let host: String
     private(set) var process: ToomProcess
     private(set) var port: Int
 
     init(attempts: Int = 3, extra: [String] = [], credentials: String = bundledCredentials,
-         launcher: [String] = []) async throws {
+         launcher: [String] = [], host: String = "127.0.0.1") async throws {
         root = try TemporaryDirectory()
         data = try root.subdirectory("data")
         self.launcher = launcher
+        self.host = host
         try credentials.write(to: data.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
         (process, port) = try await Self.launch(port: 0, attempts: attempts, extra: extra, data: data, root: root,
-                                                launcher: launcher)
+                                                launcher: launcher, host: host)
     }
 
     /// Starts `toom server` and reads the port from its first line, `Server listening on <host> port <port>`.
-    private static func launch(port: Int, attempts: Int, extra: [String], data: URL,
-                               root: TemporaryDirectory, launcher: [String] = []) async throws -> (ToomProcess, Int) {
-        let server = try ToomProcess(["server", String(port), String(attempts), "--host", "127.0.0.1",
+    private static func launch(port: Int, attempts: Int, extra: [String], data: URL, root: TemporaryDirectory,
+                               launcher: [String] = [], host: String = "127.0.0.1") async throws -> (ToomProcess, Int) {
+        let server = try ToomProcess(["server", String(port), String(attempts), "--host", host,
                                       "--data-dir", data.path] + extra, in: root.url, launcher: launcher)
         let banner = try await server.expect("\n")
-        guard banner.hasPrefix("Server listening on 127.0.0.1 port "),
+        guard banner.hasPrefix("Server listening on \(host) port "),
               let bound = Int(banner.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             throw HarnessError(description: "unexpected server banner: \(banner)")
@@ -186,7 +189,7 @@ final class TestServer: ServerUnderTest, @unchecked Sendable {
     /// Starts the server again on the same data directory (and by default the same port).
     func restart(attempts: Int = 3, samePort: Bool = true, extra: [String] = []) async throws {
         (process, port) = try await Self.launch(port: samePort ? port : 0, attempts: attempts, extra: extra,
-                                                data: data, root: root, launcher: launcher)
+                                                data: data, root: root, launcher: launcher, host: host)
     }
 }
 
@@ -197,10 +200,13 @@ protocol ServerUnderTest: AnyObject, Sendable {
     var port: Int { get }
     /// A command the clients run through, e.g. `ip netns exec <name>`.
     var launcher: [String] { get }
+    /// The address clients connect to.
+    var host: String { get }
 }
 
 extension ServerUnderTest {
     var launcher: [String] { [] }
+    var host: String { "127.0.0.1" }
 
     func file(_ name: String) -> String? {
         try? String(contentsOf: data.appendingPathComponent(name), encoding: .utf8)
@@ -211,14 +217,18 @@ extension ServerUnderTest {
     }
 
     /// A client in its own working directory, not yet logged in.
-    func client(directory name: String = UUID().uuidString, udpPort: Int = 0, extra: [String] = []) throws -> ToomProcess {
+    /// `launcher` runs it elsewhere than the server (another network namespace).
+    func client(directory name: String = UUID().uuidString, udpPort: Int = 0, extra: [String] = [],
+                launcher: [String]? = nil) throws -> ToomProcess {
         let dir = try root.subdirectory("client-\(name)")
-        return try ToomProcess(["client", "127.0.0.1", String(port), String(udpPort)] + extra, in: dir, launcher: launcher)
+        return try ToomProcess(["client", host, String(port), String(udpPort)] + extra, in: dir,
+                               launcher: launcher ?? self.launcher)
     }
 
     /// A client logged in as `user`, at the command prompt.
-    func login(_ user: String, udpPort: Int = 0, extra: [String] = [], timeout: Duration = patience) async throws -> ToomProcess {
-        let client = try client(directory: user, udpPort: udpPort, extra: extra)
+    func login(_ user: String, udpPort: Int = 0, extra: [String] = [], timeout: Duration = patience,
+               launcher: [String]? = nil) async throws -> ToomProcess {
+        let client = try client(directory: user, udpPort: udpPort, extra: extra, launcher: launcher)
         try await client.expect(Messages.usernamePrompt)
         client.send(user)
         try await client.expect(Messages.passwordPrompt)
