@@ -16,7 +16,7 @@ struct Bench: AsyncParsableCommand {
 }
 
 enum Scenario: String, CaseIterable, ExpressibleByArgument {
-    case sessions, ingest, fanout, history, upload, logins, cluster, network
+    case sessions, ingest, fanout, history, upload, logins, cluster, network, nat
 }
 
 struct RunBenchmarks: AsyncParsableCommand {
@@ -25,7 +25,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Smaller loads, for everyday use: finishes in under a minute.")
     var quick = false
 
-    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins, cluster, network.")
+    @Option(name: .customLong("scenario"), help: "A scenario to run (repeatable): sessions, ingest, fanout, history, upload, logins, cluster, network, nat.")
     var scenarios: [Scenario] = Scenario.allCases
 
     @Option(help: "The toom binary to benchmark (default: the one next to toom-bench).")
@@ -51,6 +51,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             case .logins: table = try await LoginsScenario(context: context).run()
             case .cluster: table = try await ClusterScenario(context: context).run()
             case .network: table = try await NetworkScenario(context: context).run()
+            case .nat: table = try await NATScenario(context: context).run()
             }
             RawOutput.write(1, table.render() + "\n")
         }

@@ -9,7 +9,8 @@ import Foundation
 /// comes in unasked, forwarded or addressed to itself, as a home router does. The
 /// internet routes no 100.64.0.0/10 address. Needs root, iproute2 and nftables.
 public struct NATLab: Sendable {
-    public enum NAT: Sendable { case cone, symmetric }
+    /// `routed`: no NAT at all, the home's addresses routed on the internet (a reference path).
+    public enum NAT: Sendable { case cone, symmetric, routed }
 
     public let internet: NetworkNamespace
     public let server: NetworkNamespace
@@ -72,6 +73,8 @@ public struct NATLab: Sendable {
             ip netns exec \(nb) sysctl -q -w net.ipv4.ip_forward=1
             \(Self.natRules(na, lan: "br0", homeA))
             \(Self.natRules(nb, lan: "lan", homeB))
+            \(homeA == .routed ? "ip -n \(i) route add 100.64.1.0/24 via 198.18.1.2" : "")
+            \(homeB == .routed ? "ip -n \(i) route add 100.64.2.0/24 via 198.18.2.2" : "")
             ip netns exec \(s) nft add table inet toomlab
             ip netns exec \(s) nft add chain inet toomlab in '{ type filter hook input priority 0; }'
             ip netns exec \(s) nft add rule inet toomlab in meta l4proto udp counter
@@ -87,7 +90,8 @@ public struct NATLab: Sendable {
     }
 
     private static func natRules(_ namespace: String, lan: String, _ nat: NAT) -> String {
-        """
+        if nat == .routed { return "" }
+        return """
         ip netns exec \(namespace) nft -f - <<'RULES'
         table ip nat {
             chain post {
