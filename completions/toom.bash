@@ -188,7 +188,7 @@ _toom_server() {
     repeating_flags=()
     non_repeating_flags=(--fresh --sync --require-tls --version -h --help)
     repeating_options=()
-    non_repeating_options=(--data-dir --block-seconds --host --message-rate --message-burst --tls-cert --tls-key --store --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
+    non_repeating_options=(--data-dir --block-seconds --host --relay-rate --message-rate --message-burst --tls-cert --tls-key --store --login-timeout --max-connections --max-unread-bytes --address-failures --address-block-seconds)
     __toom_offer_flags_options 2
 
     # Offer option value completions
@@ -200,6 +200,9 @@ _toom_server() {
         return
         ;;
     '--host')
+        return
+        ;;
+    '--relay-rate')
         return
         ;;
     '--message-rate')

@@ -29,7 +29,8 @@ struct ClientCommand: AsyncParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("Address of the server.", valueName: "server_ip"))
+    @Argument(help: ArgumentHelp("Address of the server: IPv4, IPv6 (::1) or a host name, tried at every address it resolves to.",
+                                 valueName: "server_ip"))
     var serverAddress: String
 
     @Argument(help: ArgumentHelp("TCP port of the server.", valueName: "server_port"))
@@ -49,7 +50,7 @@ struct ClientCommand: AsyncParsableCommand {
                                valueName: "hours"))
     var keepPartial: Double = 24
 
-    @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port.",
+    @Option(help: ArgumentHelp("UDP port other users send files to, when a port forward or relay in front of this client maps it to udp_port (the port is then not registered with the server).",
                                valueName: "port"))
     var publicUDPPort: Int?
 

@@ -24,7 +24,9 @@ struct ServerCommand: AsyncParsableCommand {
         the running server through toom.sock in the data directory. The port accepts TLS and \
         plaintext alike, told apart by the first byte; on first start the server creates a \
         self-signed certificate (tls-cert.pem, and tls-key.pem mode 0600) in the data directory, and \
-        it prints the certificate's SHA256: fingerprint on start for users to compare. With --store (or TOOM_STORE) \
+        it prints the certificate's SHA256: fingerprint on start for users to compare. The same port number \
+        takes UDP too: clients register their file-transfer ports there, so that transfers find a direct \
+        path through NATs, and the server relays those that find none (--relay-rate). With --store (or TOOM_STORE) \
         everything is kept in PostgreSQL instead of the files, and every server started with \
         the same database is one chat.
         """
