@@ -44,7 +44,9 @@ struct NATScenario {
                   reference: median(routed).map { $0 / 1e6 }, unit: mb, target: .ratioAtLeast(0.9))
         table.add("relayed, unlimited relay (MB/s) vs direct", value: median(relayed).map { $0 / 1e6 },
                   reference: median(direct).map { $0 / 1e6 }, unit: mb, target: .ratioAtLeast(0.5))
-        table.add("server CPU per relayed GiB", value: median(cpu), reference: nil, unit: .seconds, target: nil)
+        let turn = context.quick ? nil : try await TURNReference.cpuPerGiB()
+        table.add("server CPU per relayed GiB (vs coturn)", value: median(cpu), reference: turn, unit: .seconds,
+                  target: nil)
         table.add("time to a direct path, p50", value: percentile(directPath, 0.5),
                   reference: percentile(routedPath, 0.5), unit: .seconds, target: nil)
         table.add("time to a direct path, p99", value: percentile(directPath, 0.99),
@@ -55,7 +57,9 @@ struct NATScenario {
             \(size >> 20) MiB a transfer, medians of \(rounds) rounds (each setting once a round, in turns); rates leave \
             out the time to the path (a 1-byte UPD in the same setting: \(pathSamples) of them for the path times, \
             which are whole 1-byte UPDs from the command to `has been uploaded`, references on the routed path \
-            without NATs). Relayed: home B behind `masquerade random`, `--relay-rate 100G`.
+            without NATs). Relayed: home B behind `masquerade random`, `--relay-rate 100G`. The coturn reference: \
+            `turnserver` on loopback relaying between `turnutils_uclient -y` clients (4 of them, 1,400-byte \
+            messages, as fast as they go), its CPU over the bytes its clients received\(context.quick ? " (not in --quick)" : "").
             """)
         return table
     }
@@ -167,5 +171,33 @@ struct NATScenario {
             for child in [hans, yoda] { child.closeInput() }
             server.child.signal(SIGTERM)
         }
+    }
+}
+
+/// coturn's `turnserver` relaying between the clients of its own load tool, for the CPU a
+/// TURN relay spends per GiB; nil where coturn is not installed (Debian package `coturn`).
+enum TURNReference {
+    static func cpuPerGiB() async throws -> Double? {
+        guard let server = NetworkNamespace.tool("turnserver"), let client = NetworkNamespace.tool("turnutils_uclient")
+        else { return nil }
+        let port = 34_780 + Int.random(in: 0..<1000)
+        let turn = ChildProcess([server, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+                                 "--listening-port", String(port), "--no-auth", "--no-tls", "--no-dtls", "--no-cli",
+                                 "--allow-loopback-peers", "--min-port", "50000", "--max-port", "50400",
+                                 "--log-file", "stdout", "--simple-log"])
+        defer { turn.signal(SIGTERM) }
+        try await eventually("turnserver to start") {
+            String(decoding: turn.stdout, as: UTF8.self).contains("Total General servers") || !turn.isRunning
+        }
+        guard let pid = turn.processIdentifier else { return nil }
+        let before = Resources.cpuSeconds(of: pid)
+        let load = try await run([client, "-y", "-m", "4", "-n", "20000", "-l", "1400", "-z", "0", "-c",
+                                  "-p", String(port), "127.0.0.1"])
+        let cpu = Resources.cpuSeconds(of: pid) - before
+        // "tot_recv_bytes ~ N": what the clients got through the relay.
+        guard let range = load.out.range(of: #"tot_recv_bytes ~ [0-9]+"#, options: .regularExpression),
+              let bytes = Double(load.out[range].split(separator: " ").last!), bytes > 0
+        else { return nil }
+        return cpu / (bytes / Double(1 << 30))
     }
 }

@@ -21,7 +21,7 @@ public struct NetworkNamespace: Sendable {
         return unavailableReason == nil
     }
 
-    static func tool(_ name: String) -> String? {
+    public static func tool(_ name: String) -> String? {
         ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }

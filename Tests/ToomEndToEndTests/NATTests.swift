@@ -100,6 +100,36 @@ import ToomTestSupport
         #expect(clock.now - started >= .seconds(8), "5 s looking, then at least 3 s at the capped rate")
     }
 
+    /// A relayed transfer resumes as any other: the audience killed halfway, logged in again,
+    /// and the same `UPD` sends only the rest, through the relay again.
+    @Test(.enabled(if: lab)) func aRelayedTransferResumesAfterTheAudienceWasKilled() async throws {
+        let lab = try NATLab(homeA: .cone, homeB: .symmetric)
+        defer { lab.remove() }
+        let options = ["--plaintext", "--transfer-timeout", "3"]
+        let server = try await TestServer(extra: ["--relay-rate", "1M"], launcher: lab.server.launcher,
+                                          host: lab.serverAddress)
+        let hans = try await server.login("hans", extra: options, launcher: lab.hostA.launcher)
+        var yoda = try await server.login("yoda", extra: options, launcher: lab.hostB.launcher)
+        let data = Data((0..<(6 << 20)).map { _ in UInt8.random(in: 0...255) })
+        try data.write(to: hans.directory.appendingPathComponent("long.bin"))
+        hans.send("UPD yoda long.bin")
+        let record = yoda.directory.appendingPathComponent(".hans_long.bin.part-record").path
+        try await eventually("a record of part of the file") {
+            ((try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) ?? 0) > 0
+        }
+        yoda.signal(SIGKILL)
+        _ = try await yoda.waitForExit()
+        try await hans.expect(Messages.uploadFailed("long.bin", to: "yoda", reason: ""))
+        yoda = try await server.login("yoda", extra: options, launcher: lab.hostB.launcher)
+        hans.send("UPD yoda long.bin")
+        try await hans.expect("Resuming long.bin to yoda at ")
+        let resumed = try await hans.expect("%")
+        #expect((Int(resumed.dropLast()) ?? 0) > 0, "resumed at \(resumed)")
+        try await hans.expect(Messages.uploaded("long.bin"))
+        try await yoda.expect(Messages.received("long.bin", from: "hans"))
+        #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_long.bin")) == data)
+    }
+
     /// IPv6 end to end: the server on ::1, `ATU` and `userlog.txt` show ::1, and a file
     /// travels over IPv6.
     @Test func ipv6OnLoopback() async throws {

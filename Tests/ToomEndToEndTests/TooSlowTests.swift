@@ -22,7 +22,7 @@ import ToomTestSupport
         client.send("wise@!man")
         #expect(try await client.waitForExit() == 4)
         #expect(client.lines.suffix(3) == [Messages.welcome, "#1; hans: \"hi\" broadcast at 21 Nov 2026 06:19:34.", reason])
-        #expect(server.received.first == "HELLO\t1\ttoom\tlive")
+        #expect(server.received.first == "HELLO\t1\ttoom\tlive\tp2p")
     }
 }
 
