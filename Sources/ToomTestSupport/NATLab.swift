@@ -117,12 +117,7 @@ public struct NATLab: Sendable {
 
     /// UDP bytes (IP headers included) that reached the server's host so far.
     public func serverUDPBytes() throws -> Int {
-        let listing = try NetworkNamespace.shell("ip netns exec \(server.name) nft list chain inet toomlab in")
-        guard let range = listing.range(of: #"bytes [0-9]+"#, options: .regularExpression),
-              let bytes = Int(listing[range].split(separator: " ").last!) else {
-            throw NamespaceError(description: "no counter in: \(listing)")
-        }
-        return bytes
+        try server.counter("bytes", ofChain: "inet toomlab in")
     }
 
     public func remove() {

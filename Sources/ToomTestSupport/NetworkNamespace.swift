@@ -84,8 +84,13 @@ public struct NetworkNamespace: Sendable {
 
     /// Datagrams the loss rule has dropped so far.
     public func droppedPackets() throws -> Int {
-        let listing = try Self.shell("ip netns exec \(name) nft list chain inet toom in")
-        guard let range = listing.range(of: #"counter packets [0-9]+"#, options: .regularExpression),
+        try counter("packets", ofChain: "inet toom in")
+    }
+
+    /// What the first nft counter of `chain` (`family table chain`) counted: "packets" or "bytes".
+    func counter(_ field: String, ofChain chain: String) throws -> Int {
+        let listing = try Self.shell("ip netns exec \(name) nft list chain \(chain)")
+        guard let range = listing.range(of: #"\#(field) [0-9]+"#, options: .regularExpression),
               let count = Int(listing[range].split(separator: " ").last!) else {
             throw NamespaceError(description: "no counter in: \(listing)")
         }

@@ -147,6 +147,21 @@ import ToomTestSupport
         _ = try await send(2 << 20, named: "six.bin", from: hans, to: yoda)
     }
 
+    /// A host name is resolved, and tried at every address it resolves to (where `localhost`
+    /// is also ::1, that one is refused first): a server on 127.0.0.1 alone is reached.
+    @Test func aHostNameIsTriedAtEveryAddress() async throws {
+        let server = try await TestServer(host: "127.0.0.1")
+        let directory = try server.root.subdirectory("client-by-name")
+        let client = try ToomProcess(["client", "localhost", String(server.port), "0", "--plaintext"], in: directory)
+        try await client.expect(Messages.usernamePrompt)
+        client.send("hans")
+        try await client.expect(Messages.passwordPrompt)
+        client.send(passwords["hans"]!)
+        try await client.expect(Messages.welcome)
+        client.send("OUT")
+        try await client.expect("Bye, hans!")
+    }
+
     /// Nothing but an authentic registration gets an answer from the server's UDP port,
     /// and that answer is never larger than what came in.
     @Test func theServersUDPPortAnswersOnlyAuthenticRegistrations() async throws {
