@@ -85,7 +85,9 @@ final class FileTransfers: Sendable {
                   let agreed = keys.agree(with: fields[3].dropFirst(Self.keyPrefix.count), token: token, asPresenter: false)
             else { return }
             key = agreed.key
-            targets = addresses(fields.dropFirst(5))
+            // Only where the server saw the presenter: that is the NAT to open, and a presenter
+            // cannot make this client send to addresses of its own choosing.
+            targets = addresses(fields.dropFirst(5).prefix(1))
             screen.note(Messages.keyCheck(file, from: presenter, code: agreed.check))
         } else {
             guard fields.count == 4, let minted = TransferKey(hex: fields[3]) else { return }

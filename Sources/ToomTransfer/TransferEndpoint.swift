@@ -213,10 +213,9 @@ final class TransferEngine: @unchecked Sendable {
     private var offers: [UInt64: (offer: IncomingOffer, expires: Int64)] = [:]
     /// Offers whose sender's NAT needs opening: when the next PUNCH goes, and how many went.
     private var punching: [UInt64: (next: Int64, sent: Int, cipher: PacketCipher)] = [:]
+    /// Five a second for five seconds, while the sender tries direct paths alone.
     static let punchInterval: Int64 = 200_000_000
-    /// 25 rounds at 5 a second, then one a second up to 60: as long as a sender tries.
-    static let fastPunches = 25
-    static let maxPunches = 60
+    static let maxPunches = 25
     /// STARTs that came before their offer (the offer travels another way and may be
     /// late): kept briefly, and counted as unexpected unless their offer comes.
     private var earlyStarts: [UInt64: (datagram: [UInt8], source: SocketAddress, expires: Int64)] = [:]
@@ -631,8 +630,7 @@ final class TransferEngine: @unchecked Sendable {
                 let number = TransferPacket.punchNumbers + UInt64(state.sent * TransferCandidate.maxListed * 2 + index)
                 send(.punch, id: id, number: number, cipher: state.cipher, to: target)
             }
-            let interval = state.sent < Self.fastPunches ? Self.punchInterval : 5 * Self.punchInterval
-            punching[id] = (now + interval, state.sent + 1, state.cipher)
+            punching[id] = (now + Self.punchInterval, state.sent + 1, state.cipher)
         }
     }
 
