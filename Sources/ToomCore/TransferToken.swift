@@ -16,21 +16,13 @@ public struct TransferToken: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init?(hex: some StringProtocol) {
-        guard hex.utf8.count == 32, let high = UInt64(hex.prefix(16), radix: 16),
-              let low = UInt64(hex.suffix(16), radix: 16),
-              hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-        else { return nil }
-        self.init(high: high, low: low)
+        guard let bytes = Hex.decode(hex, count: 16) else { return nil }
+        self.init(high: bytes[..<8].reduce(0) { $0 << 8 | UInt64($1) }, low: bytes[8...].reduce(0) { $0 << 8 | UInt64($1) })
     }
 
-    public var hex: String { Self.hex16(high) + Self.hex16(low) }
+    public var hex: String { Hex.encode(withUnsafeBytes(of: high.bigEndian) { Array($0) } + withUnsafeBytes(of: low.bigEndian) { Array($0) }) }
     public var description: String { hex }
 
     /// The transfer id carried by every datagram.
     public var id: UInt64 { high }
-
-    private static func hex16(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
 }

@@ -38,16 +38,6 @@ public enum ByteCount {
         return overflow ? nil : product
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 
     private static func oneDecimal(_ value: Double) -> String {
         let tenths = Int((value * 10).rounded())

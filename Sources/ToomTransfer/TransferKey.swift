@@ -10,14 +10,7 @@ public struct TransferKey: @unchecked Sendable, Equatable {
     let symmetric: SymmetricKey
 
     public init?(hex: some StringProtocol) {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for index in stride(from: 0, to: 64, by: 2) {
-            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
+        guard let bytes = Hex.decode(hex, count: 32) else { return nil }
         symmetric = SymmetricKey(data: bytes)
     }
 
@@ -25,17 +18,9 @@ public struct TransferKey: @unchecked Sendable, Equatable {
 
     init(symmetric: SymmetricKey) { self.symmetric = symmetric }
 
-    public var hex: String { symmetric.withUnsafeBytes { ByteCount.hex(Array($0)) } }
+    public var hex: String { symmetric.withUnsafeBytes { Hex.encode($0) } }
 
     public static func == (lhs: TransferKey, rhs: TransferKey) -> Bool { lhs.symmetric == rhs.symmetric }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case 0x30...0x39: return digit - 0x30
-        case 0x61...0x66: return digit - 0x61 + 10
-        default: return nil
-        }
-    }
 }
 
 /// Which way a datagram travels: part of every nonce, so the two directions never share one.
