@@ -6,8 +6,9 @@
 /// is in flight at twice their product plus the bandwidth times the least delay of the
 /// last rounds beyond the propagation delay (a host's batching, or a queue another flow
 /// keeps full; one of its own drains). Loss plays no part, so random loss (Wi-Fi, the 10%
-/// of the tests) is not read as congestion. Pure: the sender feeds it acknowledgements
-/// and the clock, in nanoseconds.
+/// of the tests) is not read as congestion — except beside a queue another flow keeps
+/// full, where the window is bounded by loss instead (`foreignQueue`, as BBRv2's
+/// inflight_hi). Pure: the sender feeds it acknowledgements and the clock, in nanoseconds.
 struct CongestionController {
     enum Mode: Equatable {
         /// Doubling the rate every round until the bandwidth stops growing.
