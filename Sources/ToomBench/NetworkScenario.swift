@@ -61,6 +61,17 @@ struct NetworkScenario {
             try await Self.besideTCP(route: $0, algorithm: "bbr", source: source, directory: directory).rates
         }
         let bbrBesideBBR = try await across { try await Self.tcpBesideTCP(route: $0, algorithm: "bbr", seconds: seconds) }
+        // A CUBIC flow that keeps the queue full before the transfer comes, and one that
+        // comes to a transfer that has the link to itself: rates over a fixed time.
+        let contest = context.quick ? 6.0 : 20.0
+        let longSource = work.appendingPathComponent("long.bin").path
+        try UploadScenario.writeRandomFile(longSource, bytes: UInt64(Double(Self.rateBitsPerSecond) / 8 * (contest + 4)))
+        let tcpFirst = try await across {
+            try await Self.tcpFirst(route: $0, source: longSource, directory: directory, seconds: contest)
+        }
+        let transferFirst = try await across {
+            try await Self.transferFirst(route: $0, source: longSource, directory: directory, seconds: contest)
+        }
         let two = try await across { try await Self.two(route: $0, source: source, directory: directory) }
         let small = try await across(bottleneckMTU: 1280) { try await Self.alone(route: $0, source: source, directory: directory) }
         // Unshaped loopback, where no controller may hold the transfer back (item 5): the
@@ -92,6 +103,14 @@ struct NetworkScenario {
                   target: .ratioAtLeast(0.3))
         table.add("  the TCP flow (vs the bottleneck)", value: besideCubic[1], reference: bottleneck, unit: mb,
                   target: .ratioAtLeast(0.3))
+        table.add("transfer joining a TCP (CUBIC) flow that filled the queue (vs the bottleneck)", value: tcpFirst[0],
+                  reference: bottleneck, unit: mb, target: .ratioAtLeast(0.3))
+        table.add("  the TCP flow (vs the bottleneck)", value: tcpFirst[1], reference: bottleneck, unit: mb,
+                  target: .ratioAtLeast(0.3))
+        table.add("TCP (CUBIC) joining a transfer: the transfer (vs the bottleneck)", value: transferFirst[0],
+                  reference: bottleneck, unit: mb, target: .ratioAtLeast(0.3))
+        table.add("  the TCP flow (vs the bottleneck)", value: transferFirst[1], reference: bottleneck, unit: mb,
+                  target: .ratioAtLeast(0.3))
         table.add("transfer beside a TCP (BBR) flow (vs the bottleneck)", value: besideBBR[0], reference: bottleneck, unit: mb,
                   target: nil)
         table.add("  the TCP flow (vs the same beside a second BBR flow)", value: besideBBR[1], reference: bbrBesideBBR[0],
@@ -109,7 +128,10 @@ struct NetworkScenario {
                 + "\(base); the unshaped loopback moves \(context.quick ? "256 MiB once" : "1 GiB, median of 3").",
             "Round trips: a 1-byte TCP echo (TCP_NODELAY) every 50 ms, idle first, then while the transfer runs; a sender that "
                 + "filled the queue would add \(Int(Self.queueSeconds * 1000)) ms to each.",
-            "Fairness: rates over the time both flows ran (until the first transfer completed). TCP with BBR, on a path of no "
+            "Fairness: rates over the time both flows ran (until the first transfer completed); \"beside\" starts the TCP flow "
+                + "a second ahead. \"Joining\": the transfer starts once a round trip across the queue takes "
+                + "\(Int(Self.queueSeconds * 750)) ms (the TCP flow filled it), and the TCP flow once the transfer moved "
+                + "\(Int(Self.settleSeconds)) s of the link's bytes; both rates over the next \(Int(contest)) s. TCP with BBR, on a path of no "
                 + "propagation delay, keeps a window of twice a 0.2 ms path, so any standing queue starves it: beside a second BBR flow it kept "
                 + "\(String(format: "%.2f", bbrBesideBBR[0] / bottleneck)) of the link, the newcomer \(String(format: "%.2f", bbrBesideBBR[1] / bottleneck)). "
                 + "Datagrams settled at \(Int(alone[3])) bytes on the "
@@ -149,6 +171,57 @@ struct NetworkScenario {
         let elapsed = (ContinuousClock.now - started).seconds
         let tcpBytes = tcp.received - tcpBefore
         return ([Double(summary.bytes) / elapsed / 1e6, Double(tcpBytes) / elapsed / 1e6], elapsed)
+    }
+
+    /// Seconds of the link's rate a transfer moves before a TCP flow joins it.
+    static let settleSeconds = 3.0
+
+    /// The transfer and a TCP (CUBIC) flow's rates (MB/s) over `seconds`, the transfer
+    /// starting once the TCP flow keeps the queue full: a loss-based flow's standing queue.
+    static func tcpFirst(route: PathEnds, source: String, directory: String, seconds: Double) async throws -> [Double] {
+        let echo = try EchoProbe(Loopback.connectedPair(across: route.path))
+        defer { echo.close() }
+        let tcp = try BulkTCPFlow(Loopback.connectedPair(across: route.path), algorithm: "cubic")
+        defer { tcp.stop() }
+        try await eventually("the TCP flow to fill the queue", every: .milliseconds(50)) {
+            try await offThePool { try echo.roundTrip() } >= queueSeconds * 0.75
+        }
+        let transfer = try await BenchTransfer.start(source, directory: directory, saveAs: "joining.bin", ends: route.ends,
+                                                     path: route.path)
+        return try await contest(transfer, tcp, seconds: seconds, transferBefore: 0)
+    }
+
+    /// The same with the transfer first: the TCP flow starts once the transfer moved
+    /// `settleSeconds` of the link's bytes.
+    static func transferFirst(route: PathEnds, source: String, directory: String, seconds: Double) async throws -> [Double] {
+        let transfer = try await BenchTransfer.start(source, directory: directory, saveAs: "first.bin", ends: route.ends,
+                                                     path: route.path)
+        let settled = UInt64(Double(rateBitsPerSecond) / 8 * settleSeconds)
+        do {
+            try await eventually("the transfer to move \(settled) bytes") { transfer.upload.bytesAcknowledged >= settled }
+        } catch {
+            await transfer.close()
+            throw error
+        }
+        let tcp = try BulkTCPFlow(Loopback.connectedPair(across: route.path), algorithm: "cubic")
+        defer { tcp.stop() }
+        return try await contest(transfer, tcp, seconds: seconds, transferBefore: transfer.upload.bytesAcknowledged)
+    }
+
+    /// Both flows' rates (MB/s) over the next `seconds`; the transfer is then cancelled.
+    private static func contest(_ transfer: BenchTransfer, _ tcp: BulkTCPFlow, seconds: Double,
+                                transferBefore: UInt64) async throws -> [Double] {
+        let tcpBefore = tcp.received
+        let started = ContinuousClock.now
+        // A measuring time, not a wait for an event.
+        try? await Task.sleep(for: .seconds(seconds))
+        let elapsed = (ContinuousClock.now - started).seconds
+        let moved = transfer.upload.bytesAcknowledged - transferBefore
+        let tcpBytes = tcp.received - tcpBefore
+        let finished = transfer.upload.bytesAcknowledged >= transfer.upload.size
+        await transfer.close()
+        guard !finished else { throw BenchError("the transfer ended before the \(seconds) s were up: a larger file is needed") }
+        return [Double(moved) / elapsed / 1e6, Double(tcpBytes) / elapsed / 1e6]
     }
 
     /// The reference for the above: two TCP flows of one congestion control, the second
@@ -224,7 +297,7 @@ final class EchoProbe: @unchecked Sendable {
     }
 
     /// One round trip, in seconds.
-    private func roundTrip() throws -> Double {
+    func roundTrip() throws -> Double {
         var byte: UInt8 = 42
         let start = ContinuousClock.now
         guard write(client, &byte, 1) == 1, read(client, &byte, 1) == 1 else { throw BenchError("echo: the connection broke") }

@@ -6,8 +6,9 @@
 /// is in flight at twice their product plus the bandwidth times the least delay of the
 /// last rounds beyond the propagation delay (a host's batching, or a queue another flow
 /// keeps full; one of its own drains). Loss plays no part, so random loss (Wi-Fi, the 10%
-/// of the tests) is not read as congestion. Pure: the sender feeds it acknowledgements
-/// and the clock, in nanoseconds.
+/// of the tests) is not read as congestion — except beside a queue another flow keeps
+/// full, where the window is bounded by loss instead (`foreignQueue`, as BBRv2's
+/// inflight_hi). Pure: the sender feeds it acknowledgements and the clock, in nanoseconds.
 struct CongestionController {
     enum Mode: Equatable {
         /// Doubling the rate every round until the bandwidth stops growing.
@@ -56,6 +57,26 @@ struct CongestionController {
     private var fullBandwidth: Double = 0
     private var roundsWithoutGrowth = 0
     private var filledPipe = false
+    /// A standing queue the transfer's own window cannot account for: a loss-based flow
+    /// (TCP with CUBIC) keeps it full until it loses. Then, as BBRv2 does, the window is
+    /// bounded by loss (`inflightHigh`) rather than by delay, which would yield the whole
+    /// queue to that flow.
+    private(set) var foreignQueue = false
+    private(set) var inflightHigh = 0
+    /// Datagrams `inflightHigh` grows by at the end of the next round without loss.
+    private var inflightGrowth = 1
+    /// After a loss, `inflightHigh` holds until then: a loss-based flow cut its window too.
+    private var holdUntil: Int64 = 0
+    /// Rounds in a row whose least round trip showed a queue the window cannot account for.
+    private var unexplainedRounds = 0
+    /// This round so far: its least round trip, bytes delivered and lost, the most in flight.
+    private var roundLeast: Int64?
+    private var roundDelivered = 0
+    private var roundLost = 0
+    private var roundInFlight = 0
+    /// Bytes in flight as the sender last told: what it no longer counts, and was not
+    /// acknowledged, it declared lost.
+    private var trackedInFlight = 0
     /// Delivery rate sampling (draft-cheng-iccrg-delivery-rate-estimation): what had been
     /// delivered, and when, as each datagram left; a ring indexed by datagram number.
     private struct SendState {
@@ -108,7 +129,8 @@ struct CongestionController {
         switch mode {
         case .startup: Self.startupGain
         case .drain: Self.drainGain
-        case .probeBandwidth(let phase, _): Self.probeGains[phase]
+        // Beside a foreign queue the window, bounded by loss, sets the pace: pacing only spreads it.
+        case .probeBandwidth(let phase, _): foreignQueue ? max(Self.probeGains[phase], 1.25) : Self.probeGains[phase]
         case .probeRoundTrip: 1
         }
     }
@@ -151,7 +173,8 @@ struct CongestionController {
         // the window full.
         var probe = 0
         if case .probeBandwidth(0, _) = mode { probe = Self.probeWindowDatagrams * datagramBytes }
-        return max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst + probe, floor)
+        let delayBound = max(Int(gain * pathBytes + bandwidth * Double(hostDelay) / 1e9) + 2 * burst + probe, floor)
+        return foreignQueue ? max(inflightHigh, floor) : delayBound
     }
 
     /// Bytes per second to pace at, given the smoothed round trip for the first guess.
@@ -168,6 +191,8 @@ struct CongestionController {
             firstSentTime = now
             deliveredTime = now
         }
+        trackedInFlight = inFlight + datagramBytes
+        roundInFlight = max(roundInFlight, trackedInFlight)
         sendStates[number] = SendState(
             number: number, delivered: delivered, deliveredTime: deliveredTime, firstSentTime: firstSentTime,
             sentTime: now, round: round, pacingRate: bandwidth.map { pacingGain * $0 } ?? .infinity)
@@ -180,7 +205,11 @@ struct CongestionController {
     /// unless it raises the estimate).
     mutating func acknowledged(bytes ackedBytes: Int, largestAcknowledged: UInt64, nextNumber: UInt64,
                                roundTrip: Int64?, inFlight: Int, appLimited: Bool, now: Int64) {
+        roundLost += max(trackedInFlight - ackedBytes - inFlight, 0)
+        roundDelivered += ackedBytes
+        trackedInFlight = inFlight
         if let roundTrip, roundTrip > 0 {
+            roundLeast = min(roundLeast ?? roundTrip, roundTrip)
             recentRoundTrip = recentRoundTrip.map { ($0 * 7 + roundTrip) / 8 } ?? roundTrip
             lowRoundTrips.removeAll { round - $0.round >= Self.bandwidthRounds }
             if let last = lowRoundTrips.last, last.round == round {
@@ -196,6 +225,7 @@ struct CongestionController {
         }
         var roundStarted = false
         if largestAcknowledged >= roundEndsAfter {
+            endRound(now: now)
             round += 1
             roundEndsAfter = nextNumber
             roundStarted = true
@@ -266,12 +296,70 @@ struct CongestionController {
         return recentRoundTrip - minRoundTrip > Self.hostDelayAllowance
     }
 
+    /// Loss beyond this share of a round's bytes is a full queue's, not the path's noise.
+    static let lossThreshold = 0.02
+    /// How long `inflightHigh` holds after a loss before it probes up again (BBRv2: 2–3 s).
+    static let lossHold: Int64 = 1_000_000_000
+
+    /// At the end of each round: whether a queue stands that the window cannot account
+    /// for, and while one does, `inflightHigh` down by 30% after a round with loss (as
+    /// CUBIC's decrease), else up by 1, 2, 4, ... datagrams a round once the hold is over.
+    private mutating func endRound(now: Int64) {
+        defer {
+            roundLeast = nil
+            roundDelivered = 0
+            roundLost = 0
+            roundInFlight = trackedInFlight
+        }
+        guard let minRoundTrip, let bandwidth, let least = roundLeast else { return }
+        if case .probeRoundTrip = mode { return }
+        let queue = least - minRoundTrip
+        let lossy = Double(roundLost) > Self.lossThreshold * Double(roundDelivered + roundLost)
+        // A loss-based flow loses a few datagrams when it overflows the queue, once in
+        // seconds: any loss with a queue standing is one.
+        let overflow = roundLost > 0 && queue > Self.hostDelayAllowance
+        let floor = Self.minimumWindowDatagrams * datagramBytes
+        if !foreignQueue {
+            // The most queue this flow could build by itself: what it holds (or may hold)
+            // beyond the path's product, at its rate.
+            let own = Int64(Double(max(window, roundInFlight)) / bandwidth * 1e9) - minRoundTrip
+            unexplainedRounds = queue > max(own, 0) + Self.hostDelayAllowance ? unexplainedRounds + 1 : 0
+            // Loss with a queue standing is a full queue; random loss comes without one.
+            guard unexplainedRounds >= 2 || overflow else { return }
+            return enterForeignQueue(roundTrip: least, hold: overflow, now: now)
+        }
+        if lossy, now >= holdUntil - Self.lossHold + minRoundTrip + least {
+            // Once per loss episode, as TCP cuts once per window: the queue stays full for a round trip or two.
+            inflightHigh = max(Int(0.7 * Double(min(inflightHigh, roundInFlight))), floor)
+            inflightGrowth = 1
+            holdUntil = now + Self.lossHold
+        } else if now >= holdUntil, roundInFlight * 8 >= inflightHigh * 7 {
+            // Only a bound that held the flow back grows, by at most half a round.
+            inflightHigh += min(inflightGrowth * datagramBytes, inflightHigh / 2)
+            inflightGrowth *= 2
+        }
+    }
+
+    private mutating func enterForeignQueue(roundTrip: Int64, hold: Bool, now: Int64) {
+        guard let bandwidth else { return }
+        foreignQueue = true
+        filledPipe = true
+        // Half of what the estimate carries over the round trip the queue makes.
+        inflightHigh = max(window, Int(bandwidth * Double(roundTrip) / 1e9 / 2),
+                           Self.minimumWindowDatagrams * datagramBytes)
+        inflightGrowth = 1
+        holdUntil = hold ? now + Self.lossHold : now
+    }
+
     private mutating func advanceMode(inFlight: Int, now: Int64) {
         switch mode {
         case .startup:
-            if filledPipe { mode = .drain }
+            // Beside a foreign queue there is no queue of its own to drain.
+            if filledPipe { mode = foreignQueue ? .probeBandwidth(phase: firstCyclePhase, since: now) : .drain }
         case .drain:
-            if Double(inFlight) <= pathBytes ?? 0 { mode = .probeBandwidth(phase: firstCyclePhase, since: now) }
+            if Double(inFlight) <= pathBytes ?? 0 || foreignQueue {
+                mode = .probeBandwidth(phase: firstCyclePhase, since: now)
+            }
         case .probeBandwidth(let phase, let since):
             // A phase lasts a round trip as the host sees it: on a busy host the minimum is
             // far shorter, and a probe that short would not show in the delivery rate.
@@ -292,7 +380,19 @@ struct CongestionController {
             if until == nil, inFlight <= window {
                 mode = .probeRoundTrip(until: now + max(Self.probeRoundTripDuration, minRoundTrip ?? 0))
             } else if let until, now >= until {
-                if let probeMinRoundTrip { minRoundTrip = probeMinRoundTrip }
+                if let probeMinRoundTrip {
+                    if probeMinRoundTrip <= (minRoundTrip ?? 0) + Self.hostDelayAllowance {
+                        minRoundTrip = probeMinRoundTrip
+                        foreignQueue = false
+                        unexplainedRounds = 0
+                    } else if filledPipe {
+                        // A queue that did not drain while this flow held four datagrams is
+                        // someone else's: the path's delay is what it was.
+                        if !foreignQueue { enterForeignQueue(roundTrip: probeMinRoundTrip, hold: false, now: now) }
+                    } else {
+                        minRoundTrip = probeMinRoundTrip
+                    }
+                }
                 probedRoundTrip = true
                 minRoundTripStamp = now
                 mode = filledPipe ? .probeBandwidth(phase: 2, since: now) : .startup

@@ -198,7 +198,7 @@ import ToomTransfer
         try await eventually("part of the file to arrive") { pair.relay.paused }
         let record = pair.yoda.directory.appendingPathComponent(".hans_doomed.bin.part-record").path
         try await eventually("the record of what arrived to be written") {
-            (try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) == 68
+            (try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) == TransferEndpoint.partialRecordFileSize
         }
         pair.yoda.signal(SIGKILL)
         _ = try await pair.yoda.waitForExit()
@@ -220,6 +220,40 @@ import ToomTransfer
         try await yoda.expect(Messages.received("doomed.bin", from: "hans"))
         #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_doomed.bin")) == sent)
         #expect(try files(in: yoda) == ["hans_doomed.bin"])
+    }
+
+    /// The audience killed 40% into a transfer over plain loopback, which lasts well under
+    /// the second the record once waited for: the record must already say most of what
+    /// arrived (it is brought up to date every few blocks), so the same UPD to the
+    /// restarted audience resumes from there and the file arrives whole.
+    @Test func audienceKilledDuringAFastTransferResumesFromItsRecord() async throws {
+        let server = try await TestServer()
+        let hans = try await server.login("hans", extra: ["--transfer-timeout", "2"])
+        let yoda = try await server.login("yoda")
+        let size = 128 << 20
+        let sent = try randomFile(in: hans, "fast.bin", size: size)
+        let partial = yoda.directory.appendingPathComponent(".hans_fast.bin.part").path
+        hans.send("UPD yoda fast.bin")
+        // Blocks are written in file order: the partial file's length is what arrived.
+        try await eventually("40% of the file to arrive", every: .milliseconds(1)) {
+            let written = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
+            return written >= size * 2 / 5
+        }
+        yoda.signal(SIGKILL)
+        _ = try await yoda.waitForExit()
+        try await hans.expect(Messages.uploadFailed("fast.bin", to: "yoda",
+                                                    reason: "the receiver stopped answering (nothing for 2 seconds)"))
+
+        let restarted = try await server.login("yoda")
+        hans.send("UPD yoda fast.bin")
+        try await hans.expect(Messages.uploaded("fast.bin"))
+        try await restarted.expect(Messages.received("fast.bin", from: "hans"))
+        let prefix = "Resuming fast.bin to yoda at "
+        let line = try #require(hans.lines.first { $0.hasPrefix(prefix) }, "sent whole: no resuming line")
+        let percent = try #require(Int(line.dropFirst(prefix.count).dropLast()))
+        #expect(percent >= 30 && percent < 100, "\(percent)")
+        #expect(try Data(contentsOf: restarted.directory.appendingPathComponent("hans_fast.bin")) == sent)
+        #expect(try files(in: restarted) == ["hans_fast.bin"])
     }
 
     /// The presenter vanishes mid-transfer: the audience gives up after its timeout and

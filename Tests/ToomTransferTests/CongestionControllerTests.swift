@@ -24,6 +24,8 @@ import ToomTestSupport
         var goodput: Double
         /// Datagrams the full queue dropped, as a share of those sent.
         var queueDrops: Double
+        /// Whether the controller ever took the queue for another flow's (`foreignQueue`).
+        var sawForeignQueue = false
     }
 
     struct Outcome {
@@ -35,17 +37,28 @@ import ToomTestSupport
 
     static let datagram = 1472
 
-    /// Runs `flows` flows (starting `stagger` apart) through `path` for `duration`.
+    /// Runs `flows` flows (starting `stagger` apart) through `path` for `duration`;
+    /// the first at `start`; `lossBased`: when a loss-based flow (TCP with Reno's window and CUBIC's decrease,
+    /// not paced) starts beside them, last in the outcome.
     func simulate(_ path: Path, flows count: Int = 1, duration: Int64 = 8_000_000_000,
-                  warmUp: Int64 = 3_000_000_000, stagger: Int64 = 0, seed: UInt64 = 7) -> Outcome {
+                  warmUp: Int64 = 3_000_000_000, stagger: Int64 = 0, seed: UInt64 = 7,
+                  lossBased: Int64? = nil, start: Int64 = 0) -> Outcome {
         struct Flow {
             var controller: CongestionController
+            /// A loss-based flow's window, bytes; its slow-start threshold; the number
+            /// below which a loss belongs to the last decrease.
+            var tcpWindow: Double?
+            var threshold = Double.infinity
+            var recoveryEnds: UInt64 = 0
+
+            var window: Int { tcpWindow.map { Int($0) } ?? controller.window }
             var inFlight = 0
             var nextNumber: UInt64 = 1
             var nextSend: Int64
             var delivered = 0
             var sent = 0
             var dropped = 0
+            var sawForeignQueue = false
         }
         struct Ack {
             var at: Int64
@@ -59,7 +72,11 @@ import ToomTestSupport
         var flows = (0..<count).map { index in
             Flow(controller: CongestionController(datagramBytes: Self.datagram,
                                                   firstCyclePhase: phases[Int(random.next() % UInt64(phases.count))]),
-                 nextSend: Int64(index) * stagger)
+                 nextSend: start + Int64(index) * stagger)
+        }
+        if let lossBased {
+            flows.append(Flow(controller: CongestionController(datagramBytes: Self.datagram),
+                              tcpWindow: Double(10 * Self.datagram), nextSend: lossBased))
         }
         var acks: [Ack] = []
         var ackHead = 0
@@ -74,23 +91,38 @@ import ToomTestSupport
                 let ack = acks[ackHead]
                 ackHead += 1
                 flows[ack.flow].inFlight -= Self.datagram
+                if var window = flows[ack.flow].tcpWindow {
+                    if ack.lost, ack.number >= flows[ack.flow].recoveryEnds {
+                        window = max(window * 0.7, Double(2 * Self.datagram))
+                        flows[ack.flow].threshold = window
+                        flows[ack.flow].recoveryEnds = flows[ack.flow].nextNumber
+                    } else if !ack.lost {
+                        window += window < flows[ack.flow].threshold
+                            ? Double(Self.datagram) : Double(Self.datagram * Self.datagram) / window
+                    }
+                    flows[ack.flow].tcpWindow = window
+                }
                 guard !ack.lost else { continue }
                 if ack.sentAt >= warmUp { flows[ack.flow].delivered += Self.datagram }
+                guard flows[ack.flow].tcpWindow == nil else { continue }
                 let nextNumber = flows[ack.flow].nextNumber, inFlight = flows[ack.flow].inFlight
                 flows[ack.flow].controller.acknowledged(
                     bytes: Self.datagram, largestAcknowledged: ack.number, nextNumber: nextNumber,
                     roundTrip: ack.at - ack.sentAt, inFlight: inFlight, appLimited: false, now: ack.at)
+                if flows[ack.flow].controller.foreignQueue { flows[ack.flow].sawForeignQueue = true }
             }
             for index in flows.indices where flows[index].nextSend <= now {
-                while flows[index].nextSend <= now, flows[index].inFlight + Self.datagram <= flows[index].controller.window {
+                while flows[index].nextSend <= now, flows[index].inFlight + Self.datagram <= flows[index].window {
                     let sentAt = now
                     flows[index].inFlight += Self.datagram
                     flows[index].sent += 1
                     let number = flows[index].nextNumber
                     flows[index].nextNumber += 1
                     flows[index].controller.sent(number: number, inFlight: flows[index].inFlight - Self.datagram, now: now)
-                    let rate = flows[index].controller.pacingRate(smoothedRoundTrip: 2 * path.delay)
-                    flows[index].nextSend = max(flows[index].nextSend, now - 1_000_000) + Int64(Double(Self.datagram) * 1e9 / rate)
+                    if flows[index].tcpWindow == nil {
+                        let rate = flows[index].controller.pacingRate(smoothedRoundTrip: 2 * path.delay)
+                        flows[index].nextSend = max(flows[index].nextSend, now - 1_000_000) + Int64(Double(Self.datagram) * 1e9 / rate)
+                    }
                     // The link as a token bucket: `linkFreeAt` is when its debt would clear;
                     // a datagram leaves once the debt beyond it fits in the burst.
                     let finish = max(linkFreeAt, sentAt) + serialization
@@ -120,7 +152,7 @@ import ToomTestSupport
             }
             var next = Int64.max
             if ackHead < acks.count { next = acks[ackHead].at }
-            for flow in flows where flow.inFlight + Self.datagram <= flow.controller.window {
+            for flow in flows where flow.inFlight + Self.datagram <= flow.window {
                 next = min(next, max(flow.nextSend, now + 1))
             }
             guard next != .max else { break }
@@ -130,7 +162,8 @@ import ToomTestSupport
         let span = Double(duration - warmUp) / 1e9
         return Outcome(
             flows: flows.map { FlowResult(goodput: Double($0.delivered) / span,
-                                          queueDrops: Double($0.dropped) / Double(max($0.sent, 1))) },
+                                          queueDrops: Double($0.dropped) / Double(max($0.sent, 1)),
+                                          sawForeignQueue: $0.sawForeignQueue) },
             meanQueueing: queueing.isEmpty ? 0 : queueing.reduce(0, +) / Int64(queueing.count),
             p99Queueing: queueing.isEmpty ? 0 : queueing[queueing.count * 99 / 100])
     }
@@ -164,6 +197,7 @@ import ToomTestSupport
         let outcome = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000))
         let flow = outcome.flows[0]
         #expect(flow.goodput >= 0.9 * Self.tenMegabits, "\(flow.goodput)")
+        #expect(!flow.sawForeignQueue)
         #expect(outcome.meanQueueing <= 25_000_000, "\(outcome.meanQueueing)")
         #expect(outcome.p99Queueing <= 50_000_000, "\(outcome.p99Queueing)")
         #expect(flow.queueDrops <= 0.05, "\(flow.queueDrops)")
@@ -276,6 +310,8 @@ import ToomTestSupport
                                duration: 6_000_000_000, warmUp: 1_000_000_000, stagger: 200_000, seed: 2)
         for flow in outcome.flows {
             #expect(flow.goodput >= 0.35 * rate, "\(outcome.flows.map(\.goodput))")
+            // Each other's queue drains in their slow phases and never overflows: not a buffer-filler's.
+            #expect(!flow.sawForeignQueue)
         }
         #expect(outcome.p99Queueing <= 100_000_000, "\(outcome.p99Queueing)")
     }
@@ -285,6 +321,8 @@ import ToomTestSupport
         let clean = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000)).flows[0]
         let lossy = simulate(Path(rate: Self.tenMegabits, delay: 10_000_000, queue: 200_000_000, loss: 0.1)).flows[0]
         #expect(lossy.goodput >= 0.8 * clean.goodput, "\(lossy.goodput) vs \(clean.goodput)")
+        // Loss without a standing queue is not a buffer-filler's.
+        #expect(!lossy.sawForeignQueue)
     }
 
     /// A path as fast as loopback with almost no delay: the controller never holds the flow back.
@@ -302,6 +340,7 @@ import ToomTestSupport
                                duration: 16_000_000_000, warmUp: 8_000_000_000, stagger: 1_000_000_000)
         for flow in outcome.flows {
             #expect(flow.goodput >= 0.35 * Self.tenMegabits, "\(outcome.flows.map(\.goodput))")
+            #expect(!flow.sawForeignQueue)
         }
         #expect(outcome.p99Queueing <= 100_000_000, "\(outcome.p99Queueing)")
     }
@@ -315,6 +354,29 @@ import ToomTestSupport
         for flow in outcome.flows {
             #expect(flow.goodput >= 0.35 * Self.tenMegabits, "\(outcome.flows.map(\.goodput))")
         }
+    }
+
+    /// A transfer that starts while a loss-based flow (TCP with CUBIC) keeps the queue
+    /// full: 100 Mbit/s, 200 ms of queue, almost no delay, as on the `network` benchmark's
+    /// path. The transfer gets a share; the TCP flow keeps one.
+    @Test func aTransferJoiningALossBasedFlowsStandingQueueGetsAShare() {
+        let rate = 12_500_000.0
+        let outcome = simulate(Path(rate: rate, delay: 50_000, queue: 200_000_000, burst: rate * 0.004),
+                               duration: 26_000_000_000, warmUp: 6_000_000_000, lossBased: 0, start: 5_000_000_000)
+        #expect(outcome.flows[0].goodput >= 0.3 * rate, "\(outcome.flows.map(\.goodput))")
+        #expect(outcome.flows[1].goodput >= 0.3 * rate, "\(outcome.flows.map(\.goodput))")
+        #expect(outcome.flows[0].sawForeignQueue)
+    }
+
+    /// The same with the transfer first: the loss-based flow comes to a path the transfer
+    /// had to itself.
+    @Test func aLossBasedFlowJoiningATransferLeavesItAShare() {
+        let rate = 12_500_000.0
+        let outcome = simulate(Path(rate: rate, delay: 50_000, queue: 200_000_000, burst: rate * 0.004),
+                               duration: 26_000_000_000, warmUp: 6_000_000_000, lossBased: 3_000_000_000)
+        #expect(outcome.flows[0].goodput >= 0.3 * rate, "\(outcome.flows.map(\.goodput))")
+        #expect(outcome.flows[1].goodput >= 0.3 * rate, "\(outcome.flows.map(\.goodput))")
+        #expect(outcome.flows[0].sawForeignQueue)
     }
 
     /// Startup finds the bandwidth within a few round trips and drains what it queued.

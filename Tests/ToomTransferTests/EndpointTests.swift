@@ -370,7 +370,7 @@ import ToomTestSupport
         // The record is brought up to date on a worker thread as the transfer fails.
         let record = directory.appendingPathComponent(".got_\(name).part-record").path
         let deadline = ContinuousClock.now + .seconds(20)
-        while (try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) != PartialFile.recordSize {
+        while (try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) != PartialRecord.fileSize {
             try #require(ContinuousClock.now < deadline, "no record written within 20 s")
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -469,7 +469,8 @@ import ToomTestSupport
             try partial.commit(durable: 4000)
         }
         let record = FileHandle(forUpdatingAtPath: path + ".f.part-record")!
-        try record.seek(toOffset: 50)
+        // The first record went to the second slot.
+        try record.seek(toOffset: PartialRecord.slotOffsets[1] + 50)
         record.write(Data([0xFF]))
         try record.close()
         #expect(try PartialFile.openOrCreate(directory: path, saveAs: "f", size: 10_000, identity: identity).resumeFrom == 0)
