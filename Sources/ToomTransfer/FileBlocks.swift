@@ -114,6 +114,20 @@ final class FileDescriptor: @unchecked Sendable {
             done += n
         }
     }
+
+    /// Starts writing `count` bytes from `offset` back to the disk without waiting: the
+    /// next fdatasync then finds most of them already there.
+    func startWriteback(at offset: UInt64, count: Int) {
+        _ = Self.syncFileRange?(fd, Int64(offset), Int64(count), Self.syncFileRangeWrite)
+    }
+
+    /// Linux's sync_file_range(2), which Glibc's Swift module leaves out (a GNU extension):
+    /// looked up once; nil where the system has none, and then nothing is started early.
+    private static let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+    }()
+    private static let syncFileRangeWrite: UInt32 = 2
 }
 
 struct TransferFileError: Error, CustomStringConvertible {

@@ -288,7 +288,9 @@ final class Receiver: @unchecked Sendable {
         }
         engine.threadPool.runIfActive(eventLoop: engine.eventLoop) {
             for block in written {
-                try partial.data.write(block.bytes, at: layout.offset(of: block.index))
+                let offset = layout.offset(of: block.index)
+                try partial.data.write(block.bytes, at: offset)
+                partial.data.startWriteback(at: offset, count: block.length)
             }
             if commit { try partial.commit(durable: durable) }
         }.whenComplete { [self] result in
