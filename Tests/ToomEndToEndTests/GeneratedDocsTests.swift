@@ -28,9 +28,15 @@ func manualTool() async throws -> String? {
     }
 
     @Test func manualPagesAreUpToDate() async throws {
+        // Known only once built, so not a condition trait: those are all evaluated before
+        // any test starts. (Swift before 6.3 has no `Test.cancel`: it says so and returns.)
         guard let tool = try await manualTool() else {
+            #if compiler(>=6.3)
+            try Test.cancel("swift-argument-parser's generate-manual tool could not be built (scripts/manual-tool.sh)")
+            #else
             print("SKIPPED manualPagesAreUpToDate: swift-argument-parser's generate-manual tool could not be built (scripts/manual-tool.sh)")
             return
+            #endif
         }
         let man = packageRoot.appendingPathComponent("man")
         let page = try String(contentsOf: man.appendingPathComponent("toom.1"), encoding: .utf8)
