@@ -131,9 +131,14 @@ struct ClusterTests {
         }
     }
 
-    @Test func aKilledServersUsersVanishWithinFifteenSeconds() async throws {
-        let (_, servers) = try await Self.servers(2)
-        let (a, b) = (servers[0], servers[1])
+    /// Spec §11: a server killed with -9 stops counting its users as online within 15 s,
+    /// which a lease of 10 s (renewed every third of it) gives; `leaseFitsTheSpec` in
+    /// ToomPostgresTests checks the figure. Here the killed server's lease is 3 s (the hidden
+    /// --lease-seconds), so the test waits seconds, not tens of them.
+    @Test func aKilledServersUsersVanishOnceItsLeaseRunsOut() async throws {
+        let url = try await Self.database()
+        let a = try await TestServer(extra: ["--store", url])
+        let b = try await TestServer(extra: ["--store", url, "--lease-seconds", "3"])
         let hans = try await a.login("hans")
         let yoda = try await b.login("yoda")
         try await Self.expectOnline(hans, ["yoda"])
@@ -141,9 +146,11 @@ struct ClusterTests {
         b.process.signal(SIGKILL)
         _ = try await b.process.waitForExit()
         let killed = ContinuousClock.now
-        try await Self.expectOnline(hans, [], timeout: .seconds(20))
+        try await Self.expectOnline(hans, [])
         let gone = ContinuousClock.now - killed
-        #expect(gone < .seconds(15), "yoda still listed \(gone) after the kill")
+        // The lease and the view's one-second tick, with room for a loaded machine; a server
+        // that waited for the minute-old cleanup instead would take 60 s.
+        #expect(gone < .seconds(10), "yoda still listed \(gone) after the kill")
 
         // yoda can log in again, on the server still running.
         let again = try await a.login("yoda")
@@ -517,8 +524,10 @@ extension ClusterTests {
     /// users (simulated by deleting them), the server writes its users back at its next renewal.
     @Test func aServerWhoseLeaseWasRemovedListsItsUsersAgain() async throws {
         let postgres = try await Self.postgres
-        let (url, servers) = try await Self.servers(2)
-        let (a, b) = (servers[0], servers[1])
+        let url = try await Self.database()
+        let a = try await TestServer(extra: ["--store", url])
+        // Renewed every second (the hidden --lease-seconds), so the write-back comes soon.
+        let b = try await TestServer(extra: ["--store", url, "--lease-seconds", "3"])
         let hans = try await a.login("hans")
         let yoda = try await b.login("yoda", udpPort: 45999)
         try await Self.expectOnline(hans, ["yoda"])
