@@ -105,10 +105,10 @@ import ToomTestSupport
     }
 
     @Test func stalledHandshakeCostsOnlyItsConnection() async throws {
-        let server = try await TestServer()
-        // The first bytes of a TLS record, then nothing: closed at the handshake timeout,
-        // well before the login timeout.
-        let start = ContinuousClock.now
+        // The first bytes of a TLS record, then nothing: closed at the 10 s handshake timeout.
+        // The login timeout is far longer than the tests wait, so only the handshake's can
+        // have closed them.
+        let server = try await TestServer(extra: ["--login-timeout", "3600"])
         let stalled = try RawConnection(port: server.port)
         stalled.send([0x16, 0x03, 0x01])
         let garbage = try RawConnection(port: server.port)
@@ -116,7 +116,6 @@ import ToomTestSupport
         _ = try await server.login("yoda")
         #expect(await garbage.isClosedByServer())
         #expect(await stalled.isClosedByServer())
-        #expect(ContinuousClock.now - start < .seconds(40))
     }
 
     @Test func silentServerEndsTheHandshakeWithAHint() async throws {
@@ -133,7 +132,7 @@ import ToomTestSupport
         #expect(bound)
         let directory = try TemporaryDirectory()
         let client = try ToomProcess(["client", "127.0.0.1", String(UInt16(bigEndian: address.sin_port)), "0"], in: directory.url)
-        #expect(try await client.waitForExit(timeout: .seconds(40)) == 3)
+        #expect(try await client.waitForExit(timeout: .seconds(10) + patience) == 3)
         #expect(client.stderr.contains("no TLS answer within 10 seconds") && client.stderr.contains("--plaintext"), "\(client.stderr)")
     }
 
