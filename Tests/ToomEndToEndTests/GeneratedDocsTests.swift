@@ -9,7 +9,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 /// the one runner (a `swift build`, which may take a while: never on a cooperative thread);
 /// nil when it cannot be built.
 func manualTool() async throws -> String? {
-    let built = try await run(lowestPriority + [packageRoot.appendingPathComponent("scripts/manual-tool.sh").path])
+    let built = try await run(lowPriority + [packageRoot.appendingPathComponent("scripts/manual-tool.sh").path])
     guard built.status == 0 else { return nil }
     // The path is one line; a first build also prints its progress.
     return (built.out + built.err).split(separator: "\n").map(String.init).first {
