@@ -36,8 +36,10 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     /// What the flushes announced, and the rows the notifications carried (`Announcements`).
     private let announced = NIOLockedValueBox(Announcements())
-    /// How long a server's users stay online after its last renewal; renewed every third of it.
-    static let lease: Int = 10
+    /// How long a server's users stay online after its last renewal, in seconds; renewed every
+    /// third of it.
+    public static let defaultLease: Double = 10
+    let lease: Double
     /// How long one query may take before the command that needs it is told the database is unreachable.
     static let queryTimeout: Double = 5
 
@@ -60,7 +62,9 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     }
 
     /// Connects, creates or migrates the schema and reads what the rules start from.
-    public static func open(_ location: PostgresLocation, logger: Logger,
+    /// `lease` is shortened only by tests (a hidden option of `toom server`), so that a killed
+    /// server's users vanish in seconds.
+    public static func open(_ location: PostgresLocation, logger: Logger, lease: Double = defaultLease,
                             warn: @escaping @Sendable (String) -> Void) async throws -> PostgresChatStore {
         let client = PostgresClient(configuration: location.configuration, backgroundLogger: Logger(label: "toom.postgres.background") { _ in SwiftLogNoOpLogHandler() })
         let runTask = Task { await client.run() }
@@ -77,7 +81,7 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
                 throw error
             }
             let store = PostgresChatStore(location: location, client: client, runTask: runTask, logger: logger, warn: warn,
-                                          state: try await Self.load(client, logger: logger))
+                                          lease: lease, state: try await Self.load(client, logger: logger))
             try await store.register()
             return store
         } catch {
@@ -87,8 +91,9 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
     }
 
     private init(location: PostgresLocation, client: PostgresClient, runTask: Task<Void, Never>, logger: Logger,
-                 warn: @escaping @Sendable (String) -> Void, state: State) {
+                 warn: @escaping @Sendable (String) -> Void, lease: Double, state: State) {
         self.location = location
+        self.lease = lease
         self.client = client
         self.runTask = runTask
         self.logger = logger
@@ -136,14 +141,14 @@ public final class PostgresChatStore: ChatStore, SharedStore, @unchecked Sendabl
 
     /// Takes the lease and starts renewing it; also reloads the accounts now and then.
     private func register() async throws {
-        try await query("insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(Self.lease)))")
+        try await query("insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(lease)))")
         background { [self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(Self.lease / 3))
+                try? await Task.sleep(for: .seconds(lease / 3))
                 do {
                     var lost = false
                     for try await inserted in try await query("""
-                        insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(Self.lease)))
+                        insert into toom_servers (id, lease_until) values (\(serverID), now() + make_interval(secs => \(lease)))
                         on conflict (id) do update set lease_until = excluded.lease_until returning (xmax = 0)
                         """).decode(Bool.self) {
                         lost = inserted

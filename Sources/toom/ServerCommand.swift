@@ -80,6 +80,13 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
+    // A timer fixed for users that the end-to-end tests shorten, so that no test waits for
+    // it to run out; --help does not show it (--help-hidden does).
+    @Option(name: .customLong("lease-seconds"),
+            help: ArgumentHelp("With --store: how long this server's users stay online for the other servers after its last renewal (every third of it).",
+                               valueName: "seconds", visibility: .hidden))
+    var leaseSeconds: Double = PostgresChatStore.defaultLease
+
     /// The database, from --store or TOOM_STORE; nil for the files.
     var storeLocation: PostgresLocation? { get throws { try store.optionalLocation() } }
 
@@ -103,6 +110,9 @@ struct ServerCommand: AsyncParsableCommand {
         guard messageRate >= 0, messageRate <= 1_000_000 else {
             throw ValidationError("Invalid --message-rate: \(messageRate). It must be 0 (no limit) or more, at most 1000000")
         }
+        guard leaseSeconds >= 1, leaseSeconds <= 3600 else {
+            throw ValidationError("Invalid --lease-seconds: \(leaseSeconds). It must be from 1 to 3600")
+        }
         guard messageBurst >= 1, messageBurst <= 1_000_000 else {
             throw ValidationError("Invalid --message-burst: \(messageBurst). It must be from 1 to 1000000")
         }
@@ -113,12 +123,13 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     /// Opens the database; while it cannot be reached, says so once and tries again every two seconds.
-    static func open(_ location: PostgresLocation, output: ServerOutput) async throws -> PostgresChatStore {
+    static func open(_ location: PostgresLocation, lease: Double = PostgresChatStore.defaultLease,
+                     output: ServerOutput) async throws -> PostgresChatStore {
         let logger = Logger.server(output)
         var told = false
         while true {
             do {
-                let store = try await PostgresChatStore.open(location, logger: Logger(label: "toom.postgres") { _ in SwiftLogNoOpLogHandler() },
+                let store = try await PostgresChatStore.open(location, logger: Logger(label: "toom.postgres") { _ in SwiftLogNoOpLogHandler() }, lease: lease,
                                                              warn: { logger.warning("\($0)") })
                 if told { logger.info("the database at \(location) is reachable; starting") }
                 return store
@@ -168,7 +179,7 @@ struct ServerCommand: AsyncParsableCommand {
             try await AdminChannel.claim(dataDirectory: dataDirectory)
             // The record first: a database it cannot use is refused before anything is created.
             var record: ChatStore?
-            if let location = try storeLocation { record = try await Self.open(location, output: output) }
+            if let location = try storeLocation { record = try await Self.open(location, lease: leaseSeconds, output: output) }
             configuration.tls = try ServerTLS(dataDirectory: dataDirectory, certificatePath: tlsCert, keyPath: tlsKey,
                                               requireTLS: requireTLS, notice: output.diagnostic)
             server = try ChatServer(configuration: configuration, output: output, store: record)

@@ -6,29 +6,26 @@ import ToomTestSupport
 
 /// Spec §11 against a real PostgreSQL: several `toom server --store` on one database are
 /// one chat. One throwaway cluster serves the suite (stopped when the test process exits),
-/// a database per test. Skipped, saying why, where PostgreSQL is not installed.
-@Suite(.serialized) struct ClusterTests {
-    private static let startup = Task<ThrowawayPostgres?, Never> {
-        guard ThrowawayPostgres.isAvailable else { return nil }
-        do {
-            let cluster = try await ThrowawayPostgres.start()
-            running.withLock { $0 = cluster }
-            atexit { ClusterTests.running.withLock { $0?.stop() } }
-            return cluster
-        } catch {
-            print("SKIPPED PostgreSQL tests: cannot start a cluster: \(error)")
-            return nil
-        }
+/// a database per test, so these run alongside each other and the rest of the suite; the
+/// tests that stop or kill PostgreSQL start clusters of their own, one test at a time
+/// (`Outages`). Skipped, saying why, where PostgreSQL is not installed; where it is, a
+/// cluster that does not start fails the tests that need it.
+@Suite(.enabled(if: ThrowawayPostgres.isAvailable, "needs PostgreSQL (Debian package postgresql; .ci/run installs it)"))
+struct ClusterTests {
+    private static let startup = Task<ThrowawayPostgres, any Error> {
+        let cluster = try await ThrowawayPostgres.start()
+        running.withLock { $0 = cluster }
+        atexit { ClusterTests.running.withLock { $0?.stop() } }
+        return cluster
     }
     private static let running = Mutex<ThrowawayPostgres?>(nil)
 
-    /// The suite's cluster, started on first use; nil when skipped.
-    static var postgres: ThrowawayPostgres? { get async { await startup.value } }
+    /// The suite's cluster, started on first use.
+    static var postgres: ThrowawayPostgres { get async throws { try await startup.value } }
 
-    /// A fresh database of the suite's cluster holding the bundled accounts, or nil when skipped.
-    static func database() async throws -> String? {
-        guard let postgres = await postgres else { return nil }
-        return try await database(in: postgres)
+    /// A fresh database of the suite's cluster holding the bundled accounts.
+    static func database() async throws -> String {
+        try await database(in: postgres)
     }
 
     /// A fresh database of `postgres` holding the bundled accounts (through `toom import`).
@@ -43,8 +40,8 @@ import ToomTestSupport
     }
 
     /// `count` servers on one new database.
-    static func servers(_ count: Int) async throws -> (url: String, servers: [TestServer])? {
-        guard let url = try await database() else { return nil }
+    static func servers(_ count: Int) async throws -> (url: String, servers: [TestServer]) {
+        let url = try await database()
         var servers: [TestServer] = []
         for _ in 0..<count { servers.append(try await TestServer(extra: ["--store", url])) }
         return (url, servers)
@@ -61,10 +58,12 @@ import ToomTestSupport
     }
 
     @Test func twoServersOnOneDatabaseAreOneChat() async throws {
-        guard let (_, servers) = try await Self.servers(2) else { return }
+        let (_, servers) = try await Self.servers(2)
         let (a, b) = (servers[0], servers[1])
         let hans = try await a.login("hans", extra: ["--live"])
-        let yoda = try await b.login("yoda", udpPort: 45123, extra: ["--live"])
+        // The port yoda announces, not one it binds: a fixed port could be taken by a test
+        // running meanwhile.
+        let yoda = try await b.login("yoda", extra: ["--live", "--public-udp-port", "45123"])
         let luke = try await b.login("luke", extra: ["--live"])
 
         // ATU on each server lists the users of both, with their own address and UDP port.
@@ -134,9 +133,14 @@ import ToomTestSupport
         }
     }
 
-    @Test func aKilledServersUsersVanishWithinFifteenSeconds() async throws {
-        guard let (_, servers) = try await Self.servers(2) else { return }
-        let (a, b) = (servers[0], servers[1])
+    /// Spec §11: a server killed with -9 stops counting its users as online within 15 s,
+    /// which a lease of 10 s (renewed every third of it) gives; `leaseFitsTheSpec` in
+    /// ToomPostgresTests checks the figure. Here the killed server's lease is 3 s (the hidden
+    /// --lease-seconds), so the test waits seconds, not tens of them.
+    @Test func aKilledServersUsersVanishOnceItsLeaseRunsOut() async throws {
+        let url = try await Self.database()
+        let a = try await TestServer(extra: ["--store", url])
+        let b = try await TestServer(extra: ["--store", url, "--lease-seconds", "3"])
         let hans = try await a.login("hans")
         let yoda = try await b.login("yoda")
         try await Self.expectOnline(hans, ["yoda"])
@@ -144,9 +148,11 @@ import ToomTestSupport
         b.process.signal(SIGKILL)
         _ = try await b.process.waitForExit()
         let killed = ContinuousClock.now
-        try await Self.expectOnline(hans, [], timeout: .seconds(20))
+        try await Self.expectOnline(hans, [])
         let gone = ContinuousClock.now - killed
-        #expect(gone < .seconds(15), "yoda still listed \(gone) after the kill")
+        // The lease and the view's one-second tick, with room for a loaded machine; a server
+        // that waited for the minute-old cleanup instead would take 60 s.
+        #expect(gone < .seconds(10), "yoda still listed \(gone) after the kill")
 
         // yoda can log in again, on the server still running.
         let again = try await a.login("yoda")
@@ -155,7 +161,8 @@ import ToomTestSupport
     }
 
     @Test func aNewerSchemaIsRefusedWithOneLine() async throws {
-        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
+        let postgres = try await Self.postgres
+        let url = try await Self.database()
         let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, "update toom_schema set version = 99")
         let root = try TemporaryDirectory()
@@ -170,7 +177,8 @@ import ToomTestSupport
     /// A database of schema version 1 (before batches committed without waiting for their
     /// flush) is migrated by the first server that opens it, and keeps its messages.
     @Test func aVersionOneDatabaseIsMigrated() async throws {
-        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
+        let postgres = try await Self.postgres
+        let url = try await Self.database()
         let name = ThrowawayPostgres.database(of: url)
         do {
             let server = try await TestServer(extra: ["--store", url])
@@ -194,7 +202,8 @@ import ToomTestSupport
     /// `toom passwd --store` changes the store's accounts; a running server on it uses them
     /// within seconds, and every account keeps its password through --hash-all.
     @Test func passwdChangesTheStoresAccountsOnALiveServer() async throws {
-        guard let postgres = await Self.postgres, let url = try await Self.database() else { return }
+        let postgres = try await Self.postgres
+        let url = try await Self.database()
         // The unknown name is tried at each prompt until the server has the new account:
         // those failures must not refuse the address.
         let server = try await TestServer(extra: ["--store", url, "--address-failures", "0"])
@@ -236,7 +245,7 @@ import ToomTestSupport
     /// `toom replay --store --follow` prints what every server on the store adds, rooms
     /// made after it started included; stopped, it leaves no copy of the messages behind.
     @Test func replayFollowsTheStore() async throws {
-        guard let (url, servers) = try await Self.servers(2) else { return }
+        let (url, servers) = try await Self.servers(2)
         let hans = try await servers[0].login("hans")
         _ = try await hans.command("BCM before")
         let scratch = try TemporaryDirectory("toom-replay-tmp")
@@ -278,7 +287,7 @@ extension ToomProcess {
 
 extension ClusterTests {
     @Test func importThenExportIsByteForByteAndNumberingContinues() async throws {
-        guard let postgres = await Self.postgres else { return }
+        let postgres = try await Self.postgres
         let url = try await postgres.createDatabase()
         // A data directory as the file store writes it.
         let files = try await TestServer()
@@ -337,7 +346,7 @@ extension ClusterTests {
 
 extension ClusterTests {
     @Test func uploadsAdminAndBlocksReachAcrossServers() async throws {
-        guard let (_, servers) = try await Self.servers(2) else { return }
+        let (_, servers) = try await Self.servers(2)
         let (a, b) = (servers[0], servers[1])
         let hans = try await a.login("hans")
         let yoda = try await b.login("yoda")
@@ -391,124 +400,124 @@ extension ClusterTests {
         try await Self.expectOnline(hans, ["vader"])
         withExtendedLifetime(lifted) {}
     }
-
-    @Test func aDatabaseOutageGivesOneLineErrorsAndServiceResumes() async throws {
-        guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try await ThrowawayPostgres.start()
-        defer { postgres.stop() }
-        let url = try await Self.database(in: postgres)
-        let server = try await TestServer(extra: ["--store", url])
-        let hans = try await server.login("hans")
-        #expect(try await hans.command("BCM before")[0].hasPrefix("Broadcast message, #1 broadcast at "))
-
-        try await postgres.pause()
-        let reply = try await hans.command("BCM during")
-        #expect(reply == [Messages.notConfirmed], "\(reply)")
-        #expect(server.process.process.isRunning)
-
-        try await postgres.resume()
-        try await eventually("BCM to be stored again") {
-            try await hans.command("BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true
-        }
-        let history = try await hans.command("RDM b 1 Jan 2020 00:00:00")
-        #expect(history.count == 2, "\(history)")
-        #expect(try await server.stop() == 0)
-    }
-
-    @Test func aServerStartedWhileTheDatabaseIsDownWaitsForIt() async throws {
-        guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try await ThrowawayPostgres.start()
-        defer { postgres.stop() }
-        let url = try await postgres.createDatabase()
-        try await postgres.pause()
-        let root = try TemporaryDirectory()
-        let server = try ToomProcess(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url],
-                                     in: root.url)
-        try await eventually("the server to say it waits for the database") { server.stderr.contains("cannot reach the database at") }
-        #expect(!server.stderr.contains("toom@127.0.0.1:\(postgres.port)/t1?"), "no URL parameters or password in messages")
-        try await postgres.resume()
-        try await server.expect("Server listening on 127.0.0.1 port ")
-        server.signal(SIGTERM)
-        #expect(try await server.waitForExit() == 0)
-    }
 }
 
 extension ClusterTests {
-    /// Three servers under load; PostgreSQL is killed with -9 and restarted, then one server
-    /// is killed with -9. Every message a client was told was stored is in the database with
-    /// the number it was told, and a live user on a surviving server saw every broadcast
-    /// exactly once, in number order.
-    @Test func noAcknowledgedMessageIsLostWhenPostgresOrAServerIsKilled() async throws {
-        guard ThrowawayPostgres.isAvailable else { return }
-        let postgres = try await ThrowawayPostgres.start()
-        defer { postgres.stop() }
-        let url = try await Self.database(in: postgres)
-        var servers: [TestServer] = []
-        for _ in 0..<3 { servers.append(try await TestServer(extra: ["--store", url, "--message-rate", "0"])) }
-        let watcher = try await servers[0].login("vader", extra: ["--live"])
-        let senders = [("hans", servers[0]), ("yoda", servers[1]), ("luke", servers[2])]
-        var clients: [(String, ToomProcess)] = []
-        for (user, server) in senders { clients.append((user, try await server.login(user))) }
-        let count = 150
-        func send(_ range: ClosedRange<Int>) {
-            for (user, client) in clients { client.send(range.map { "BCM \(user)-\($0)" }.joined(separator: "\n")) }
-        }
-        func replies(_ client: ToomProcess) -> [String] {
-            client.lines.filter { $0.hasPrefix("Broadcast message, #") || $0.hasPrefix("Error.") }
-        }
-        // PostgreSQL is killed while the first 60 of each are on their way.
-        send(1...60)
-        try await eventually("some messages stored") { clients.allSatisfy { replies($0.1).count >= 20 } }
-        try postgres.crash()
-        try await Task.sleep(for: .milliseconds(500))
-        try await postgres.resume()
-        try await eventually("the first 60 answered", timeout: .seconds(60)) { clients.allSatisfy { replies($0.1).count == 60 } }
-        // A server that noticed the outage says when it has the database back: the rest is
-        // sent then (commands during the outage fail fast, so how many land depends on the machine).
-        try await eventually("every server that lost the database to have it back", timeout: .seconds(60)) {
-            servers.allSatisfy { !$0.process.stderr.contains("is unreachable") || $0.process.stderr.contains("is reachable again") }
-        }
-        // A server is killed while the other 90 are on their way.
-        send(61...count)
-        try await eventually("more messages answered after the restart") {
-            clients.allSatisfy { replies($0.1).count >= 80 }
-        }
-        servers[2].process.signal(SIGKILL)
-        _ = try await servers[2].process.waitForExit()
-        for (_, client) in clients.prefix(2) {
-            try await eventually("every command answered", timeout: .seconds(120)) { replies(client).count == count }
-        }
+    /// The tests that stop or kill PostgreSQL: each on a cluster of its own, one at a time.
+    @Suite(.serialized) struct Outages {
+        @Test func aDatabaseOutageGivesOneLineErrorsAndServiceResumes() async throws {
+            let postgres = try await ThrowawayPostgres.start()
+            defer { postgres.stop() }
+            let url = try await ClusterTests.database(in: postgres)
+            let server = try await TestServer(extra: ["--store", url])
+            let hans = try await server.login("hans")
+            #expect(try await hans.command("BCM before")[0].hasPrefix("Broadcast message, #1 broadcast at "))
 
-        // What each client was told, command by command (one reply each, in order).
-        var acknowledged: [Int: String] = [:]
-        for (user, client) in clients {
-            for (index, reply) in replies(client).enumerated() where reply.hasPrefix("Broadcast message, #") {
-                let number = Int(reply.dropFirst("Broadcast message, #".count).prefix { $0 != " " })!
-                #expect(acknowledged[number] == nil, "#\(number) acknowledged twice")
-                acknowledged[number] = "\(user)-\(index + 1)"
+            try await postgres.pause()
+            let reply = try await hans.command("BCM during")
+            #expect(reply == [Messages.notConfirmed], "\(reply)")
+            #expect(server.process.process.isRunning)
+
+            try await postgres.resume()
+            try await eventually("BCM to be stored again") {
+                try await hans.command("BCM after").first?.hasPrefix("Broadcast message, #2 broadcast at ") == true
             }
+            let history = try await hans.command("RDM b 1 Jan 2020 00:00:00")
+            #expect(history.count == 2, "\(history)")
+            #expect(try await server.stop() == 0)
         }
-        let name = ThrowawayPostgres.database(of: url)
-        var stored: [Int: String] = [:]
-        for line in try await postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
-            let fields = line.split(separator: "|", maxSplits: 1)
-            stored[Int(fields[0])!] = String(fields[1])
-        }
-        #expect(acknowledged.count >= 120, "\(acknowledged.count) acknowledged")
-        for (number, message) in acknowledged {
-            #expect(stored[number] == message, "#\(number) \(message) acknowledged, stored: \(stored[number] ?? "nothing")")
-        }
-        #expect(stored.keys.sorted() == Array(1...stored.count), "numbers without gaps")
 
-        // The live user saw every stored broadcast once, in order, across the restart.
-        let last = stored.count
-        try await eventually("vader to see #\(last); he saw, last: \(watcher.stdout.suffix(400)); his server said: \(servers[0].process.stderr.suffix(800))",
-                             timeout: .seconds(90)) { watcher.stdout.contains("#\(last); ") }
-        let seen = watcher.lines.compactMap { line -> Int? in
-            guard line.hasPrefix("#"), line.hasSuffix("."), line.contains(" broadcast at ") else { return nil }
-            return Int(line.dropFirst().prefix { $0 != ";" })
+        @Test func aServerStartedWhileTheDatabaseIsDownWaitsForIt() async throws {
+            let postgres = try await ThrowawayPostgres.start()
+            defer { postgres.stop() }
+            let url = try await postgres.createDatabase()
+            try await postgres.pause()
+            let root = try TemporaryDirectory()
+            let server = try ToomProcess(["server", "0", "3", "--host", "127.0.0.1", "--data-dir", root.url.path, "--store", url],
+                                         in: root.url)
+            try await eventually("the server to say it waits for the database") { server.stderr.contains("cannot reach the database at") }
+            #expect(!server.stderr.contains("toom@127.0.0.1:\(postgres.port)/t1?"), "no URL parameters or password in messages")
+            try await postgres.resume()
+            try await server.expect("Server listening on 127.0.0.1 port ")
+            server.signal(SIGTERM)
+            #expect(try await server.waitForExit() == 0)
         }
-        #expect(seen == Array(1...last), "deliveries: \(seen.count) of \(last)")
+
+        /// Three servers under load; PostgreSQL is killed with -9 and restarted, then one server
+        /// is killed with -9. Every message a client was told was stored is in the database with
+        /// the number it was told, and a live user on a surviving server saw every broadcast
+        /// exactly once, in number order.
+        @Test func noAcknowledgedMessageIsLostWhenPostgresOrAServerIsKilled() async throws {
+            let postgres = try await ThrowawayPostgres.start()
+            defer { postgres.stop() }
+            let url = try await ClusterTests.database(in: postgres)
+            var servers: [TestServer] = []
+            for _ in 0..<3 { servers.append(try await TestServer(extra: ["--store", url, "--message-rate", "0"])) }
+            let watcher = try await servers[0].login("vader", extra: ["--live"])
+            let senders = [("hans", servers[0]), ("yoda", servers[1]), ("luke", servers[2])]
+            var clients: [(String, ToomProcess)] = []
+            for (user, server) in senders { clients.append((user, try await server.login(user))) }
+            let count = 150
+            func send(_ range: ClosedRange<Int>) {
+                for (user, client) in clients { client.send(range.map { "BCM \(user)-\($0)" }.joined(separator: "\n")) }
+            }
+            func replies(_ client: ToomProcess) -> [String] {
+                client.lines.filter { $0.hasPrefix("Broadcast message, #") || $0.hasPrefix("Error.") }
+            }
+            // PostgreSQL is killed while the first 60 of each are on their way.
+            send(1...60)
+            try await eventually("some messages stored") { clients.allSatisfy { replies($0.1).count >= 20 } }
+            try postgres.crash()
+            try await Task.sleep(for: .milliseconds(500))
+            try await postgres.resume()
+            try await eventually("the first 60 answered", timeout: .seconds(60)) { clients.allSatisfy { replies($0.1).count == 60 } }
+            // A server that noticed the outage says when it has the database back: the rest is
+            // sent then (commands during the outage fail fast, so how many land depends on the machine).
+            try await eventually("every server that lost the database to have it back", timeout: .seconds(60)) {
+                servers.allSatisfy { !$0.process.stderr.contains("is unreachable") || $0.process.stderr.contains("is reachable again") }
+            }
+            // A server is killed while the other 90 are on their way.
+            send(61...count)
+            try await eventually("more messages answered after the restart") {
+                clients.allSatisfy { replies($0.1).count >= 80 }
+            }
+            servers[2].process.signal(SIGKILL)
+            _ = try await servers[2].process.waitForExit()
+            for (_, client) in clients.prefix(2) {
+                try await eventually("every command answered", timeout: .seconds(120)) { replies(client).count == count }
+            }
+
+            // What each client was told, command by command (one reply each, in order).
+            var acknowledged: [Int: String] = [:]
+            for (user, client) in clients {
+                for (index, reply) in replies(client).enumerated() where reply.hasPrefix("Broadcast message, #") {
+                    let number = Int(reply.dropFirst("Broadcast message, #".count).prefix { $0 != " " })!
+                    #expect(acknowledged[number] == nil, "#\(number) acknowledged twice")
+                    acknowledged[number] = "\(user)-\(index + 1)"
+                }
+            }
+            let name = ThrowawayPostgres.database(of: url)
+            var stored: [Int: String] = [:]
+            for line in try await postgres.psql(name, "select n, message from toom_messages where room = 0").split(separator: "\n") {
+                let fields = line.split(separator: "|", maxSplits: 1)
+                stored[Int(fields[0])!] = String(fields[1])
+            }
+            #expect(acknowledged.count >= 120, "\(acknowledged.count) acknowledged")
+            for (number, message) in acknowledged {
+                #expect(stored[number] == message, "#\(number) \(message) acknowledged, stored: \(stored[number] ?? "nothing")")
+            }
+            #expect(stored.keys.sorted() == Array(1...stored.count), "numbers without gaps")
+
+            // The live user saw every stored broadcast once, in order, across the restart.
+            let last = stored.count
+            try await eventually("vader to see #\(last); he saw, last: \(watcher.stdout.suffix(400)); his server said: \(servers[0].process.stderr.suffix(800))",
+                                 timeout: .seconds(90)) { watcher.stdout.contains("#\(last); ") }
+            let seen = watcher.lines.compactMap { line -> Int? in
+                guard line.hasPrefix("#"), line.hasSuffix("."), line.contains(" broadcast at ") else { return nil }
+                return Int(line.dropFirst().prefix { $0 != ";" })
+            }
+            #expect(seen == Array(1...last), "deliveries: \(seen.count) of \(last)")
+        }
     }
 }
 
@@ -516,10 +525,13 @@ extension ClusterTests {
     /// After an outage long enough for the other servers to remove a server's lease and its
     /// users (simulated by deleting them), the server writes its users back at its next renewal.
     @Test func aServerWhoseLeaseWasRemovedListsItsUsersAgain() async throws {
-        guard let postgres = await Self.postgres, let (url, servers) = try await Self.servers(2) else { return }
-        let (a, b) = (servers[0], servers[1])
+        let postgres = try await Self.postgres
+        let url = try await Self.database()
+        let a = try await TestServer(extra: ["--store", url])
+        // Renewed every second (the hidden --lease-seconds), so the write-back comes soon.
+        let b = try await TestServer(extra: ["--store", url, "--lease-seconds", "3"])
         let hans = try await a.login("hans")
-        let yoda = try await b.login("yoda", udpPort: 45999)
+        let yoda = try await b.login("yoda", extra: ["--public-udp-port", "45999"])
         try await Self.expectOnline(hans, ["yoda"])
         let name = ThrowawayPostgres.database(of: url)
         try await postgres.psql(name, """
@@ -528,7 +540,7 @@ extension ClusterTests {
             delete from toom_online where username = 'yoda';
             commit;
             """)
-        try await eventually("server b to write yoda back", timeout: .seconds(15)) {
+        try await eventually("server b to write yoda back") {
             try await postgres.psql(name, "select count(*) from toom_online where username = 'yoda'")
                 .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
         }

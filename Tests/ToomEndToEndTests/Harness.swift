@@ -240,7 +240,7 @@ extension ServerUnderTest {
 }
 
 /// Whether the server grants live delivery (docs/PROTOCOL.md §8) to a HELLO that asks for it.
-/// Tests of live delivery skip, saying so, against a server that does not.
+/// Tests of live delivery require it: a server that does not grant it fails them.
 func grantsLive(_ server: ServerUnderTest) throws -> Bool {
     let probe = try RawConnection(port: server.port)
     probe.send("HELLO\t1\tprobe\tlive\n")

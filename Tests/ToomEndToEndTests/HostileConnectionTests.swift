@@ -157,7 +157,10 @@ extension TestServer {
         #expect(server.fileLines("messagelog.txt").count == 1)
     }
 
-    @Test func idleConnectionsAreProbedWithKeepalive() async throws {
+    static let ss = ["/usr/bin/ss", "/bin/ss", "/usr/sbin/ss", "/sbin/ss"].first(where: FileManager.default.isExecutableFile)
+
+    @Test(.enabled(if: ss != nil, "ss is not installed (Debian package iproute2)"))
+    func idleConnectionsAreProbedWithKeepalive() async throws {
         let server = try await TestServer()
         let raw = try RawConnection(port: server.port)
         try raw.login("hans", "falcon*solo")
@@ -166,28 +169,16 @@ extension TestServer {
         // user logged out.
         var sockets = ""
         try await eventually("a keepalive timer on the server's socket; ss shows:\n\(sockets)") {
-            guard let text = try Self.socketTimers(port: server.port) else { return true }
-            sockets = text
-            return text.contains("timer:(keepalive,")
+            sockets = try Self.socketTimers(port: server.port)
+            return sockets.contains("timer:(keepalive,")
         }
         _ = raw
     }
 
-    /// `ss` lines for the established connections on the server's port; nil when `ss` is missing.
-    static func socketTimers(port: Int) throws -> String? {
-        let ss = Process()
-        ss.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        ss.arguments = ["ss", "-tnoH", "state", "established", "( sport = :\(port) )"]
-        let output = Pipe()
-        ss.standardOutput = output
-        ss.standardError = FileHandle.nullDevice
-        try ss.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ss.waitUntilExit()
-        guard ss.terminationStatus == 0 else {
-            print("keepalive check skipped: ss (iproute2) is not available")
-            return nil
-        }
+    /// `ss` lines for the established connections on the server's port.
+    static func socketTimers(port: Int) throws -> String {
+        let (status, text) = try runCapturing(try #require(ss), ["-tnoH", "state", "established", "( sport = :\(port) )"])
+        guard status == 0 else { throw HarnessError(description: "ss failed (\(status)): \(text)") }
         return text
     }
 }

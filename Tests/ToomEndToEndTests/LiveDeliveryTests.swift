@@ -4,21 +4,18 @@ import ToomCore
 import ToomTestSupport
 
 /// Spec §8 with real clients: what a live client prints in a pipe and on a terminal, and
-/// that a client that did not ask gets nothing. Each test skips, saying so, against a
-/// server that does not grant live delivery.
+/// that a client that did not ask gets nothing.
 @Suite struct LiveDeliveryTests {
-    /// A server that grants live delivery, or nil (after printing why the test is skipped).
-    func liveServer(_ test: String = #function) async throws -> TestServer? {
+    /// A server, checked to grant live delivery: a server that stopped granting it fails the
+    /// test rather than skip it.
+    func liveServer() async throws -> TestServer {
         let server = try await TestServer()
-        guard try grantsLive(server) else {
-            print("SKIPPED: \(test): the server does not grant live delivery yet")
-            return nil
-        }
+        try #require(try grantsLive(server), "the server does not grant live delivery")
         return server
     }
 
     @Test func aPipedClientWithLivePrintsEachDeliveryAsALine() async throws {
-        guard let server = try await liveServer() else { return }
+        let server = try await liveServer()
         let yoda = try await server.login("yoda", extra: ["--live"])
         let luke = try await server.login("luke")  // a pipe without --live: not live
         let hans = try await server.login("hans", extra: ["--live"])
@@ -44,7 +41,7 @@ import ToomTestSupport
     }
 
     @Test func aDeliveryNeverComesBetweenTheLinesOfAReply() async throws {
-        guard let server = try await liveServer() else { return }
+        let server = try await liveServer()
         let yoda = try await server.login("yoda", extra: ["--live"])
         let hans = try await server.login("hans", extra: ["--live"])
         _ = try await hans.command("SRB yoda")
@@ -82,7 +79,7 @@ import ToomTestSupport
     }
 
     @Test func aTerminalClientIsLiveByDefaultAndKeepsTheTypedLine() async throws {
-        guard let server = try await liveServer() else { return }
+        let server = try await liveServer()
         let term = try await ClientTerminalTests().hansOnATerminal(server, home: try server.root.subdirectory("home"))
         try await term.type("BCM half typed")
         try await term.waitUntil("the half-typed command") { $0.last == Command.prompt + "BCM half typed" }
@@ -104,7 +101,7 @@ import ToomTestSupport
     }
 
     @Test func noLiveOnATerminalShowsNothingUnasked() async throws {
-        guard let server = try await liveServer() else { return }
+        let server = try await liveServer()
         let term = try await ClientTerminalTests().hansOnATerminal(server, home: try server.root.subdirectory("home"),
                                                                    extra: ["--no-live"])
 

@@ -24,13 +24,8 @@ import ToomTestSupport
         defer { namespace.remove() }
         let server = try await TestServer(launcher: namespace.launcher)
         let capture = server.root.url.appendingPathComponent("transfer.pcap")
-        let tcpdump = Process()
-        tcpdump.executableURL = URL(fileURLWithPath: namespace.launcher[0])
-        tcpdump.arguments = Array(namespace.launcher.dropFirst()) + ["tcpdump", "-i", "lo", "-U", "-n", "-w", capture.path, "udp"]
-        tcpdump.standardError = FileHandle.nullDevice
-        tcpdump.standardOutput = FileHandle.nullDevice
-        try tcpdump.run()
-        defer { if tcpdump.isRunning { kill(tcpdump.processIdentifier, SIGKILL) } }
+        // Killed when dropped, should the test end early.
+        let tcpdump = ChildProcess(namespace.launcher + ["tcpdump", "-i", "lo", "-U", "-n", "-w", capture.path, "udp"])
         // tcpdump creates its file once it listens.
         try await eventually("tcpdump to listen") { FileManager.default.fileExists(atPath: capture.path) }
 
@@ -43,10 +38,9 @@ import ToomTestSupport
         try await yoda.expect(Messages.received("plans.txt", from: "hans"))
         #expect(try Data(contentsOf: yoda.directory.appendingPathComponent("hans_plans.txt")) == secret)
 
-        // -U wrote each packet as it came; a signal other than SIGKILL may be blocked in a
-        // child of a test thread.
-        kill(tcpdump.processIdentifier, SIGKILL)
-        tcpdump.waitUntilExit()
+        // -U wrote each packet as it came.
+        tcpdump.signal(SIGKILL)
+        _ = try await tcpdump.waitForExit()
         let captured = try Data(contentsOf: capture)
         #expect(captured.count > secret.count, "the capture holds \(captured.count) bytes")
         #expect(captured.range(of: Data("CONFIDENTIAL".utf8)) == nil)

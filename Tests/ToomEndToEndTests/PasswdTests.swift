@@ -100,11 +100,8 @@ import ToomTestSupport
         #expect(server.process.stderr.contains("credentials.txt:12: skipped: password hash for 'mace' is not valid"))
     }
 
-    @Test func terminalAsksTwiceWithoutEcho() async throws {
-        guard TmuxSession.available else {
-            print("SKIPPED terminalAsksTwiceWithoutEcho: tmux is not installed")
-            return
-        }
+    @Test(.enabled(if: TmuxSession.available, "tmux is not installed"))
+    func terminalAsksTwiceWithoutEcho() async throws {
         let server = try await TestServer()
         let terminal = try await typedTwice("ahsoka", "rex and echo", "rex and echo", server)
         let (status, settings) = try await terminal.waitForExit()

@@ -22,7 +22,8 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else { close(fd); throw HarnessError(description: "connect: \(errno)") }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        // A read gives up after the tests' one patience (it was 20 s, shorter than every other wait).
+        var timeout = timeval(tv_sec: Int(patience.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
