@@ -218,17 +218,19 @@ extension ServerUnderTest {
 
     /// A client in its own working directory, not yet logged in.
     /// `launcher` runs it elsewhere than the server (another network namespace).
+    /// `serverHost` names the server another way than its address (a host name).
     func client(directory name: String = UUID().uuidString, udpPort: Int = 0, extra: [String] = [],
-                launcher: [String]? = nil) throws -> ToomProcess {
+                launcher: [String]? = nil, serverHost: String? = nil) throws -> ToomProcess {
         let dir = try root.subdirectory("client-\(name)")
-        return try ToomProcess(["client", host, String(port), String(udpPort)] + extra, in: dir,
+        return try ToomProcess(["client", serverHost ?? host, String(port), String(udpPort)] + extra, in: dir,
                                launcher: launcher ?? self.launcher)
     }
 
     /// A client logged in as `user`, at the command prompt.
     func login(_ user: String, udpPort: Int = 0, extra: [String] = [], timeout: Duration = patience,
-               launcher: [String]? = nil) async throws -> ToomProcess {
-        let client = try client(directory: user, udpPort: udpPort, extra: extra, launcher: launcher)
+               launcher: [String]? = nil, serverHost: String? = nil) async throws -> ToomProcess {
+        let client = try client(directory: user, udpPort: udpPort, extra: extra, launcher: launcher,
+                                serverHost: serverHost)
         try await client.expect(Messages.usernamePrompt)
         client.send(user)
         try await client.expect(Messages.passwordPrompt)

@@ -151,13 +151,7 @@ import ToomTestSupport
     /// is also ::1, that one is refused first): a server on 127.0.0.1 alone is reached.
     @Test func aHostNameIsTriedAtEveryAddress() async throws {
         let server = try await TestServer(host: "127.0.0.1")
-        let directory = try server.root.subdirectory("client-by-name")
-        let client = try ToomProcess(["client", "localhost", String(server.port), "0", "--plaintext"], in: directory)
-        try await client.expect(Messages.usernamePrompt)
-        client.send("hans")
-        try await client.expect(Messages.passwordPrompt)
-        client.send(passwords["hans"]!)
-        try await client.expect(Messages.welcome)
+        let client = try await server.login("hans", extra: ["--plaintext"], serverHost: "localhost")
         client.send("OUT")
         try await client.expect("Bye, hans!")
     }
