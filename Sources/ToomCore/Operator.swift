@@ -126,7 +126,7 @@ public struct OperatorReport: Codable, Equatable, Sendable {
     }
 }
 
-/// The admin channel's frames (docs/ADMIN.md): one request per connection, replies until
+/// The admin channel's frames (docs/OPERATOR.md, "The admin channel"): one request per connection, replies until
 /// the server closes it. Fields are tab-separated, as on the chat protocol.
 public enum AdminFrame {
     public static func request(_ command: OperatorCommand) -> [String]? {

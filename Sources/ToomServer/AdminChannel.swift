@@ -8,7 +8,7 @@ import ToomCore
 /// The admin channel: a Unix domain socket, `toom.sock` in the data directory, through
 /// which `toom admin` asks the running server to list, kick and unblock. Only the server's
 /// owner may use it: the socket is mode 0600, and every connection's peer uid
-/// (SO_PEERCRED) must be the server's own. Protocol in docs/ADMIN.md.
+/// (SO_PEERCRED) must be the server's own. Protocol in docs/OPERATOR.md, "The admin channel".
 public final class AdminChannel: Service, Sendable {
     public static let socketName = "toom.sock"
 
