@@ -52,7 +52,11 @@ let package = Package(
         // epoll for the bench's echo reference without NIO.
         .target(name: "CEpoll"),
         // Reading, merging, filtering and following the message logs (toom replay).
-        .target(name: "ToomReplay", dependencies: ["ToomCore", "ToomStore"]),
+        .target(name: "ToomReplay", dependencies: [
+            "ToomCore",
+            "ToomStore",
+            .product(name: "HeapModule", package: "swift-collections"),
+        ]),
         // Reliable file transfer over UDP, sender and receiver; knows nothing of chat.
         .target(
             name: "ToomTransfer",

@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 import ToomCore
 import ToomStore
 
@@ -38,7 +39,7 @@ public final class Replay {
     private let report: (String) -> Void
     private var sources: [LogKind: Source] = [:]
     /// Sources with a record waiting, ordered by time, then log, then line.
-    private var heap = Heap()
+    private var heap = Heap<Source>()
     private var lastPaced: Int64?
     private var caughtUp = false
 
@@ -135,7 +136,7 @@ public final class Replay {
 }
 
 /// One log being read, with its next record.
-final class Source {
+final class Source: Comparable {
     let kind: LogKind
     private(set) var reader: LogFileReader
     var head: ReplayRecord?
@@ -170,45 +171,15 @@ final class Source {
         return hourStart + (digit(0) * 10 + digit(1)) * 60 + digit(3) * 10 + digit(4)
     }
 
+    /// One log is one source: the heap never holds two equal ones.
+    static func == (a: Source, b: Source) -> Bool { a === b }
+
     /// Merge order: time, then broadcasts before rooms and rooms by id, then file order.
     static func < (a: Source, b: Source) -> Bool {
         let x = a.head!, y = b.head!
         if x.time != y.time { return x.time < y.time }
         if a.kind != b.kind { return a.kind < b.kind }
         return a.headLine < b.headLine
-    }
-}
-
-/// A binary min-heap of sources by their head record.
-struct Heap {
-    private var items: [Source] = []
-
-    mutating func insert(_ source: Source) {
-        items.append(source)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i] < items[parent] else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func popMin() -> Source? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let min = items.removeLast()
-        var i = 0
-        while true {
-            let left = 2 * i + 1, right = left + 1
-            var smallest = i
-            if left < items.count, items[left] < items[smallest] { smallest = left }
-            if right < items.count, items[right] < items[smallest] { smallest = right }
-            guard smallest != i else { break }
-            items.swapAt(i, smallest)
-            i = smallest
-        }
-        return min
     }
 }
 
