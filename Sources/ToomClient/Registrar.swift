@@ -51,11 +51,12 @@ final class Registrar: Sendable {
         state.withLockedValue { $0 = State(id: id, secret: secret, server: server) }
         let loop = Task { [self] in
             while !Task.isCancelled {
+                // The interfaces are read outside the lock: an answer may arrive meanwhile.
+                let candidates = Self.localCandidates(port: endpoint.port, ipv6: endpoint.isIPv6)
                 let datagram = state.withLockedValue { state -> [UInt8]? in
                     guard state != nil else { return nil }
                     state!.number += 1
-                    return RendezvousDatagram.register(id: state!.id, number: state!.number,
-                                                       candidates: Self.localCandidates(port: endpoint.port, ipv6: endpoint.isIPv6),
+                    return RendezvousDatagram.register(id: state!.id, number: state!.number, candidates: candidates,
                                                        secret: state!.secret)
                 }
                 guard let datagram else { return }

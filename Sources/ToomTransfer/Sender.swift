@@ -207,7 +207,7 @@ final class Sender: @unchecked Sendable {
         if case .starting = phase { return sendStart(now: now) }
         guard now >= probeDeadline else { return }
         switch phase {
-        case .starting:
+        case .starting, .over:
             return
         case .probing(let rounds):
             if rounds >= Self.probeRounds {
@@ -230,8 +230,6 @@ final class Sender: @unchecked Sendable {
             }
         case .finishing:
             sendFinish(now: now)
-        case .over:
-            return
         }
         backoff = min(backoff * 2, 64)
         probeDeadline = now + min(roundTrip.timeout * backoff, max(timeout / 4, RoundTripEstimator.minimumTimeout))

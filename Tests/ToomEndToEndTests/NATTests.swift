@@ -133,12 +133,11 @@ import ToomTestSupport
     /// IPv6 end to end: the server on ::1, `ATU` and `userlog.txt` show ::1, and a file
     /// travels over IPv6.
     @Test func ipv6OnLoopback() async throws {
-        guard TransferCandidate(host: "::1", port: 1) != nil,
-              (try? await TestServer(host: "::1")) != nil else {
+        // One server: where it cannot listen on ::1, the system has no IPv6 loopback.
+        guard let server = try? await TestServer(host: "::1") else {
             print("SKIPPED ipv6OnLoopback: this system has no IPv6 loopback")
             return
         }
-        let server = try await TestServer(host: "::1")
         let hans = try await server.login("hans", extra: ["--plaintext"])
         let yoda = try await server.login("yoda", extra: ["--plaintext"])
         let listing = try await hans.command("ATU")
